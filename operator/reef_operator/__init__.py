@@ -1,0 +1,1 @@
+"""reef-operator: persistent pi coding-agent sessions on Vers microVMs, as Kubernetes resources."""

@@ -1,0 +1,10 @@
+"""The reef.vers.sh/v1alpha1 API: kinds, schemas and the manifests rendered from them."""
+
+from reef_operator.api.bootprofile import BOOTPROFILE
+from reef_operator.api.kinds import Kind
+from reef_operator.api.lieutenant import LIEUTENANT
+from reef_operator.api.vmnode import VMNODE
+
+KINDS: tuple[Kind, ...] = (LIEUTENANT, VMNODE, BOOTPROFILE)
+
+__all__ = ["BOOTPROFILE", "KINDS", "LIEUTENANT", "VMNODE", "Kind"]

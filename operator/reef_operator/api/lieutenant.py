@@ -1,0 +1,257 @@
+"""The Lieutenant kind: one persistent pi session on its own VM node."""
+
+from __future__ import annotations
+
+from reef_operator.api import common
+from reef_operator.api.kinds import Column, Kind
+from reef_operator.api.schema import (
+    DNS_LABEL,
+    ENV_NAME,
+    array,
+    boolean,
+    conditions,
+    integer,
+    name_ref,
+    number,
+    obj,
+    string,
+    timestamp,
+)
+
+TASK_MODES = ("prompt", "steer", "followUp")
+PHASES = ("Starting", "Idle", "Working", "Paused", "Stopped", "Error", "Destroyed")
+TASK_PHASES = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Aborted")
+CONDITION_TYPES = ("Ready", "Working", "Paused", "Degraded", "Reconciling", "Stalled")
+THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
+MAX_TASKS = 1000
+MAX_TASK_MESSAGE = 32768
+
+
+def _usage(what: str) -> dict[str, object]:
+    return obj(
+        f"Tokens and cost of {what}, as reported by pi's get_session_stats.",
+        {
+            "inputTokens": integer("Input tokens.", minimum=0, format="int64"),
+            "outputTokens": integer("Output tokens.", minimum=0, format="int64"),
+            "cacheReadTokens": integer("Prompt-cache read tokens.", minimum=0, format="int64"),
+            "cacheWriteTokens": integer("Prompt-cache write tokens.", minimum=0, format="int64"),
+            "cost": number("Cost in US dollars.", minimum=0),
+        },
+    )
+
+
+TASK = obj(
+    "One message for the lieutenant. Appending a task sends it; once sent it can be neither "
+    "changed nor removed.",
+    {
+        "name": string(
+            "Unique name of the task within this lieutenant (a DNS label).",
+            pattern=DNS_LABEL, max_length=63,
+        ),
+        "message": string("What to tell the agent.", min_length=1, max_length=MAX_TASK_MESSAGE),
+        "mode": string(
+            "How to deliver it: prompt starts work (while the agent is working it is queued as "
+            "a follow-up, with a note); steer interrupts the current work after its running "
+            "tool calls and redirects it; followUp queues it until the current work is done.",
+            enum=TASK_MODES, default="prompt",
+        ),
+    },
+    required=("name", "message"),
+)
+
+SPEC = obj(
+    "Desired state of the lieutenant.",
+    {
+        "role": string(
+            "The lieutenant's job, e.g. 'Build and maintain the Node.js API server'. Becomes "
+            "part of its system prompt.",
+            min_length=1, max_length=4096,
+        ),
+        "state": string(
+            "Desired state. Running keeps the session ready for tasks; Paused freezes the VM "
+            "with the agent's memory intact (after the current task finishes); Destroyed kills "
+            "the agent and releases the VM but keeps this object and its history.",
+            enum=common.VM_STATES, default="Running",
+        ),
+        "profileRef": name_ref(
+            "BootProfile the lieutenant's VM is made from (default: the operator's default "
+            "profile).", "BootProfile",
+        ),
+        "commitId": string(
+            "Golden-image commit to boot from, overriding the profile's source.",
+            pattern=common.COMMIT_ID,
+        ),
+        "model": obj(
+            "The model the agent uses (default: the operator's default model).",
+            {
+                "provider": string(
+                    "pi provider name, e.g. anthropic, openai, or one defined in the "
+                    "providers ConfigMap.", pattern=r"^[a-z0-9][-a-z0-9_.]*$", max_length=63,
+                ),
+                "id": string("Model id, e.g. claude-sonnet-4-5.", min_length=1, max_length=253),
+                "thinkingLevel": string(
+                    "Reasoning effort for models that support it.", enum=THINKING_LEVELS
+                ),
+            },
+            required=("provider", "id"),
+        ),
+        "credentialsSecretRef": name_ref(
+            "Secret in this namespace whose keys become the agent's environment, e.g. "
+            "ANTHROPIC_API_KEY. The values never appear in status, Events, logs or process "
+            "arguments.", "Secret",
+        ),
+        "providersConfigMapRef": name_ref(
+            "ConfigMap in this namespace whose key models.json is pi's custom-provider file "
+            "(a proxy, a self-hosted model, another base URL).", "ConfigMap",
+        ),
+        "instructions": string(
+            "Extra text appended to the system prompt after the role.", max_length=65536
+        ),
+        "parentRef": obj(
+            "The VM node or lieutenant that spawned this one, for the lineage tree.",
+            {
+                "kind": string("Kind of the parent.", enum=("VMNode", "Lieutenant"),
+                               default="VMNode"),
+                "name": string("Name of the parent in this namespace.", pattern=DNS_LABEL,
+                               max_length=63),
+            },
+            required=("name",),
+        ),
+        "tasks": array(
+            "Append-only list of tasks, delivered exactly once each, in order, into the same "
+            "conversation.",
+            TASK,
+            max_items=MAX_TASKS,
+            x_kubernetes_list_type="map",
+            x_kubernetes_list_map_keys=["name"],
+        ),
+        "historyLimit": integer(
+            "How many completed responses status.history keeps.", minimum=0, maximum=100,
+            default=20,
+        ),
+        "postTaskDisposition": string(
+            "What to do when the agent runs out of work: StayIdle keeps the session ready; "
+            "StopWhenDone stops the agent (phase Stopped) until a new task arrives.",
+            enum=("StayIdle", "StopWhenDone"), default="StayIdle",
+        ),
+        "env": array(
+            "Extra non-secret environment variables for the agent.",
+            obj(
+                "One environment variable.",
+                {
+                    "name": string("Variable name.", pattern=ENV_NAME, max_length=128),
+                    "value": string("Variable value.", max_length=4096),
+                },
+                required=("name", "value"),
+            ),
+            max_items=64,
+            x_kubernetes_list_type="map",
+            x_kubernetes_list_map_keys=["name"],
+        ),
+    },
+    required=("role",),
+)
+
+STATUS = obj(
+    "Observed state of the lieutenant, written by the operator.",
+    {
+        "observedGeneration": integer(
+            "The .metadata.generation the operator last acted on.", minimum=0, format="int64"
+        ),
+        "phase": string(
+            "Summary for humans and the printer column; conditions are authoritative.",
+            enum=PHASES,
+        ),
+        "conditions": conditions("Current conditions.", CONDITION_TYPES),
+        "vmNodeName": string("Name of the VMNode this lieutenant owns.", max_length=253),
+        "vmId": string("Id of the VM the session runs on.", max_length=128),
+        "session": obj(
+            "The pi session on the VM.",
+            {
+                "piVersion": string("Version of pi running the session.", max_length=64),
+                "sessionFile": string("Path of pi's session file on the VM.", max_length=4096),
+                "model": string("provider/model the session uses.", max_length=512),
+                "offset": integer(
+                    "Bytes of pi's event stream consumed so far; a restarted operator resumes "
+                    "exactly here.", minimum=0, format="int64",
+                ),
+                "restarts": integer("Times pi was restarted on the same session file.",
+                                    minimum=0),
+            },
+        ),
+        "currentTask": obj(
+            "The task the agent is working on.",
+            {
+                "name": string("Task name.", max_length=63),
+                "mode": string("Delivery mode.", enum=TASK_MODES),
+                "startedAt": timestamp("When the agent started on it."),
+                "output": string("Tail of the live output (bounded).", max_length=65536),
+            },
+        ),
+        "tasks": array(
+            "Delivery and outcome of every task.",
+            obj(
+                "Where one task stands.",
+                {
+                    "name": string("Task name.", max_length=63),
+                    "mode": string("Mode it was delivered with.", enum=TASK_MODES),
+                    "phase": string("Pending (not sent), Queued (sent, waiting), Running, "
+                                    "Succeeded, Failed or Aborted.", enum=TASK_PHASES),
+                    "commandId": string("Id of the RPC command that delivered it.",
+                                        max_length=128),
+                    "sentAt": timestamp("When it was delivered to pi."),
+                    "completedAt": timestamp("When the agent finished it."),
+                    "note": string("Why it was delivered differently, or why it failed.",
+                                   max_length=4096),
+                },
+                required=("name", "phase"),
+            ),
+            max_items=MAX_TASKS,
+            x_kubernetes_list_type="map",
+            x_kubernetes_list_map_keys=["name"],
+        ),
+        "history": array(
+            "The last historyLimit completed responses, oldest first.",
+            obj(
+                "One completed response.",
+                {
+                    "task": string("Task the response answers.", max_length=63),
+                    "completedAt": timestamp("When the agent finished."),
+                    "stopReason": string("Why the agent stopped (stop, length, error, aborted).",
+                                         max_length=64),
+                    "response": string("The agent's final text (bounded).", max_length=65536),
+                    "truncated": boolean("Whether response was cut to fit."),
+                    "usage": _usage("this response"),
+                },
+                required=("task",),
+            ),
+            max_items=100,
+        ),
+        "taskCount": integer("Number of tasks delivered.", minimum=0),
+        "lastActivityTime": timestamp("When the agent last did anything."),
+        "usage": _usage("the whole session"),
+    },
+)
+
+LIEUTENANT = Kind(
+    kind="Lieutenant",
+    plural="lieutenants",
+    short_names=("lt",),
+    namespaced=True,
+    description=(
+        "A persistent pi coding-agent session on its own VM: give it a role, a model and an "
+        "append-only list of tasks; it works through them in one conversation and reports "
+        "progress, answers and history in status."
+    ),
+    spec=SPEC,
+    status=STATUS,
+    columns=(
+        Column("Phase", "string", ".status.phase", "Current phase"),
+        Column("Task", "string", ".status.currentTask.name", "Task being worked on"),
+        Column("Tasks", "integer", ".status.taskCount", "Tasks delivered"),
+        Column("VM", "string", ".status.vmId", "VM id"),
+        Column("Age", "date", ".metadata.creationTimestamp", "Age"),
+        Column("Role", "string", ".spec.role", "The lieutenant's job", priority=1),
+        Column("Model", "string", ".spec.model.id", "Model id", priority=1),
+    ),
+)

@@ -1,0 +1,25 @@
+"""Names shared by the whole operator: API group, labels, annotations, finalizer."""
+
+from typing import Final
+
+GROUP: Final = "reef.vers.sh"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+CATEGORY: Final = "reef"
+
+FINALIZER: Final = f"{GROUP}/cleanup"
+
+LABEL_CATEGORY: Final = f"{GROUP}/category"
+LABEL_PARENT: Final = f"{GROUP}/parent"
+LABEL_ROOT: Final = f"{GROUP}/root"
+LABEL_LIEUTENANT: Final = f"{GROUP}/lieutenant"
+LABEL_PROFILE: Final = f"{GROUP}/profile"
+LABEL_PROFILE_HASH: Final = f"{GROUP}/profile-hash"
+
+ANNOTATION_CREATE_PENDING: Final = f"{GROUP}/create-pending"
+ANNOTATION_PAUSED: Final = f"{GROUP}/paused"
+ANNOTATION_RECONCILE_REQUESTED_AT: Final = f"{GROUP}/reconcile-requested-at"
+
+# Where the operator runs by default, and its identity.
+OPERATOR_NAMESPACE: Final = "reef-system"
+OPERATOR_SERVICE_ACCOUNT: Final = "reef-operator"

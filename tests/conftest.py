@@ -1,0 +1,83 @@
+"""Fixtures shared by every test ring.
+
+`control_plane` is one real etcd + kube-apiserver + kube-controller-manager for
+the whole test session (built from Debian's source on a machine's first run);
+`namespace` gives each test a fresh namespace in it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from reef_operator.testing.controlplane import LocalControlPlane
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Kube:
+    """Clients for one identity against the local control plane."""
+
+    api: client.ApiClient
+    kubeconfig: Path
+    kubectl_binary: Path
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def kubectl(self, *args: str, stdin: str | None = None,
+                check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(self.kubectl_binary), "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin, capture_output=True, text=True, timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+
+def _kube(kubeconfig: Path, kubectl: Path) -> Kube:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return Kube(client.ApiClient(configuration), kubeconfig, kubectl)
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalControlPlane]:
+    plane = LocalControlPlane(tmp_path_factory.mktemp("control-plane"))
+    try:
+        plane.up()
+        yield plane
+    finally:
+        plane.down()
+
+
+@pytest.fixture(scope="session")
+def admin(control_plane: LocalControlPlane) -> Kube:
+    return _kube(control_plane.kubeconfig, control_plane.binaries().kubectl)
+
+
+@pytest.fixture(scope="session")
+def operator_identity(control_plane: LocalControlPlane) -> Kube:
+    return _kube(control_plane.operator_kubeconfig, control_plane.binaries().kubectl)
+
+
+@pytest.fixture
+def namespace(admin: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"t-{request.node.name[:40].lower().strip('_')}-{uuid.uuid4().hex[:6]}"
+    name = "".join(c if c.isalnum() else "-" for c in name).replace("--", "-")
+    admin.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    admin.core.delete_namespace(name)
