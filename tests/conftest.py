@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from kubernetes import client, config
 
+from reef_operator.constants import GROUP, VERSION
 from reef_operator.testing.controlplane import LocalControlPlane
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +38,15 @@ class Kube:
     @property
     def custom(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api)
+
+    def get(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """One reef custom object as a plain dict."""
+        if namespace is None:
+            found = self.custom.get_cluster_custom_object(GROUP, VERSION, plural, name)
+        else:
+            found = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural,
+                                                             name)
+        return cast(dict[str, Any], found)
 
     def kubectl(self, *args: str, stdin: str | None = None,
                 check: bool = True) -> subprocess.CompletedProcess[str]:

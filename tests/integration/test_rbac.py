@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
@@ -31,7 +32,7 @@ def _allowed(admin: Kube, verb: str, group: str, resource: str, namespace: str =
             namespace=namespace, name=name),
     ))
     answer = client.AuthorizationV1Api(admin.api).create_subject_access_review(review)
-    return bool(answer.status.allowed)
+    return answer.status is not None and bool(answer.status.allowed)
 
 
 def _every_granted_permission() -> list[tuple[str, str, str]]:
@@ -73,7 +74,7 @@ def test_operator_identity_works_against_the_real_apiserver(
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", body)
     custom.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, "lieutenants", "api", {"status": {"phase": "Starting"}})
-    listed = custom.list_cluster_custom_object(GROUP, VERSION, "lieutenants")
+    listed = cast(dict[str, Any], custom.list_cluster_custom_object(GROUP, VERSION, "lieutenants"))
     assert [i["metadata"]["name"] for i in listed["items"]
             if i["metadata"]["namespace"] == namespace] == ["api"]
 
@@ -86,12 +87,13 @@ def test_operator_identity_works_against_the_real_apiserver(
                                                  namespace=namespace),
         reason="Testing", message="operator may post events", type="Normal"))
 
-    for forbidden in (
+    forbidden_calls: list[Callable[[], object]] = [
         lambda: operator_identity.core.list_namespaced_secret(namespace),
         lambda: operator_identity.core.create_namespaced_config_map(
             namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="x"))),
         lambda: operator_identity.core.delete_namespace(namespace),
-    ):
+    ]
+    for forbidden in forbidden_calls:
         with pytest.raises(ApiException) as refused:
             forbidden()
         assert refused.value.status == 403
