@@ -27,7 +27,6 @@ from reef_operator.constants import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 from reef_operator.testing.controlplane import bootstrap
 from reef_operator.testing.controlplane.build import Binaries, ensure_binaries
 from reef_operator.testing.controlplane.errors import ControlPlaneError
-from reef_operator.testing.controlplane.pki import Pki, ensure_pki
 from reef_operator.testing.controlplane.processes import (
     free_port,
     log_tail,
@@ -36,6 +35,7 @@ from reef_operator.testing.controlplane.processes import (
     start_daemon,
     stop_daemon,
 )
+from reef_operator.testing.pki import CertificateAuthority, KeyPair, rsa_signing_key, write_private
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
 ADMIN_USER = "reef-admin"
@@ -50,6 +50,23 @@ class Ports:
     etcd_client: int
     etcd_peer: int
     apiserver: int
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca_cert: Path
+    serving: KeyPair
+    service_account: KeyPair  # .cert is the public key
+
+
+def ensure_pki(directory: Path) -> Pki:
+    ca = CertificateAuthority(directory, "reef-operator local CA")
+    serving = ca.issue_server(
+        "apiserver",
+        ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+        ("127.0.0.1", "10.0.0.1"),
+    )
+    return Pki(ca.cert_path, serving, rsa_signing_key(directory, "service-account"))
 
 
 @dataclass
@@ -172,14 +189,14 @@ class LocalControlPlane:
     def _tokens(self, create: bool = False) -> Tokens:
         token_file = self.state_dir / "tokens.json"
         if create and not token_file.exists():
-            _write_private(
+            write_private(
                 token_file,
                 json.dumps(asdict(Tokens(secrets.token_hex(24), secrets.token_hex(24)))),
             )
         return Tokens(**json.loads(token_file.read_text()))
 
     def _write_credentials(self, ports: Ports, tokens: Tokens, pki: Pki) -> None:
-        _write_private(
+        write_private(
             self.state_dir / "tokens.csv",
             f'{tokens.admin},{ADMIN_USER},{ADMIN_USER},"system:masters"\n'
             f"{tokens.operator},{OPERATOR_USER},{OPERATOR_USER},"
@@ -188,8 +205,8 @@ class LocalControlPlane:
         server = f"https://127.0.0.1:{ports.apiserver}"
         admin = _kubeconfig(server, pki.ca_cert, {ADMIN_CONTEXT: tokens.admin,
                                                   OPERATOR_CONTEXT: tokens.operator})
-        _write_private(self.kubeconfig, admin)
-        _write_private(self.operator_kubeconfig,
+        write_private(self.kubeconfig, admin)
+        write_private(self.operator_kubeconfig,
                        _kubeconfig(server, pki.ca_cert, {OPERATOR_CONTEXT: tokens.operator}))
 
     def _start(self, component: str, binaries: Binaries, ports: Ports, pki: Pki) -> None:
@@ -226,12 +243,12 @@ class LocalControlPlane:
                 "--insecure-port=0",
                 # A loopback advertise address makes the endpoints controller complain.
                 "--advertise-address=10.0.0.1",
-                f"--tls-cert-file={pki.serving_cert}",
-                f"--tls-private-key-file={pki.serving_key}",
+                f"--tls-cert-file={pki.serving.cert}",
+                f"--tls-private-key-file={pki.serving.key}",
                 f"--client-ca-file={pki.ca_cert}",
                 f"--token-auth-file={self.state_dir / 'tokens.csv'}",
-                f"--service-account-key-file={pki.service_account_pub}",
-                f"--service-account-signing-key-file={pki.service_account_key}",
+                f"--service-account-key-file={pki.service_account.cert}",
+                f"--service-account-signing-key-file={pki.service_account.key}",
                 "--service-account-issuer=https://kubernetes.default.svc",
                 "--authorization-mode=RBAC",
                 "--service-cluster-ip-range=10.0.0.0/24",
@@ -245,7 +262,7 @@ class LocalControlPlane:
             return [
                 str(binaries.kube_controller_manager),
                 f"--kubeconfig={self.kubeconfig}",
-                f"--service-account-private-key-file={pki.service_account_key}",
+                f"--service-account-private-key-file={pki.service_account.key}",
                 f"--root-ca-file={pki.ca_cert}",
                 "--leader-elect=false",
                 "--use-service-account-credentials=false",
@@ -317,9 +334,3 @@ def _kubeconfig(server: str, ca_file: Path, contexts: dict[str, str]) -> str:
                      for name in contexts],
         "current-context": next(iter(contexts)),
     }, sort_keys=False)
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)

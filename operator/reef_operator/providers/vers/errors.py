@@ -1,0 +1,85 @@
+"""One exception hierarchy for everything the Vers platform can answer.
+
+Each error carries the server's own message, the HTTP status and the endpoint
+(method and path template, never the full URL with ids or any header), so it
+is safe to log and to put in a Kubernetes condition.
+"""
+
+from __future__ import annotations
+
+
+class VersError(Exception):
+    """Base of every Vers platform error."""
+
+    def __init__(self, message: str, *, status: int | None = None, endpoint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.endpoint = endpoint
+
+    def __str__(self) -> str:
+        where = f"{self.endpoint}: " if self.endpoint else ""
+        code = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{where}{self.message}{code}"
+
+
+class BadRequest(VersError):
+    """400: the request is wrong; retrying it will not help."""
+
+
+class Unauthorized(VersError):
+    """401: the API key is missing or invalid."""
+
+
+class Forbidden(VersError):
+    """403: not allowed, or a limit is reached (also the answer to deleting an unknown VM)."""
+
+
+class NotFound(VersError):
+    """404: no such VM, commit or image."""
+
+
+class Conflict(VersError):
+    """409: the VM is in a state that does not allow this (for example sleeping)."""
+
+
+class RateLimited(VersError):
+    """429: too many requests, still so after the retries."""
+
+
+class ServerError(VersError):
+    """5xx: the platform failed, still so after the retries."""
+
+
+class Timeout(VersError):
+    """No answer in time, still so after the retries."""
+
+
+class ConnectionFailed(VersError):
+    """The platform could not be reached, still so after the retries."""
+
+
+class OutcomeUnknown(VersError):
+    """A create was sent but its answer was lost: a VM (or commit) may or may not exist.
+
+    Never retried blindly: look the VM up (by label) before creating again.
+    """
+
+
+class HostKeyMismatch(VersError):
+    """The VM's SSH host key is not the one pinned on first contact."""
+
+
+class SSHError(VersError):
+    """The VM could not be reached or a command could not be run over SSH."""
+
+
+_BY_STATUS: dict[int, type[VersError]] = {
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
+    422: BadRequest, 429: RateLimited,
+}
+
+
+def error_for_status(status: int, message: str, endpoint: str) -> VersError:
+    cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else VersError)
+    return cls(message, status=status, endpoint=endpoint)
