@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -18,7 +18,11 @@ import pytest
 from kubernetes import client, config
 
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.providers.vers.client import RetryPolicy, VersClient
+from reef_operator.providers.vers.ssh import SshSettings, VersConnector
+from reef_operator.secret import Secret
 from reef_operator.testing.controlplane import LocalControlPlane
+from reef_operator.testing.versim.harness import VersSimulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +96,35 @@ def namespace(admin: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     admin.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     admin.core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def versim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VersSimulator]:
+    """One Vers simulator for the session (boot delay 0); faults reset per test."""
+    simulator = VersSimulator(tmp_path_factory.mktemp("versim"))
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+@pytest.fixture
+async def vers(versim: VersSimulator) -> AsyncIterator[VersClient]:
+    versim.set_faults(error_rate=0, lose_response_rate=0, rate_limit_burst=0, latency=0,
+                      max_vms=0)
+    async with VersClient(versim.base_url, versim.api_key,
+                          retry=RetryPolicy(base_delay=0.05, max_delay=0.2)) as client:
+        yield client
+
+
+@pytest.fixture
+async def connector(versim: VersSimulator, vers: VersClient) -> AsyncIterator[VersConnector]:
+    async def key(vm_id: str) -> Secret:
+        return (await vers.ssh_key(vm_id)).private_key
+
+    settings = SshSettings(vm_domain=f"vm.{versim.domain}", port=versim.tls_port,
+                           connect_host="127.0.0.1", tls_verify=versim.ca_file,
+                           connect_timeout=5)
+    ssh = VersConnector(settings, key)
+    yield ssh
+    await ssh.close()

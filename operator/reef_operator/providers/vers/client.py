@@ -10,6 +10,7 @@ never retried once it may have reached the server. Its lost answer becomes
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import random
 import time
@@ -57,6 +58,7 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)
 
 
+_EPOCH = datetime.datetime.fromtimestamp(0, datetime.UTC)
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
 
 
@@ -116,6 +118,32 @@ class VersClient:
             read_timeout=300.0 if wait_boot else None,
         )
         return VmId(data["vm_id"])
+
+    async def new_root_once(self, labels: Mapping[str, str], **config: Any) -> VmId:
+        """Create a root VM carrying `labels`, or return the one an earlier attempt made.
+
+        A create whose answer was lost is never followed by a blind second
+        create: the VM is looked up by its labels before each attempt.
+        """
+        attempt = 0
+        while True:
+            existing = await self.find_by_labels(labels)
+            if existing:
+                return existing[0].vm_id
+            try:
+                return await self.new_root(labels=labels, **config)
+            except errors.OutcomeUnknown:
+                if attempt >= self._retry.retries:
+                    raise
+            await asyncio.sleep(self._retry.delay(attempt, None))
+            attempt += 1
+
+    async def find_by_labels(self, labels: Mapping[str, str]) -> list[Vm]:
+        """VMs whose labels include all of `labels`, oldest first."""
+        wanted = dict(labels)
+        found = [vm for vm in await self.list_vms()
+                 if wanted.items() <= vm.labels.items()]
+        return sorted(found, key=lambda vm: vm.created_at or _EPOCH)
 
     async def from_commit(self, *, commit_id: str | None = None, tag_name: str | None = None,
                           ref: str | None = None) -> VmId:
