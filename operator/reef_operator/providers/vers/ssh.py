@@ -139,16 +139,33 @@ class VmShell:
             exit_status=result.exit_status if result.exit_status is not None else 255,
             stdout=_text(result.stdout), stderr=_text(result.stderr))
 
-    async def start(self, command: str) -> asyncssh.SSHClientProcess[bytes]:
-        """A long-running process (e.g. following a file) with byte streams."""
+    async def stream(self, command: str) -> SshStream:
+        """A long-running command (e.g. following a file) whose stdout is read as it comes."""
         try:
-            return await self._connection.create_process(command, encoding=None)
+            process = await self._connection.create_process(command, encoding=None)
         except (asyncssh.Error, OSError) as error:
             raise SSHError(f"cannot start a process on VM {self.vm_id}: {_reason(error)}",
                            endpoint="ssh") from None
+        return SshStream(process)
 
     def close(self) -> None:
         self._connection.close()
+
+
+class SshStream:
+    """stdout of a remote process, read in chunks."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
+        self._process = process
+
+    async def read(self, size: int) -> bytes:
+        try:
+            return await self._process.stdout.read(size)
+        except (asyncssh.Error, OSError) as error:
+            raise SSHError(f"stream broke: {_reason(error)}", endpoint="ssh") from None
+
+    def close(self) -> None:
+        self._process.close()
 
 
 class VersConnector:
