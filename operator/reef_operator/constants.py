@@ -15,6 +15,7 @@ LABEL_ROOT: Final = f"{GROUP}/root"
 LABEL_LIEUTENANT: Final = f"{GROUP}/lieutenant"
 LABEL_PROFILE: Final = f"{GROUP}/profile"
 LABEL_PROFILE_HASH: Final = f"{GROUP}/profile-hash"
+LABEL_PROVIDER: Final = f"{GROUP}/provider"
 
 ANNOTATION_CREATE_PENDING: Final = f"{GROUP}/create-pending"
 ANNOTATION_PAUSED: Final = f"{GROUP}/paused"

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from reef_operator.api import KINDS
+from reef_operator.api.peering import cluster_peering, peering_documents
 from reef_operator.api.rbac import operator_rbac
 from reef_operator.constants import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 
@@ -35,6 +36,8 @@ def rendered_files() -> dict[str, str]:
         text = dump([kind.crd()])
         for directory in CRD_DIRS:
             files[f"{directory}/{kind.crd_name}.yaml"] = text
+    files["manifests/crds/kopf-peering.yaml"] = dump([*peering_documents(), cluster_peering()])
+    files["helm/reef-operator/crds/kopf-peering.yaml"] = dump(peering_documents())
     files["manifests/rbac/operator.yaml"] = dump(
         operator_rbac(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)
     )

@@ -36,8 +36,12 @@ SPEC = obj(
         "resources": common.resources("node"),
         "parentRef": obj(
             "The VMNode that spawned this one. Deleting the parent deletes this node too.",
-            {"name": string("Name of the parent VMNode in this namespace.", pattern=DNS_LABEL,
-                            max_length=63)},
+            {
+                "name": string("Name of the parent VMNode.", pattern=DNS_LABEL, max_length=63),
+                "namespace": string(
+                    "Namespace of the parent; it must be this node's own namespace (ownership "
+                    "cannot cross namespaces). Leave it out.", pattern=DNS_LABEL, max_length=63),
+            },
             required=("name",),
         ),
         "modules": common.modules("VM"),
@@ -65,7 +69,7 @@ SPEC = obj(
         "checkpoints": obj(
             "Periodic snapshots (commits) of the VM; the oldest beyond retain are deleted.",
             {
-                "intervalSeconds": integer("Seconds between snapshots.", minimum=60,
+                "intervalSeconds": integer("Seconds between snapshots.", minimum=10,
                                            maximum=604800, default=3600),
                 "retain": integer("How many snapshots to keep.", minimum=1, maximum=1000,
                                   default=24),

@@ -1,5 +1,6 @@
 """`reef-operator`: the operator's command line.
 
+    reef-operator run                      run the operator
     reef-operator dev up|down|env|status   a real local control plane for development
 """
 
@@ -9,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from reef_operator.cli import run as run_command
 from reef_operator.testing.controlplane import ControlPlaneError, LocalControlPlane
 from reef_operator.testing.controlplane.cluster import default_state_dir
 
@@ -29,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--state-dir", type=Path, default=default_state_dir(),
                      help="where the control plane keeps its data (default: %(default)s)")
 
+    run_command.add_parser(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_command.run(args)
     try:
         return _dev(args.action, LocalControlPlane(args.state_dir, log=_stderr))
     except ControlPlaneError as error:

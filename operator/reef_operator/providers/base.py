@@ -7,6 +7,7 @@ VMs and open a shell on them, all through `Provider`.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -42,6 +43,9 @@ class VmRequest:
     memory_mib: int | None = None
     disk_mib: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # When the create-pending mark was written: a VM created after it (minus clock
+    # skew) that nobody labelled may be this owner's, half-made before a crash.
+    pending_since: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
 from reef_operator.api import KINDS
+from reef_operator.api.peering import cluster_peering, peering_documents
 from reef_operator.api.rbac import operator_rbac
 from reef_operator.constants import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
+from reef_operator.profiles.defaults import DEFAULT_PROFILES
 from reef_operator.testing.controlplane.errors import ControlPlaneError
 
 FIELD_MANAGER = "reef-operator-dev"
@@ -28,10 +30,15 @@ def install(kubeconfig: Path) -> None:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
         *operator_rbac(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT),
         *(kind.crd() for kind in KINDS),
+        *peering_documents(),
     ]
     for document in documents:
         _apply(client, document)
-    _wait_established(client, [kind.crd_name for kind in KINDS])
+    _wait_established(client, [kind.crd_name for kind in KINDS]
+                      + [doc["metadata"]["name"] for doc in peering_documents()])
+    _apply(client, cluster_peering())
+    for profile in DEFAULT_PROFILES.values():
+        _apply(client, profile)
 
 
 def _apply(client: dynamic.DynamicClient, document: dict[str, Any]) -> None:

@@ -1,0 +1,8 @@
+"""kopf handlers: thin adapters from watch events to the domain modules.
+
+Importing this package registers every handler with kopf.
+"""
+
+from reef_operator.controllers import bootprofile, startup, vmnode
+
+__all__ = ["bootprofile", "startup", "vmnode"]

@@ -1,0 +1,49 @@
+"""kopf handlers for BootProfile: validate, render, hash; tell the nodes that use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from reef_operator.constants import GROUP, VERSION
+from reef_operator.controllers import runtime
+from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
+
+
+@kopf.on.event(GROUP, VERSION, "bootprofiles")
+async def bootprofile_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    rt = runtime.current()
+    name = body.metadata.name or ""
+    if event.get("type") == "DELETED":
+        rt.profiles.remove(name)
+        rt.wake_profile_users(name)
+        return
+    before = rt.profiles.get(name)
+    view = rt.profiles.upsert(body)
+    generation = int(body.metadata.get("generation", 0))
+    valid = not view.problems
+    condition = Condition("Valid", valid, "Validated" if valid else "Invalid",
+                          "" if valid else "; ".join(view.problems))
+    status = dict(body.status)
+    wanted = {
+        "observedGeneration": generation,
+        "hash": view.hash or None,
+        "conditions": merge_conditions(status.get("conditions"), [condition], generation,
+                                       now_iso()),
+    }
+    if _differs(status, wanted):
+        await rt.kube.patch_status("bootprofiles", None, name, wanted)
+        if not valid:
+            runtime.post_event(body, "Warning", "Invalid", condition.message)
+    if before is None or before.hash != view.hash or before.problems != view.problems:
+        rt.wake_profile_users(name)
+
+
+def _differs(status: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    def strip(conditions: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                for c in conditions or []]
+    return (status.get("observedGeneration") != wanted["observedGeneration"]
+            or status.get("hash") != wanted["hash"]
+            or strip(status.get("conditions")) != strip(wanted["conditions"]))

@@ -1,0 +1,69 @@
+"""Operator start: kopf settings, configuration, providers, and the initial picture."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from reef_operator.config import load_config
+from reef_operator.constants import FINALIZER, GROUP
+from reef_operator.controllers import runtime
+from reef_operator.kube.api import KubeApi, api_client
+from reef_operator.providers.base import Provider
+from reef_operator.providers.local.provider import LocalProvider
+from reef_operator.providers.ratelimit import RateLimiter
+from reef_operator.providers.vers.client import VersClient
+from reef_operator.providers.vers.provider import VersProvider
+from reef_operator.providers.vers.ssh import VersConnector
+from reef_operator.secret import Secret
+from reef_operator.vmnodes.fleet import Fleet
+from reef_operator.vmnodes.profiles import ProfileBook
+from reef_operator.vmnodes.reconcile import VmNodeReconciler
+
+logger = logging.getLogger("reef_operator")
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+
+    kube = KubeApi(api_client())
+    config = await asyncio.to_thread(load_config, None, kube.core)
+    for line in config.log_lines():
+        logger.info(line)
+
+    limiter = RateLimiter(config.platform_rate, config.platform_burst)
+    providers: dict[str, Provider] = {"local": LocalProvider(config.local_root)}
+    if config.vers_api_key is not None:
+        client = VersClient(config.vers_base_url, config.vers_api_key)
+
+        async def ssh_key(vm_id: str) -> Secret:
+            async with limiter:
+                return (await client.ssh_key(vm_id)).private_key
+
+        providers["vers"] = VersProvider(client, VersConnector(config.ssh_settings(), ssh_key),
+                                         limiter)
+    else:
+        logger.warning("VERS_API_KEY is not set: only Local-provider profiles can be served")
+
+    fleet, profiles = Fleet(), ProfileBook()
+    # The whole picture before the first reconcile, so no node is judged on a partial view.
+    for body in await kube.list_all("bootprofiles"):
+        profiles.upsert(body)
+    for body in await kube.list_all("vmnodes"):
+        fleet.upsert(body)
+
+    async def read_secret(namespace: str, name: str) -> Any:
+        return await kube.read_secret(namespace, name)
+
+    reconciler = VmNodeReconciler(kube, providers, fleet, profiles, config.default_profile,
+                                  runtime.post_event, read_secret)
+    runtime.install(runtime.Runtime(config, kube, providers, fleet, profiles, reconciler))

@@ -1,0 +1,100 @@
+"""kopf handlers for VMNode: the watch keeps the fleet current, a daemon per node reconciles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import kopf
+
+from reef_operator.constants import ANNOTATION_CREATE_PENDING, GROUP, VERSION
+from reef_operator.controllers import runtime
+from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
+from reef_operator.providers.base import VmRequest
+from reef_operator.providers.vers.errors import VersError
+from reef_operator.vmnodes.reconcile import RetryLater, backoff
+
+
+@kopf.on.event(GROUP, VERSION, "vmnodes")
+async def vmnode_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    rt = runtime.current()
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    if event.get("type") == "DELETED":
+        rt.fleet.remove(*key)
+        rt.wakers.pop(key, None)
+        return
+    before = rt.fleet.nodes.get(key)
+    after = rt.fleet.upsert(body)
+    rt.wake(key)
+    if before is None or (before.state, before.parent) != (after.state, after.parent):
+        rt.wake_subtree(*key)
+
+
+@kopf.daemon(GROUP, VERSION, "vmnodes", cancellation_timeout=10.0)
+async def vmnode_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger,
+                      **_: Any) -> None:
+    """Reconcile until the object goes away: after each change, and when a pass asks to."""
+    rt = runtime.current()
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    waker = rt.waker(key)
+    failures = 0
+    while not stopped:
+        waker.clear()
+        try:
+            delay = await rt.vmnodes.reconcile(body)
+            failures = 0
+        except RetryLater as error:
+            failures += 1
+            delay = backoff(failures)
+            logger.info("retrying in %.1fs: %s", delay, str(error).splitlines()[0])
+        except Exception:
+            failures += 1
+            delay = backoff(failures)
+            logger.exception("reconcile failed; retrying in %.1fs", delay)
+        await _sleep(waker, stopped, delay)
+
+
+async def _sleep(waker: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
+    wake = asyncio.ensure_future(waker.wait())
+    stop = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({wake, stop}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (wake, stop):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@kopf.on.delete(GROUP, VERSION, "vmnodes")
+async def vmnode_deleted(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
+    """Release the VM before the finalizer lets the object go (unless deletionPolicy Orphan)."""
+    rt = runtime.current()
+    spec, status, meta = body.spec, body.status, body.metadata
+    vm_id = status.get("vmId") or spec.get("vmId")
+    if spec.get("deletionPolicy") == "Orphan":
+        if vm_id:
+            runtime.post_event(body, "Normal", "Orphaned", f"left VM {vm_id} running")
+        return
+    provider = rt.providers.get(meta.labels.get(f"{GROUP}/provider", "vers"))
+    if provider is None:
+        return
+    try:
+        if not vm_id and ANNOTATION_CREATE_PENDING in meta.annotations:
+            vm_id = await provider.find(VmRequest(owner_uid=meta.uid or "", name=meta.name or "",
+                                                  namespace=meta.namespace or ""))
+        if vm_id:
+            await provider.delete(vm_id)
+            runtime.post_event(body, "Normal", "Deleted", f"deleted VM {vm_id}")
+    except (VersError, RetryLater, OSError) as error:
+        delay = backoff(retry + 1, cap=60)
+        message = f"cannot delete VM {vm_id} yet ({error}); the finalizer holds until it is gone"
+        conditions = merge_conditions(status.get("conditions"), [
+            Condition("Ready", False, "DeletionBlocked", message)], meta.get("generation", 0),
+            now_iso())
+        with contextlib.suppress(Exception):
+            await rt.kube.patch_status("vmnodes", meta.namespace or "", meta.name or "",
+                                       {"conditions": conditions})
+        runtime.post_event(body, "Warning", "DeletionBlocked", message)
+        raise kopf.TemporaryError(message, delay=delay) from error

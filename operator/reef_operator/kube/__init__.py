@@ -1,0 +1,1 @@
+"""Kubernetes edges: the API calls the controllers make, and condition bookkeeping."""

@@ -1,0 +1,83 @@
+"""The few Kubernetes API calls the controllers make, as coroutines.
+
+The official client is synchronous; its calls run in worker threads, whose
+small pool also bounds how many requests the operator has in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from pathlib import Path
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from reef_operator.constants import GROUP, VERSION
+from reef_operator.secret import Secret
+
+
+def api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig."""
+    configuration = client.Configuration()
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST") and Path(
+            "/var/run/secrets/kubernetes.io/serviceaccount/token").exists():
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+class KubeApi:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+
+    async def patch_status(self, plural: str, namespace: str | None, name: str,
+                           status: dict[str, Any]) -> None:
+        body = {"status": status}
+        if namespace is None:
+            await asyncio.to_thread(self.custom.patch_cluster_custom_object_status,
+                                    GROUP, VERSION, plural, name, body)
+        else:
+            await asyncio.to_thread(self.custom.patch_namespaced_custom_object_status,
+                                    GROUP, VERSION, namespace, plural, name, body)
+
+    async def patch_metadata(self, plural: str, namespace: str, name: str,
+                             metadata: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.custom.patch_namespaced_custom_object,
+                                GROUP, VERSION, namespace, plural, name, {"metadata": metadata})
+
+    async def list_all(self, plural: str) -> list[dict[str, Any]]:
+        answer = await asyncio.to_thread(
+            self.custom.list_cluster_custom_object, GROUP, VERSION, plural)
+        items: list[dict[str, Any]] = cast(dict[str, Any], answer).get("items", [])
+        return items
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Secret] | None:
+        """A Secret's data as `Secret` values; None if it does not exist."""
+        try:
+            found = await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return {key: Secret(base64.b64decode(value).decode())
+                for key, value in (found.data or {}).items()}
+
+    async def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            found = await asyncio.to_thread(self.core.read_namespaced_config_map, name,
+                                            namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return dict(found.data or {})
+
+
+def is_not_found(error: BaseException) -> bool:
+    return isinstance(error, ApiException) and error.status == 404

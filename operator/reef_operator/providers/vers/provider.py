@@ -1,0 +1,120 @@
+"""The Vers platform as a `Provider`: the API client for lifecycle, the connector for shells."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+
+from reef_operator.constants import GROUP
+from reef_operator.providers.base import VmObservation, VmRequest
+from reef_operator.providers.ratelimit import RateLimiter
+from reef_operator.providers.vers import errors
+from reef_operator.providers.vers.client import VersClient
+from reef_operator.providers.vers.ssh import VersConnector, VmShell
+
+logger = logging.getLogger(__name__)
+
+LABEL_UID = f"{GROUP}/uid"
+LABEL_NAME = f"{GROUP}/name"
+LABEL_NAMESPACE = f"{GROUP}/namespace"
+# How far a VM's creation time may precede the create-pending mark and still be ours.
+CLOCK_SKEW = datetime.timedelta(seconds=60)
+_EPOCH = datetime.datetime.fromtimestamp(0, datetime.UTC)
+
+
+class VersProvider:
+    name = "vers"
+
+    def __init__(self, client: VersClient, connector: VersConnector,
+                 limiter: RateLimiter) -> None:
+        self.client = client
+        self.connector = connector
+        self._limit = limiter
+        self._claim_lock = asyncio.Lock()
+
+    @staticmethod
+    def labels_for(request: VmRequest) -> dict[str, str]:
+        return {**request.labels, LABEL_UID: request.owner_uid, LABEL_NAME: request.name,
+                LABEL_NAMESPACE: request.namespace}
+
+    async def create(self, request: VmRequest) -> str:
+        labels = self.labels_for(request)
+        async with self._limit:
+            if request.commit_id or request.tag or request.ref:
+                # from_commit takes no labels: label right after. A crash in between
+                # leaves an unlabelled VM that `find` claims by its parent commit.
+                vm_id = await self.client.from_commit(
+                    commit_id=request.commit_id, tag_name=request.tag, ref=request.ref)
+            else:
+                return await self.client.new_root(
+                    vcpu=request.vcpu, memory_mib=request.memory_mib,
+                    disk_mib=request.disk_mib, labels=labels)
+        async with self._limit:
+            await self.client.set_labels(vm_id, labels)
+        return vm_id
+
+    async def find(self, request: VmRequest) -> str | None:
+        async with self._limit:
+            vms = await self.client.list_vms()
+        mine = sorted((vm for vm in vms if vm.labels.get(LABEL_UID) == request.owner_uid),
+                      key=lambda vm: vm.created_at or _EPOCH)
+        if mine:
+            return mine[0].vm_id
+        pending_since = request.pending_since
+        if pending_since is None or not (request.commit_id or request.tag or request.ref):
+            return None
+        async with self._claim_lock:
+            for vm in vms:
+                if vm.labels or vm.created_at is None or vm.created_at < pending_since - CLOCK_SKEW:
+                    continue
+                async with self._limit:
+                    meta = await self.client.metadata(vm.vm_id)
+                if request.commit_id and meta.parent_commit_id != request.commit_id:
+                    continue
+                async with self._limit:
+                    await self.client.set_labels(vm.vm_id, self.labels_for(request))
+                logger.info("claimed unlabelled VM %s for %s/%s", vm.vm_id, request.namespace,
+                            request.name)
+                return vm.vm_id
+        return None
+
+    async def observe(self, vm_id: str) -> VmObservation:
+        try:
+            async with self._limit:
+                vm = await self.client.status(vm_id)
+        except errors.NotFound:
+            return VmObservation(vm_id, "gone")
+        except errors.Conflict as error:
+            if "sleep" in error.message.lower():
+                return VmObservation(vm_id, "sleeping")
+            raise
+        return VmObservation(vm_id, vm.state, self.connector.settings.host_name(vm_id))
+
+    async def pause(self, vm_id: str) -> None:
+        async with self._limit:
+            await self.client.pause(vm_id)
+        self.connector.forget(vm_id)
+
+    async def resume(self, vm_id: str) -> None:
+        async with self._limit:
+            await self.client.resume(vm_id)
+
+    async def delete(self, vm_id: str) -> None:
+        async with self._limit:
+            await self.client.delete(vm_id)
+        self.connector.forget(vm_id)
+
+    async def snapshot(self, vm_id: str) -> str:
+        async with self._limit:
+            return await self.client.commit(vm_id)
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        async with self._limit:
+            await self.client.delete_commit(snapshot_id)
+
+    async def shell(self, vm_id: str, pinned_fingerprint: str | None = None) -> VmShell:
+        return await self.connector.shell(vm_id, pinned_fingerprint)
+
+    def forget(self, vm_id: str) -> None:
+        self.connector.forget(vm_id)

@@ -1,0 +1,108 @@
+"""Run `reef-operator run` as a real child process: start, SIGKILL, restart.
+
+Tests, benchmarks and the demo use it so the operator they exercise is the
+same program a user runs, with its own identity (the operator kubeconfig).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from reef_operator.testing.controlplane.processes import free_port
+from reef_operator.testing.versim.harness import VersSimulator
+
+
+def simulator_env(simulator: VersSimulator) -> dict[str, str]:
+    """Configuration that points the operator at a Vers simulator."""
+    return {
+        "VERS_API_KEY": simulator.api_key.reveal(),
+        "VERS_BASE_URL": simulator.base_url,
+        "VERS_VM_DOMAIN": f"vm.{simulator.domain}",
+        "VERS_SSH_PORT": str(simulator.tls_port),
+        "VERS_SSH_CONNECT_HOST": "127.0.0.1",
+        "VERS_TLS_VERIFY": str(simulator.ca_file),
+    }
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, log_file: Path, env: Mapping[str, str],
+                 namespaces: tuple[str, ...] = ()) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_file = log_file
+        self.env = dict(env)
+        self.namespaces = namespaces
+        self._process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, wait: bool = True) -> None:
+        port = free_port()
+        self._health = f"http://127.0.0.1:{port}/healthz"
+        argv = [sys.executable, "-m", "reef_operator", "run", "--standalone",
+                "--liveness", self._health, "--verbose"]
+        for namespace in self.namespaces:
+            argv += ["--namespace", namespace]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"),
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"--- start {self.starts + 1}\n".encode())
+            self._process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, env=env)
+        self.starts += 1
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"operator exited ({self._process.returncode}):\n"
+                                   + self.log_tail())
+            try:
+                if httpx.get(self._health, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("operator not ready in time:\n" + self.log_tail())
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, exactly like a crash or an OOM kill."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait()
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"

@@ -1,0 +1,491 @@
+"""One reconciliation of a VM node: observe the VM, compare with the spec, act, report.
+
+Level-triggered and safe to re-run at any moment: every pass starts from the
+object as it is and the VM as the provider reports it. The only state carried
+between passes is what is written on the object (status, the create-pending
+annotation), so a killed operator picks up exactly where it stopped.
+
+Never two VMs for one node: the create-pending annotation is written before a
+create is sent, the VM id is recorded right after, the VM carries the node's
+uid as a label, and while the annotation stands the VM is looked up before any
+new create.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import logging
+import random
+import shlex
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from reef_operator.constants import (
+    ANNOTATION_CREATE_PENDING,
+    ANNOTATION_PAUSED,
+    GROUP,
+    LABEL_CATEGORY,
+    LABEL_PARENT,
+    LABEL_PROFILE,
+    LABEL_PROVIDER,
+    LABEL_ROOT,
+    VERSION,
+)
+from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
+from reef_operator.providers.base import Provider, Shell, VmRequest
+from reef_operator.providers.vers.errors import HostKeyMismatch, VersError
+from reef_operator.vmnodes.fleet import Fleet, LineageError
+from reef_operator.vmnodes.profiles import ProfileBook, ProfileView
+
+logger = logging.getLogger(__name__)
+
+PLURAL = "vmnodes"
+IDLE = 600.0          # nothing to do: sleep until woken by a change
+BOOT_POLL = 1.0
+HEARTBEAT_COMMAND = "echo reef-heartbeat"
+
+EventFn = Callable[[Mapping[str, Any], str, str, str], None]
+
+
+class RetryLater(Exception):
+    """A step failed in a way worth retrying with backoff; the status already says why."""
+
+
+@dataclass
+class Pass:
+    """What one reconciliation gathers before writing status once."""
+
+    body: Mapping[str, Any]
+    status: dict[str, Any]
+    conditions: list[Condition] = field(default_factory=list)
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        return cast(Mapping[str, Any], self.body.get("metadata", {}))
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        return cast(Mapping[str, Any], self.body.get("spec") or {})
+
+    @property
+    def namespace(self) -> str:
+        return str(self.meta.get("namespace", ""))
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", ""))
+
+    def condition(self, type_: str, status: bool | None, reason: str, message: str = "") -> None:
+        self.conditions.append(Condition(type_, status, reason, message))
+
+
+class VmNodeReconciler:
+    def __init__(self, kube: Any, providers: Mapping[str, Provider], fleet: Fleet,
+                 profiles: ProfileBook, default_profile: str, post_event: EventFn,
+                 secret_reader: Callable[[str, str], Awaitable[Mapping[str, Any] | None]]) -> None:
+        self.kube = kube
+        self.providers = providers
+        self.fleet = fleet
+        self.profiles = profiles
+        self.default_profile = default_profile
+        self.post_event = post_event
+        self.read_secret = secret_reader
+
+    # -- entry point --------------------------------------------------------------------
+    async def reconcile(self, body: Mapping[str, Any]) -> float:
+        """One pass; returns seconds until the next pass is due (unless woken earlier)."""
+        meta = body.get("metadata", {})
+        if meta.get("deletionTimestamp") or ANNOTATION_PAUSED in (meta.get("annotations") or {}):
+            return IDLE
+        current = copy.deepcopy(dict(body.get("status") or {}))
+        work = Pass(body, copy.deepcopy(current))
+        try:
+            delay = await self._reconcile(work)
+        except RetryLater:
+            await self._write_status(work, current)
+            raise
+        except VersError as error:
+            work.condition("Ready", False, "PlatformError", str(error))
+            work.condition("Reconciling", True, "RetryingAfterError", str(error))
+            self._warn_once(work, current, "PlatformError", str(error))
+            await self._write_status(work, current)
+            raise RetryLater(str(error)) from error
+        await self._write_status(work, current)
+        return delay
+
+    async def _reconcile(self, work: Pass) -> float:
+        spec, status = work.spec, work.status
+        profile = self._profile(work, status)
+        if profile is None:
+            return IDLE
+        try:
+            lineage = self.fleet.lineage(work.namespace, work.name)
+        except LineageError as error:
+            self._invalid(work, error.reason, str(error))
+            return IDLE
+        await self._ensure_lineage_metadata(work, profile, lineage.root,
+                                            lineage.ancestors[0].uid if lineage.ancestors else None)
+        status["lineage"] = {"root": lineage.root, "depth": lineage.depth}
+        status["dna"] = profile.dna_for(spec)
+
+        provider = self.providers[profile.provider]
+        desired = self.fleet.effective_state(work.namespace, work.name)
+        vm_id = status.get("vmId") or spec.get("vmId")
+        if spec.get("vmId") and status.get("vmId") and spec["vmId"] != status["vmId"]:
+            self._invalid(work, "VmIdChanged", f"spec.vmId changed from {status['vmId']} to "
+                          f"{spec['vmId']}; vmId cannot change once set")
+            return IDLE
+        if not vm_id:
+            if desired == "Destroyed":
+                return self._destroyed(work)
+            vm_id = await self._create(work, provider, profile)
+
+        observed = await provider.observe(vm_id)
+        status["vmId"] = vm_id
+        if observed.state == "gone":
+            return self._vm_gone(work, desired, adopted=bool(spec.get("vmId")))
+        status["vmState"] = observed.state
+        if observed.address:
+            status["address"] = observed.address
+        if spec.get("vmId") and not work.body.get("status", {}).get("vmId"):
+            self._event(work, "Normal", "Adopted", f"adopted existing VM {vm_id}")
+
+        if desired == "Destroyed":
+            await provider.delete(vm_id)
+            self._event(work, "Normal", "Destroyed", f"deleted VM {vm_id}; object kept")
+            for key in ("vmId", "vmState", "address", "hostKeyFingerprint", "boot",
+                        "lastHeartbeatTime"):
+                status.pop(key, None)
+            return self._destroyed(work)
+        if observed.state in ("sleeping", "dead"):
+            reason = "VMSleeping" if observed.state == "sleeping" else "VMDead"
+            text = f"the platform reports VM {vm_id} as {observed.state}"
+            work.condition("Alive", False, reason, text)
+            work.condition("Ready", False, reason, text)
+            self._warn_once(work, work.body.get("status") or {}, reason, text)
+            return self._heartbeat_interval(work) if observed.state == "sleeping" else IDLE
+        if observed.state == "booting":
+            work.condition("Ready", False, "Booting", f"VM {vm_id} is booting")
+            work.condition("Reconciling", True, "Booting", "waiting for the VM to boot")
+            return BOOT_POLL
+
+        if desired == "Paused":
+            if observed.state != "paused":
+                await provider.pause(vm_id)
+                status["vmState"] = "paused"
+                why = "" if work.spec.get("state") == "Paused" else " (an ancestor is paused)"
+                self._event(work, "Normal", "Paused", f"paused VM {vm_id}{why}")
+            work.condition("Paused", True, "Paused", "the VM is frozen with its memory intact")
+            work.condition("Ready", False, "Paused", "the VM is paused")
+            work.condition("Reconciling", False, "Paused", "")
+            return IDLE
+        if observed.state == "paused":
+            await provider.resume(vm_id)
+            status["vmState"] = "running"
+            self._event(work, "Normal", "Resumed", f"resumed VM {vm_id}")
+        work.condition("Paused", False, "Running", "")
+        return await self._running(work, provider, profile, vm_id)
+
+    # -- steps --------------------------------------------------------------------------
+    def _profile(self, work: Pass, status: dict[str, Any]) -> ProfileView | None:
+        name = (work.spec.get("profileRef") or {}).get("name") or self.default_profile
+        profile = self.profiles.get(name)
+        if profile is None:
+            self._invalid(work, "ProfileNotFound",
+                          f"BootProfile {name!r} does not exist; create it or set "
+                          "spec.profileRef.name to an existing profile (kubectl get bootprofiles)")
+            return None
+        if profile.problems:
+            self._invalid(work, "ProfileInvalid",
+                          f"BootProfile {name!r} is invalid: {'; '.join(profile.problems)}")
+            return None
+        if profile.provider not in self.providers:
+            self._invalid(work, "ProviderUnavailable",
+                          f"BootProfile {name!r} uses provider {profile.provider}, which this "
+                          "operator is not configured for (for Vers: set VERS_API_KEY)")
+            return None
+        return profile
+
+    async def _ensure_lineage_metadata(self, work: Pass, profile: ProfileView, root: str,
+                                       parent_uid: str | None) -> None:
+        labels = dict(work.meta.get("labels") or {})
+        wanted = {
+            LABEL_CATEGORY: str(work.spec.get("category") or profile.category),
+            LABEL_ROOT: root,
+            LABEL_PROFILE: profile.name,
+            LABEL_PROVIDER: profile.provider,
+        }
+        parent = (work.spec.get("parentRef") or {}).get("name")
+        if parent:
+            wanted[LABEL_PARENT] = parent
+        patch: dict[str, Any] = {}
+        label_patch: dict[str, str | None] = {k: v for k, v in wanted.items()
+                                              if labels.get(k) != v}
+        if not parent and LABEL_PARENT in labels:
+            label_patch[LABEL_PARENT] = None
+        if label_patch:
+            patch["labels"] = label_patch
+        owners = list(work.meta.get("ownerReferences") or [])
+        if parent and parent_uid and not any(o.get("uid") == parent_uid for o in owners):
+            others = [o for o in owners if not (o.get("kind") == "VMNode"
+                                                and o.get("apiVersion", "").startswith(GROUP))]
+            patch["ownerReferences"] = [*others, {
+                "apiVersion": f"{GROUP}/{VERSION}", "kind": "VMNode", "name": parent,
+                "uid": parent_uid, "blockOwnerDeletion": True,
+            }]
+        if patch:
+            await self.kube.patch_metadata(PLURAL, work.namespace, work.name, patch)
+
+    async def _create(self, work: Pass, provider: Provider, profile: ProfileView) -> str:
+        annotations = work.meta.get("annotations") or {}
+        pending = annotations.get(ANNOTATION_CREATE_PENDING)
+        if pending is None:
+            pending = now_iso()
+            # Persisted before the create is sent: the proof that one may be in flight.
+            await self.kube.patch_metadata(PLURAL, work.namespace, work.name,
+                                           {"annotations": {ANNOTATION_CREATE_PENDING: pending}})
+        request = self._request(work, profile, parse_time(pending))
+        vm_id = await provider.find(request)
+        if vm_id is None:
+            vm_id = await provider.create(request)
+            self._event(work, "Normal", "Created", f"created VM {vm_id} ({provider.name})")
+        else:
+            self._event(work, "Normal", "Recovered",
+                        f"found VM {vm_id} made before an interruption; using it")
+        work.status["vmId"] = vm_id
+        # Record the id first, then drop the mark: a crash in between is harmless.
+        await self.kube.patch_status(PLURAL, work.namespace, work.name, {"vmId": vm_id})
+        await self.kube.patch_metadata(PLURAL, work.namespace, work.name,
+                                       {"annotations": {ANNOTATION_CREATE_PENDING: None}})
+        return vm_id
+
+    def _request(self, work: Pass, profile: ProfileView,
+                 pending_since: datetime.datetime | None) -> VmRequest:
+        source = dict(work.spec.get("source") or profile.source or {})
+        resources = dict(work.spec.get("resources") or profile.resources or {})
+        return VmRequest(
+            owner_uid=str(work.meta.get("uid")), name=work.name, namespace=work.namespace,
+            commit_id=source.get("commitId"), tag=source.get("tag"), ref=source.get("ref"),
+            vcpu=resources.get("vcpu"), memory_mib=resources.get("memoryMiB"),
+            disk_mib=resources.get("diskMiB"), pending_since=pending_since,
+        )
+
+    async def _running(self, work: Pass, provider: Provider, profile: ProfileView,
+                       vm_id: str) -> float:
+        status = work.status
+        pinned = status.get("hostKeyFingerprint") or None
+        try:
+            shell = await provider.shell(vm_id, pinned)
+        except HostKeyMismatch as error:
+            self._invalid(work, "HostKeyMismatch", str(error))
+            return IDLE
+        except VersError as error:
+            return self._heartbeat_failed(work, str(error))
+        if shell.host_key_fingerprint and not pinned:
+            status["hostKeyFingerprint"] = shell.host_key_fingerprint
+
+        boot = dict(status.get("boot") or {})
+        if not boot.get("profileHash"):
+            await self._boot(work, shell, profile, boot)
+        work.condition("Booted", True, "BootScriptSucceeded",
+                       f"booted with profile {profile.name}")
+        uptodate = boot.get("profileHash") == profile.hash
+        work.condition("UpToDate", uptodate, "ProfileCurrent" if uptodate else "ProfileChanged",
+                       "" if uptodate else f"BootProfile {profile.name} changed since this VM "
+                       "booted; running VMs are not rebooted behind your back: recreate the "
+                       "node to apply it")
+
+        try:
+            beat = await shell.run(HEARTBEAT_COMMAND, within=min(10.0, self._heartbeat_interval(
+                work)))
+            alive = beat.ok and "reef-heartbeat" in beat.stdout
+        except VersError as error:
+            return self._heartbeat_failed(work, str(error))
+        if not alive:
+            return self._heartbeat_failed(work, f"heartbeat command failed: {beat.stderr[-200:]}")
+        previous = _condition(work.body, "Alive")
+        if previous and previous.get("status") == "False":
+            self._event(work, "Normal", "HeartbeatRecovered", f"VM {vm_id} answers again")
+        status["lastHeartbeatTime"] = now_iso()
+        work.condition("Alive", True, "HeartbeatOk", "")
+        await self._checkpoints(work, provider, vm_id)
+        work.condition("Ready", True, "Running", f"VM {vm_id} is running and answering")
+        work.condition("Reconciling", False, "Reconciled", "")
+        work.condition("Stalled", False, "Reconciled", "")
+        return min(self._heartbeat_interval(work), self._next_checkpoint_in(work))
+
+    async def _boot(self, work: Pass, shell: Shell, profile: ProfileView,
+                    boot: dict[str, Any]) -> None:
+        attempts = int(boot.get("attempts") or 0) + 1
+        env = self._identity_env(work, profile)
+        secret_lines = await self._secret_env(profile)
+        upload = ""
+        if secret_lines:
+            # Secret values go through stdin into a 0600 file, never into arguments.
+            upload = ('umask 077; mkdir -p "$HOME/.reef" && cat > "$HOME/.reef/secret.env" && '
+                      'export REEF_SECRET_ENV_FILE="$HOME/.reef/secret.env"; ')
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        script = profile.script
+        command = (f"{upload}export {exports}; bash -c {shlex.quote(script)} 2>&1")
+        result = await shell.run(command, stdin=secret_lines or None,
+                                 within=float(profile.boot_timeout))
+        if result.exit_status != 0:
+            tail = "\n".join(result.stdout.strip().splitlines()[-8:])
+            boot["attempts"] = attempts
+            work.status["boot"] = boot
+            message = f"boot script failed (exit {result.exit_status}, attempt {attempts}):\n{tail}"
+            work.condition("Booted", False, "BootScriptFailed", message)
+            work.condition("Ready", False, "BootScriptFailed", message)
+            self._event(work, "Warning", "BootFailed", message)
+            raise RetryLater(message)
+        boot.update({"profileHash": profile.hash, "completedAt": now_iso(),
+                     "attempts": attempts})
+        work.status["boot"] = boot
+        self._event(work, "Normal", "Booted", f"boot script of profile {profile.name} succeeded")
+
+    def _identity_env(self, work: Pass, profile: ProfileView) -> dict[str, str]:
+        dna = work.status.get("dna") or {}
+        lineage = work.status.get("lineage") or {}
+        return {
+            "REEF_VM_ID": str(work.status.get("vmId", "")),
+            "REEF_NODE": work.name,
+            "REEF_NAMESPACE": work.namespace,
+            "REEF_CATEGORY": str(work.spec.get("category") or profile.category),
+            "REEF_PROFILE": profile.name,
+            "REEF_PARENT": str((work.spec.get("parentRef") or {}).get("name", "")),
+            "REEF_ROOT": str(lineage.get("root", work.name)),
+            "REEF_MODULES": " ".join(dna.get("modules", [])),
+            "REEF_CAPABILITIES": " ".join(dna.get("capabilities", [])),
+        }
+
+    async def _secret_env(self, profile: ProfileView) -> str:
+        lines = []
+        for entry in profile.secret_env:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            data = await self.read_secret(ref["namespace"], ref["name"])
+            if data is None or ref["key"] not in data:
+                raise RetryLater(f"Secret {ref['namespace']}/{ref['name']} key {ref['key']} "
+                                 f"(env {entry['name']} of profile {profile.name}) not found")
+            value = data[ref["key"]]
+            revealed = value.reveal() if hasattr(value, "reveal") else str(value)
+            lines.append(f"{entry['name']}={shlex.quote(revealed)}")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    async def _checkpoints(self, work: Pass, provider: Provider, vm_id: str) -> None:
+        policy = work.spec.get("checkpoints")
+        if not policy or self._next_checkpoint_in(work) > 0:
+            return
+        snapshot = await provider.snapshot(vm_id)
+        kept = [*list(work.status.get("checkpoints") or []),
+                {"commitId": snapshot, "createdAt": now_iso()}]
+        self._event(work, "Normal", "CheckpointTaken", f"snapshot {snapshot} of VM {vm_id}")
+        retain = int(policy.get("retain", 24))
+        while len(kept) > retain:
+            oldest = kept.pop(0)
+            await provider.delete_snapshot(oldest["commitId"])
+        work.status["checkpoints"] = kept
+
+    def _next_checkpoint_in(self, work: Pass) -> float:
+        policy = work.spec.get("checkpoints")
+        if not policy:
+            return IDLE
+        interval = float(policy.get("intervalSeconds", 3600))
+        taken = work.status.get("checkpoints") or []
+        last = parse_time(taken[-1]["createdAt"]) if taken else None
+        if last is None:
+            return 0.0
+        elapsed = (datetime.datetime.now(datetime.UTC) - last).total_seconds()
+        return max(0.0, interval - elapsed)
+
+    def _heartbeat_interval(self, work: Pass) -> float:
+        return float((work.spec.get("heartbeat") or {}).get("intervalSeconds", 60))
+
+    def _heartbeat_failed(self, work: Pass, reason: str) -> float:
+        stale_after = float((work.spec.get("heartbeat") or {}).get("staleAfterSeconds", 300))
+        last = parse_time(work.status.get("lastHeartbeatTime"))
+        age = (datetime.datetime.now(datetime.UTC) - last).total_seconds() if last else None
+        if age is None or age > stale_after:
+            message = (f"no heartbeat for {age:.0f}s (stale after {stale_after:.0f}s): {reason}"
+                       if age is not None else f"no heartbeat yet: {reason}")
+            work.condition("Alive", False, "HeartbeatStale", message)
+            work.condition("Ready", False, "HeartbeatStale", message)
+            previous = _condition(work.body, "Alive")
+            if not previous or previous.get("reason") != "HeartbeatStale":
+                self._event(work, "Warning", "HeartbeatStale", message)
+        return self._heartbeat_interval(work)
+
+    def _vm_gone(self, work: Pass, desired: str, adopted: bool) -> float:
+        vm_id = work.status.get("vmId")
+        if desired == "Destroyed":
+            for key in ("vmId", "vmState", "address", "hostKeyFingerprint", "boot"):
+                work.status.pop(key, None)
+            return self._destroyed(work)
+        text = (f"VM {vm_id} no longer exists on the platform; set spec.state to Destroyed "
+                "and back to Running for a new VM" + ("" if not adopted else
+                                                       ", or adopt another with spec.vmId"))
+        work.status["vmState"] = "dead"
+        work.condition("Alive", False, "VMNotFound", text)
+        work.condition("Ready", False, "VMNotFound", text)
+        work.condition("Stalled", True, "VMNotFound", text)
+        self._warn_once(work, work.body.get("status") or {}, "VMNotFound", text)
+        return IDLE
+
+    def _destroyed(self, work: Pass) -> float:
+        work.condition("Ready", False, "Destroyed", "the VM was released; the object is kept")
+        work.condition("Paused", False, "Destroyed", "")
+        work.condition("Reconciling", False, "Destroyed", "")
+        return IDLE
+
+    def _invalid(self, work: Pass, reason: str, message: str) -> None:
+        work.condition("Ready", False, reason, message)
+        work.condition("Stalled", True, reason, message)
+        self._warn_once(work, work.body.get("status") or {}, reason, message)
+
+    # -- reporting ----------------------------------------------------------------------
+    def _event(self, work: Pass, kind: str, reason: str, message: str) -> None:
+        self.post_event(work.body, kind, reason, message)
+
+    def _warn_once(self, work: Pass, previous_status: Mapping[str, Any], reason: str,
+                   message: str) -> None:
+        """A Warning event, unless the same failure is already reported."""
+        ready = next((c for c in previous_status.get("conditions") or []
+                      if c.get("type") == "Ready"), None)
+        if ready and ready.get("reason") == reason and ready.get("message") == message:
+            return
+        self._event(work, "Warning", reason, message)
+
+    async def _write_status(self, work: Pass, current: Mapping[str, Any]) -> None:
+        status = work.status
+        status["observedGeneration"] = work.meta.get("generation", 0)
+        status["conditions"] = merge_conditions(current.get("conditions"), work.conditions,
+                                                int(work.meta.get("generation", 0)), now_iso())
+        if _without_times(status) == _without_times(current) and \
+                status.get("lastHeartbeatTime") == current.get("lastHeartbeatTime"):
+            return
+        patch = dict(status)
+        for key in current:
+            if key not in status:
+                patch[key] = None  # merge patch: remove
+        await self.kube.patch_status(PLURAL, work.namespace, work.name, patch)
+
+
+def _condition(body: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for condition in (body.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == type_:
+            return cast(Mapping[str, Any], condition)
+    return None
+
+
+def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:
+    stripped = {k: v for k, v in status.items() if k != "lastHeartbeatTime"}
+    stripped["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                              for c in status.get("conditions") or []]
+    return stripped
+
+
+def backoff(failures: int, cap: float = 300.0) -> float:
+    """Exponential backoff with jitter for a node whose passes keep failing."""
+    ceiling = min(cap, 2.0 ** min(failures, 10))
+    return random.uniform(ceiling / 2, ceiling)
