@@ -26,12 +26,26 @@ from reef_operator.vmnodes.reconcile import VmNodeReconciler
 logger = logging.getLogger("reef_operator")
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Keep no last-handled configuration on our objects.
+
+    The controllers are level-triggered (they never ask kopf what changed), so
+    the annotation kopf would otherwise rewrite after every spec, label or
+    annotation change is pure write traffic.
+    """
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
 

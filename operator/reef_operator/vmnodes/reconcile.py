@@ -125,8 +125,9 @@ class VmNodeReconciler:
         except LineageError as error:
             self._invalid(work, error.reason, str(error))
             return IDLE
-        await self._ensure_lineage_metadata(work, profile, lineage.root,
-                                            lineage.ancestors[0].uid if lineage.ancestors else None)
+        metadata_patch = self._lineage_metadata(work, profile, lineage.root,
+                                                lineage.ancestors[0].uid if lineage.ancestors
+                                                else None)
         status["lineage"] = {"root": lineage.root, "depth": lineage.depth}
         status["dna"] = profile.dna_for(spec)
 
@@ -140,7 +141,10 @@ class VmNodeReconciler:
         if not vm_id:
             if desired == "Destroyed":
                 return self._destroyed(work)
-            vm_id = await self._create(work, provider, profile)
+            vm_id = await self._create(work, provider, profile, metadata_patch)
+            metadata_patch = {}
+        if metadata_patch:
+            await self.kube.patch_metadata(PLURAL, work.namespace, work.name, metadata_patch)
 
         observed = await provider.observe(vm_id)
         status["vmId"] = vm_id
@@ -208,8 +212,9 @@ class VmNodeReconciler:
             return None
         return profile
 
-    async def _ensure_lineage_metadata(self, work: Pass, profile: ProfileView, root: str,
-                                       parent_uid: str | None) -> None:
+    def _lineage_metadata(self, work: Pass, profile: ProfileView, root: str,
+                          parent_uid: str | None) -> dict[str, Any]:
+        """The metadata patch (labels, ownerReference) the lineage asks for; {} if none."""
         labels = dict(work.meta.get("labels") or {})
         wanted = {
             LABEL_CATEGORY: str(work.spec.get("category") or profile.category),
@@ -235,17 +240,19 @@ class VmNodeReconciler:
                 "apiVersion": f"{GROUP}/{VERSION}", "kind": "VMNode", "name": parent,
                 "uid": parent_uid, "blockOwnerDeletion": True,
             }]
-        if patch:
-            await self.kube.patch_metadata(PLURAL, work.namespace, work.name, patch)
+        return patch
 
-    async def _create(self, work: Pass, provider: Provider, profile: ProfileView) -> str:
+    async def _create(self, work: Pass, provider: Provider, profile: ProfileView,
+                      metadata_patch: dict[str, Any]) -> str:
         annotations = work.meta.get("annotations") or {}
         pending = annotations.get(ANNOTATION_CREATE_PENDING)
         if pending is None:
             pending = now_iso()
             # Persisted before the create is sent: the proof that one may be in flight.
-            await self.kube.patch_metadata(PLURAL, work.namespace, work.name,
-                                           {"annotations": {ANNOTATION_CREATE_PENDING: pending}})
+            await self.kube.patch_metadata(PLURAL, work.namespace, work.name, {
+                **metadata_patch, "annotations": {ANNOTATION_CREATE_PENDING: pending}})
+        elif metadata_patch:
+            await self.kube.patch_metadata(PLURAL, work.namespace, work.name, metadata_patch)
         request = self._request(work, profile, parse_time(pending))
         vm_id = await provider.find(request)
         if vm_id is None:
