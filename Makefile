@@ -8,8 +8,7 @@ setup:
 	./scripts/setup
 
 demo: setup
-	$(VENV)/reef-operator dev up
-	@eval "$$($(VENV)/reef-operator dev env)" && kubectl get lieutenants,vmnodes,bootprofiles -A
+	$(VENV)/python -m reef_operator.demo
 
 test: setup lint typecheck
 	$(VENV)/pytest -q -ra
