@@ -1,0 +1,1 @@
+"""A scripted model server speaking the Anthropic and OpenAI streaming APIs (see server.py)."""
