@@ -1,0 +1,1 @@
+"""Driving the pi coding agent in RPC mode on a VM (no Kubernetes here)."""

@@ -1,0 +1,154 @@
+"""A pi RPC session on a VM, kept under tmux so it outlives the operator.
+
+Layout on the VM (the seed's, made per-VM-safe through $TMPDIR and $HOME):
+    $RUN = ${TMPDIR:-/tmp}/pi-rpc   in (FIFO), out (events, appended), err, tmux.sock
+    $STATE = $HOME/.reef            run-pi.sh, credentials.env (0600), system-prompt.md,
+                                    sessions/<name>.jsonl (pi's conversation)
+tmux session `pi-keeper` holds the FIFO open for writing, so pi never sees
+EOF on stdin; `pi-rpc` runs pi reading the FIFO and appending to `out`, so
+every event ever written stays readable from any byte offset. pi runs with
+`--session` on a stable path: restarted, it continues the same conversation.
+
+Secrets (model API keys, keys inside models.json) travel over the command's
+stdin into 0600 files and are sourced inside the tmux command: they never
+appear in a process's arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reef_operator.agent.framing import LineSplitter, decode
+from reef_operator.providers.base import Shell
+from reef_operator.providers.vers.errors import SSHError
+from reef_operator.secret import Secret
+
+PRELUDE = 'RUN="${TMPDIR:-/tmp}/pi-rpc"; STATE="$HOME/.reef"; T="tmux -S $RUN/tmux.sock"; '
+READ_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    name: str                                   # the session file's name (the lieutenant's)
+    provider: str
+    model: str
+    system_prompt: str                          # appended to pi's own system prompt
+    thinking: str | None = None
+    credentials: Mapping[str, Secret] = field(default_factory=dict)
+    models_json: Secret | None = None           # may hold API keys: treated as a secret
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class SessionError(RuntimeError):
+    """pi could not be started or reached; the message says which step failed."""
+
+
+class PiSession:
+    def __init__(self, shell: Shell, spec: SessionSpec) -> None:
+        self.shell = shell
+        self.spec = spec
+
+    @property
+    def session_path(self) -> str:
+        return f"$STATE/sessions/{self.spec.name}.jsonl"
+
+    async def start(self) -> bool:
+        """Make sure pi runs; True if it had to be (re)started. Idempotent."""
+        await self._upload("run-pi.sh", self._launcher(), mode="700")
+        await self._upload("system-prompt.md", self.spec.system_prompt)
+        await self._upload("credentials.env", "".join(
+            f"{key}={shlex.quote(value.reveal())}\n"
+            for key, value in sorted(self.spec.credentials.items())))
+        if self.spec.models_json is not None:
+            await self._run('mkdir -p "$HOME/.pi/agent" && umask 077 && '
+                            'cat > "$HOME/.pi/agent/models.json"',
+                            stdin=self.spec.models_json.reveal(), step="write models.json")
+        result = await self._run(
+            'mkdir -p "$RUN" "$STATE/sessions" "$HOME/workspace" && chmod 700 "$STATE" && '
+            '{ [ -p "$RUN/in" ] || mkfifo -m 600 "$RUN/in"; } && touch "$RUN/out" "$RUN/err" && '
+            '{ $T has-session -t pi-keeper 2>/dev/null || '
+            '$T new-session -d -s pi-keeper "exec sleep infinity > \'$RUN/in\'"; } && '
+            'if $T has-session -t pi-rpc 2>/dev/null; then echo running; else '
+            '$T new-session -d -s pi-rpc -c "$HOME/workspace" "exec \'$STATE/run-pi.sh\'" '
+            '&& echo started; fi', step="start pi under tmux")
+        return "started" in result
+
+    async def running(self) -> bool:
+        result = await self.shell.run(PRELUDE + "$T has-session -t pi-rpc 2>/dev/null",
+                                      within=15)
+        return result.exit_status == 0
+
+    async def send(self, command: Mapping[str, Any]) -> None:
+        """Write one command line into pi's FIFO (the keeper keeps it open)."""
+        line = json.dumps(command, separators=(",", ":"))
+        await self._run('cat >> "$RUN/in"', stdin=line + "\n", step="send a command")
+
+    async def events(self, offset: int) -> AsyncIterator[tuple[dict[str, Any], int]]:
+        """Every event from byte `offset` on, with the offset just past it; follows the file."""
+        splitter = LineSplitter(offset)
+        stream = await self.shell.stream(
+            PRELUDE + f'exec tail -c +{offset + 1} -F "$RUN/out" 2>/dev/null')
+        try:
+            while True:
+                chunk = await stream.read(READ_CHUNK)
+                if not chunk:
+                    return
+                for line, end in splitter.feed(chunk):
+                    event = decode(line)
+                    if event is not None:
+                        yield event, end
+        finally:
+            stream.close()
+
+    async def stderr_tail(self, lines: int = 20) -> str:
+        result = await self.shell.run(PRELUDE + f'tail -n {lines} "$RUN/err" 2>/dev/null',
+                                      within=15)
+        return result.stdout
+
+    async def stop(self) -> None:
+        """Kill pi and the keeper; the event log and the session file stay."""
+        await self.shell.run(PRELUDE + "$T kill-server 2>/dev/null; true", within=15)
+
+    async def session_file(self) -> str:
+        result = await self._run(f'echo "{self.session_path}"', step="resolve paths")
+        return result.strip()
+
+    def _launcher(self) -> str:
+        spec = self.spec
+        argv = ["pi", "--mode", "rpc", "--provider", spec.provider, "--model", spec.model]
+        if spec.thinking:
+            argv += ["--thinking", spec.thinking]
+        args = " ".join(shlex.quote(a) for a in argv)
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(spec.env.items()))
+        return (
+            "#!/bin/sh\n"
+            "# Written by reef-operator: runs pi for this lieutenant (no secrets in here).\n"
+            'RUN="${TMPDIR:-/tmp}/pi-rpc"; STATE="$HOME/.reef"\n'
+            'set -a; [ -f "$STATE/credentials.env" ] && . "$STATE/credentials.env"; set +a\n'
+            "export PI_OFFLINE=1 PI_TELEMETRY=0 PI_SKIP_VERSION_CHECK=1\n"
+            f"{exports}"
+            # No exec: node dies of SIGHUP when it is itself the pane's session leader
+            # (seen with tmux 3.3 here); the shell stays leader, pi its child.
+            f'{args} --session "{self.session_path}" '
+            '--append-system-prompt "$STATE/system-prompt.md" '
+            '< "$RUN/in" >> "$RUN/out" 2>> "$RUN/err"\n'
+        )
+
+    async def _upload(self, name: str, content: str, mode: str = "600") -> None:
+        await self._run(f'mkdir -p "$STATE" && umask 077 && cat > "$STATE/{name}.new" && '
+                        f'chmod {mode} "$STATE/{name}.new" && mv "$STATE/{name}.new" '
+                        f'"$STATE/{name}"', stdin=content, step=f"write {name}")
+
+    async def _run(self, command: str, *, step: str, stdin: str | None = None) -> str:
+        try:
+            result = await self.shell.run(PRELUDE + command, stdin=stdin, within=30)
+        except SSHError as error:
+            raise SessionError(f"{step}: {error}") from None
+        if result.exit_status != 0:
+            raise SessionError(f"{step} failed (exit {result.exit_status}): "
+                               f"{result.stderr.strip()[-500:]}")
+        return result.stdout
