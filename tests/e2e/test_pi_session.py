@@ -14,10 +14,13 @@ import pytest
 
 from reef_operator.agent.events import outcome_of
 from reef_operator.agent.session import PRELUDE, PiSession, SessionSpec
-from reef_operator.providers.base import VmRequest
+from reef_operator.providers.base import Shell, VmRequest
 from reef_operator.providers.local.provider import LocalProvider
+from reef_operator.providers.vers.client import VersClient
+from reef_operator.providers.vers.ssh import SshSettings, VersConnector
 from reef_operator.secret import Secret
 from reef_operator.testing.scripted_model.harness import ScriptedModel
+from reef_operator.testing.versim.harness import VersSimulator
 
 SECRET_VALUE = "sk-reef-test-" + "9f2c" * 8
 SCRIPT = """
@@ -35,16 +38,33 @@ tasks:
 """
 
 
-@pytest.fixture
-async def local_vm() -> AsyncIterator[tuple[LocalProvider, str]]:
-    root = Path(tempfile.mkdtemp(prefix="reef-pi-"))  # short: tmux socket paths
-    provider = LocalProvider(root)
-    vm_id = await provider.create(VmRequest(owner_uid="u1", name="api", namespace="t"))
-    try:
-        yield provider, vm_id
-    finally:
-        await provider.delete(vm_id)
-        shutil.rmtree(root, ignore_errors=True)
+@pytest.fixture(params=["local", "vers"])
+async def vm_shell(request: pytest.FixtureRequest,
+                   versim: VersSimulator) -> AsyncIterator[Shell]:
+    """A shell on a Local VM, or on a simulated Vers VM over SSH inside TLS."""
+    if request.param == "local":
+        root = Path(tempfile.mkdtemp(prefix="reef-pi-"))  # short: tmux socket paths
+        provider = LocalProvider(root)
+        vm_id = await provider.create(VmRequest(owner_uid="u1", name="api", namespace="t"))
+        try:
+            yield await provider.shell(vm_id)
+        finally:
+            await provider.delete(vm_id)
+            shutil.rmtree(root, ignore_errors=True)
+        return
+    async with VersClient(versim.base_url, versim.api_key) as vers:
+        async def key(vm_id: str) -> Secret:
+            return (await vers.ssh_key(vm_id)).private_key
+
+        connector = VersConnector(SshSettings(
+            vm_domain=f"vm.{versim.domain}", port=versim.tls_port, connect_host="127.0.0.1",
+            tls_verify=versim.ca_file), key)
+        vm_id = await vers.new_root(wait_boot=True)
+        try:
+            yield await connector.shell(vm_id)
+        finally:
+            await connector.close()
+            await vers.delete(vm_id)
 
 
 async def _until_agent_end(session: PiSession, offset: int,
@@ -57,10 +77,9 @@ async def _until_agent_end(session: PiSession, offset: int,
 
 
 async def test_session_runs_pi_survives_restarts_and_resumes_from_an_offset(
-    local_vm: tuple[LocalProvider, str], tmp_path: Path
+    vm_shell: Shell, tmp_path: Path
 ) -> None:
-    provider, vm_id = local_vm
-    shell = await provider.shell(vm_id)
+    shell = vm_shell
     with ScriptedModel(SCRIPT, tmp_path / "model") as model:
         spec = SessionSpec(
             name="api", provider="scripted", model="scripted-1",
@@ -78,8 +97,8 @@ async def test_session_runs_pi_survives_restarts_and_resumes_from_an_offset(
         first_end = await asyncio.wait_for(_until_agent_end(session, 0, seen), 60)
         outcome = outcome_of(seen[-1])
         assert outcome is not None and outcome.text == "Wrote notes.txt."
-        home = Path((await shell.run("echo $HOME")).stdout.strip())
-        assert (home / "workspace" / "notes.txt").read_text() == "remembered\n"
+        written = await shell.run("cat $HOME/workspace/notes.txt")
+        assert written.stdout == "remembered\n"
         tool_end = next(e for e in seen if e.get("type") == "tool_execution_end")
         assert SECRET_VALUE in str(tool_end)  # the agent's environment has the credential ...
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
