@@ -26,6 +26,13 @@ class Runtime:
     profiles: ProfileBook
     vmnodes: VmNodeReconciler
     wakers: dict[Key, asyncio.Event] = field(default_factory=dict)
+    # Lieutenants: their loops' wake-ups, and the VMNodes they own as last seen.
+    lieutenant_wakers: dict[Key, asyncio.Event] = field(default_factory=dict)
+    vmnode_bodies: dict[Key, dict[str, Any]] = field(default_factory=dict)
+
+    @staticmethod
+    def post_event(body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
+        post_event(body, kind, reason, message)
 
     def waker(self, key: Key) -> asyncio.Event:
         return self.wakers.setdefault(key, asyncio.Event())

@@ -72,12 +72,17 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     # The whole picture before the first reconcile, so no node is judged on a partial view.
     for body in await kube.list_all("bootprofiles"):
         profiles.upsert(body)
+    vmnode_bodies = {}
     for body in await kube.list_all("vmnodes"):
         fleet.upsert(body)
+        meta = body.get("metadata", {})
+        vmnode_bodies[(meta.get("namespace", ""), meta.get("name", ""))] = body
 
     async def read_secret(namespace: str, name: str) -> Any:
         return await kube.read_secret(namespace, name)
 
     reconciler = VmNodeReconciler(kube, providers, fleet, profiles, config.default_profile,
                                   runtime.post_event, read_secret)
-    runtime.install(runtime.Runtime(config, kube, providers, fleet, profiles, reconciler))
+    rt = runtime.Runtime(config, kube, providers, fleet, profiles, reconciler)
+    rt.vmnode_bodies.update(vmnode_bodies)
+    runtime.install(rt)

@@ -23,12 +23,22 @@ async def vmnode_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> Non
     if event.get("type") == "DELETED":
         rt.fleet.remove(*key)
         rt.wakers.pop(key, None)
+        rt.vmnode_bodies.pop(key, None)
+        _wake_lieutenant(rt, key)
         return
+    rt.vmnode_bodies[key] = dict(body)
+    _wake_lieutenant(rt, key)
     before = rt.fleet.nodes.get(key)
     after = rt.fleet.upsert(body)
     rt.wake(key)
     if before is None or (before.state, before.parent) != (after.state, after.parent):
         rt.wake_subtree(*key)
+
+
+def _wake_lieutenant(rt: runtime.Runtime, key: tuple[str, str]) -> None:
+    waker = rt.lieutenant_wakers.get(key)
+    if waker is not None:
+        waker.set()
 
 
 @kopf.daemon(GROUP, VERSION, "vmnodes", cancellation_timeout=10.0)
@@ -52,10 +62,10 @@ async def vmnode_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf
             failures += 1
             delay = backoff(failures)
             logger.exception("reconcile failed; retrying in %.1fs", delay)
-        await _sleep(waker, stopped, delay)
+        await sleep_until(waker, stopped, delay)
 
 
-async def _sleep(waker: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
+async def sleep_until(waker: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
     wake = asyncio.ensure_future(waker.wait())
     stop = asyncio.ensure_future(stopped.wait())
     try:

@@ -38,7 +38,7 @@ class KubeApi:
 
     async def patch_status(self, plural: str, namespace: str | None, name: str,
                            status: dict[str, Any]) -> None:
-        body = {"status": status}
+        body = {"status": _without_empty_strings(status)}
         if namespace is None:
             await asyncio.to_thread(self.custom.patch_cluster_custom_object_status,
                                     GROUP, VERSION, plural, name, body)
@@ -77,6 +77,15 @@ class KubeApi:
                 return None
             raise
         return dict(found.data or {})
+
+
+def _without_empty_strings(value: Any) -> Any:
+    """Drop "" values: the client sends them as null, which a structural schema refuses."""
+    if isinstance(value, dict):
+        return {k: _without_empty_strings(v) for k, v in value.items() if v != ""}
+    if isinstance(value, list):
+        return [_without_empty_strings(v) for v in value]
+    return value
 
 
 def is_not_found(error: BaseException) -> bool:

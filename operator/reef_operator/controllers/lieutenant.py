@@ -1,0 +1,75 @@
+"""kopf handlers for Lieutenant: a daemon per lieutenant runs its loop; the watch wakes it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+
+from reef_operator.agent.session import SessionError
+from reef_operator.constants import GROUP, VERSION
+from reef_operator.controllers import runtime
+from reef_operator.controllers.vmnode import sleep_until
+from reef_operator.lieutenants.delivery import DeliveryError
+from reef_operator.lieutenants.runner import (
+    InputError,
+    LieutenantRunner,
+    OwnershipError,
+    StepOut,
+)
+from reef_operator.providers.vers.errors import VersError
+from reef_operator.vmnodes.reconcile import backoff
+
+
+@kopf.on.event(GROUP, VERSION, "lieutenants")
+async def lieutenant_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    rt = runtime.current()
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    waker = rt.lieutenant_wakers.get(key)
+    if waker is not None:
+        waker.set()
+
+
+@kopf.daemon(GROUP, VERSION, "lieutenants", cancellation_timeout=10.0)
+async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger,
+                          **_: Any) -> None:
+    rt = runtime.current()
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    waker = rt.lieutenant_wakers.setdefault(key, asyncio.Event())
+    runner = LieutenantRunner(rt, body, waker)
+    failures = 0
+    last_problem = ""
+    try:
+        while not stopped:
+            waker.clear()
+            try:
+                delay = await runner.reconcile()
+                failures = 0
+            except StepOut as reason:
+                logger.info("stepping out: %s", reason)
+                delay = 0.0
+            except (InputError, OwnershipError) as error:
+                runner.fail("InvalidSpec" if isinstance(error, OwnershipError)
+                            else "MissingInput", str(error))
+                await runner.flush(force=True)
+                if str(error) != last_problem:
+                    runtime.post_event(body, "Warning", "InvalidSpec", str(error))
+                last_problem = str(error)
+                delay = 600.0
+            except (VersError, SessionError, DeliveryError, OSError, TimeoutError) as error:
+                failures += 1
+                delay = backoff(failures, cap=60)
+                message = f"cannot reach the agent ({error}); retrying in {delay:.0f}s"
+                logger.warning(message)
+                if str(error) != last_problem:
+                    runtime.post_event(body, "Warning", "AgentUnreachable", message)
+                last_problem = str(error)
+            except Exception:
+                failures += 1
+                delay = backoff(failures, cap=60)
+                logger.exception("lieutenant loop failed; retrying in %.0fs", delay)
+            if delay > 0:
+                await sleep_until(waker, stopped, delay)
+    finally:
+        rt.lieutenant_wakers.pop(key, None)

@@ -1,0 +1,58 @@
+"""Exactly-once delivery of tasks into pi's FIFO.
+
+Each delivery is one shell command on the VM that first appends the command id
+to `$RUN/sent`, then the command to the FIFO, with hangups ignored so a dropped
+SSH connection or a killed operator cannot stop it half way. A task whose id is
+in the sent-log was delivered (the FIFO's keeper holds the data for pi even if
+pi restarts); one whose id is not there was not, and is sent again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from reef_operator.agent.session import PRELUDE
+from reef_operator.providers.base import Shell
+
+DELIVER = "trap '' HUP INT TERM PIPE; printf '%s\\n' \"$1\" >> \"$RUN/sent\" && cat >> \"$RUN/in\""
+
+
+def command_id(task_name: str) -> str:
+    return f"task-{task_name}"
+
+
+def task_command(message: str, mode: str, working: bool) -> tuple[dict[str, Any], str, str]:
+    """The RPC command for a task, how it was delivered, and the note to show the user."""
+    if mode == "steer":
+        behaviour, note = "steer", "" if working else "the agent was idle: it started right away"
+    elif mode == "followUp":
+        behaviour, note = "followUp", "" if working else "the agent was idle: it started right away"
+    else:
+        behaviour = "followUp"
+        note = "the agent was working: queued as a follow-up" if working else ""
+    command: dict[str, Any] = {"type": "prompt", "message": message,
+                               "streamingBehavior": behaviour}
+    return command, behaviour, note
+
+
+async def deliver(shell: Shell, command_id_: str, command: Mapping[str, Any]) -> None:
+    line = json.dumps({"id": command_id_, **command}, separators=(",", ":")) + "\n"
+    result = await shell.run(PRELUDE + f"set -- {_quote(command_id_)}; {DELIVER}", stdin=line,
+                             within=30)
+    if result.exit_status != 0:
+        raise DeliveryError(f"could not write to pi's input: {result.stderr.strip()[-300:]}")
+
+
+async def delivered_ids(shell: Shell) -> set[str]:
+    result = await shell.run(PRELUDE + 'cat "$RUN/sent" 2>/dev/null; true', within=30)
+    return {line.strip() for line in result.stdout.splitlines() if line.strip()}
+
+
+class DeliveryError(RuntimeError):
+    pass
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"

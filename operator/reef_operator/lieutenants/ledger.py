@@ -1,0 +1,241 @@
+"""The lieutenant's task ledger: what was asked, what was delivered, what came back.
+
+Pure bookkeeping, fed by the spec's task list and pi's events, producing the
+status fields `tasks`, `currentTask`, `history`, `taskCount` and `usage`.
+Delivery order is the spec's order; each task is delivered once (the caller
+proves delivery with the VM's sent-log, see lieutenants/delivery.py).
+
+How a task maps to pi's events: every delivered message (prompt, steer,
+follow-up) appears in the stream as a user message. Its task starts there and
+ends where the next user message starts or the run settles; its response is
+the last assistant text in between.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reef_operator.agent.events import assistant_text
+from reef_operator.kube.conditions import now_iso
+
+RESPONSE_LIMIT = 16 * 1024       # characters of one response kept in history
+OUTPUT_TAIL = 4 * 1024           # characters of live output kept in currentTask
+NOTE_LIMIT = 1024
+
+
+@dataclass
+class TaskRecord:
+    name: str
+    mode: str
+    message: str
+    phase: str = "Pending"
+    sent_at: str | None = None
+    completed_at: str | None = None
+    note: str = ""
+    command_id: str = ""
+    delivered_as: str = ""           # prompt | steer | follow_up
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "mode": self.mode, "phase": self.phase}
+        for key, value in (("sentAt", self.sent_at), ("completedAt", self.completed_at),
+                           ("note", self.note[:NOTE_LIMIT]), ("commandId", self.command_id)):
+            if value:
+                out[key] = value
+        return out
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+    def add(self, usage: Mapping[str, Any]) -> None:
+        self.input_tokens += int(usage.get("input", 0) or 0)
+        self.output_tokens += int(usage.get("output", 0) or 0)
+        cost = usage.get("cost") or {}
+        if isinstance(cost, Mapping):
+            self.cost += float(cost.get("total", 0) or 0)
+
+    def status(self) -> dict[str, Any]:
+        return {"inputTokens": self.input_tokens, "outputTokens": self.output_tokens,
+                "cost": round(self.cost, 6)}
+
+
+@dataclass
+class Ledger:
+    tasks: list[TaskRecord] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    history_limit: int = 20
+    running: str | None = None                  # name of the task being worked on
+    started_at: str | None = None
+    output: str = ""                            # live text of the current task
+    last_text: str = ""                         # last complete assistant text of it
+    last_stop: str = ""
+    last_error: str = ""
+    task_usage: Usage = field(default_factory=Usage)
+    usage: Usage = field(default_factory=Usage)
+    last_activity: str | None = None
+
+    # -- from the object ------------------------------------------------------------------
+    @classmethod
+    def load(cls, spec: Mapping[str, Any], status: Mapping[str, Any]) -> Ledger:
+        known = {t.get("name"): t for t in status.get("tasks") or []}
+        ledger = cls(history=list(status.get("history") or []),
+                     history_limit=int(spec.get("historyLimit", 20)))
+        for task in spec.get("tasks") or []:
+            record = TaskRecord(str(task["name"]), str(task.get("mode", "prompt")),
+                                str(task.get("message", "")))
+            seen = known.get(record.name) or {}
+            record.phase = str(seen.get("phase", "Pending"))
+            record.sent_at = seen.get("sentAt")
+            record.completed_at = seen.get("completedAt")
+            record.note = str(seen.get("note", ""))
+            record.command_id = str(seen.get("commandId", ""))
+            ledger.tasks.append(record)
+        current = status.get("currentTask") or {}
+        ledger.running = current.get("name")
+        ledger.started_at = current.get("startedAt")
+        ledger.output = str(current.get("output", ""))
+        totals = status.get("usage") or {}
+        ledger.usage = Usage(int(totals.get("inputTokens", 0)), int(totals.get("outputTokens", 0)),
+                             float(totals.get("cost", 0)))
+        ledger.last_activity = status.get("lastActivityTime")
+        return ledger
+
+    def sync_spec(self, spec: Mapping[str, Any]) -> None:
+        """Pick up tasks appended to the spec since the ledger was loaded."""
+        names = {t.name for t in self.tasks}
+        for task in spec.get("tasks") or []:
+            if task["name"] not in names:
+                self.tasks.append(TaskRecord(str(task["name"]), str(task.get("mode", "prompt")),
+                                             str(task.get("message", ""))))
+        self.history_limit = int(spec.get("historyLimit", 20))
+
+    # -- delivery -------------------------------------------------------------------------
+    def next_pending(self) -> TaskRecord | None:
+        return next((t for t in self.tasks if t.phase == "Pending"), None)
+
+    def get(self, name: str) -> TaskRecord | None:
+        return next((t for t in self.tasks if t.name == name), None)
+
+    def mark_sent(self, task: TaskRecord, delivered_as: str, command_id: str, note: str = ""
+                  ) -> None:
+        task.phase = "Queued"
+        task.sent_at = task.sent_at or now_iso()
+        task.command_id = command_id
+        task.delivered_as = delivered_as
+        if note:
+            task.note = note
+
+    @property
+    def task_count(self) -> int:
+        return sum(1 for t in self.tasks if t.phase != "Pending")
+
+    # -- events ---------------------------------------------------------------------------
+    def user_message(self, text: str) -> None:
+        """A delivered message reached the agent: its task starts, the previous one ends."""
+        task = next((t for t in self.tasks if t.phase == "Queued" and t.message == text), None)
+        if task is None:
+            task = next((t for t in self.tasks if t.phase == "Queued"), None)
+        if task is None:
+            return  # a message we did not send (e.g. typed into the VM by hand)
+        if self.running and self.running != task.name:
+            self._finish(self.running, self.last_stop or "stop", "")
+        task.phase = "Running"
+        self.running = task.name
+        self.started_at = now_iso()
+        self.output = ""
+        self.last_text = ""
+        self.last_error = ""
+        self.task_usage = Usage()
+        self.touch()
+
+    def text(self, delta: str) -> None:
+        self.output = (self.output + delta)[-OUTPUT_TAIL:]
+        self.touch()
+
+    def assistant_message(self, message: Mapping[str, Any]) -> None:
+        text = assistant_text(message).strip()
+        if text:
+            self.last_text = text
+        self.last_stop = str(message.get("stopReason", "") or "")
+        self.last_error = str(message.get("errorMessage", "") or "")
+        usage = message.get("usage") or {}
+        self.task_usage.add(usage)
+        self.usage.add(usage)
+        self.touch()
+
+    def settle(self, final_error: str = "") -> None:
+        """The run is over and nothing follows: the running task ends."""
+        if self.running:
+            self._finish(self.running, self.last_stop or "stop", final_error or self.last_error)
+
+    def fail_queued(self, command_id: str, error: str) -> None:
+        """pi refused a command (e.g. no credentials): its task fails with pi's message."""
+        task = next((t for t in self.tasks if t.command_id == command_id), None)
+        if task is not None and task.phase in ("Queued", "Running"):
+            task.phase = "Failed"
+            task.completed_at = now_iso()
+            task.note = error
+            if self.running == task.name:
+                self.running = None
+
+    def _finish(self, name: str, stop_reason: str, error: str) -> None:
+        task = self.get(name)
+        if task is None:
+            return
+        failed = stop_reason == "error" or bool(error)
+        task.phase = ("Aborted" if stop_reason == "aborted"
+                      else "Failed" if failed else "Succeeded")
+        task.completed_at = now_iso()
+        if error:
+            task.note = error
+        response = self.last_text or (error and f"error: {error}") or ""
+        entry: dict[str, Any] = {
+            "task": name, "completedAt": task.completed_at, "stopReason": stop_reason,
+            "response": response[:RESPONSE_LIMIT], "truncated": len(response) > RESPONSE_LIMIT,
+            "usage": self.task_usage.status(),
+        }
+        self.history.append(entry)
+        if self.history_limit >= 0:
+            self.history = self.history[-self.history_limit:] if self.history_limit else []
+        self.running = None
+        self.output = ""
+        self.last_text = ""
+        self.touch()
+
+    def touch(self) -> None:
+        self.last_activity = now_iso()
+
+    # -- to the object --------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "tasks": [t.status() for t in self.tasks],
+            "history": self.history,
+            "taskCount": self.task_count,
+            "usage": self.usage.status(),
+            "currentTask": None,
+        }
+        if self.running:
+            task = self.get(self.running)
+            current: dict[str, Any] = {"name": self.running,
+                                       "mode": task.mode if task else "prompt"}
+            if self.started_at:
+                current["startedAt"] = self.started_at
+            if self.output:
+                current["output"] = self.output
+            status["currentTask"] = current
+        if self.last_activity:
+            status["lastActivityTime"] = self.last_activity
+        return status
+
+
+def age_seconds(timestamp: str | None) -> float:
+    if not timestamp:
+        return float("inf")
+    moment = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return (datetime.datetime.now(datetime.UTC) - moment).total_seconds()

@@ -1,0 +1,401 @@
+"""One lieutenant, driven by its own loop (a kopf daemon): VM node, pi session, tasks, status.
+
+The loop is level-triggered around a long attachment: it makes sure the
+lieutenant's VMNode exists and matches the spec, waits for it to be Ready,
+starts (or re-attaches to) pi, then consumes pi's event stream from
+`status.session.offset`, delivering tasks and writing coalesced status until
+something asks it to step out (pause, destroy, a dropped connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from reef_operator.agent.events import Activity, confirms_idle, next_activity, text_delta
+from reef_operator.agent.session import PiSession, SessionError, SessionSpec
+from reef_operator.constants import API_VERSION, GROUP, LABEL_LIEUTENANT, VERSION
+from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
+from reef_operator.lieutenants import delivery
+from reef_operator.lieutenants.ledger import Ledger
+from reef_operator.providers.base import Shell
+from reef_operator.providers.vers.errors import VersError
+from reef_operator.secret import Secret
+
+logger = logging.getLogger(__name__)
+
+PLURAL = "lieutenants"
+FLUSH_INTERVAL = 1.0          # at most one status patch per second while streaming
+HANDSHAKE_TIMEOUT = 45.0
+WATCHDOG_QUIET = 60.0         # seconds without events while working before asking pi
+
+
+class StepOut(Exception):
+    """Leave the attachment and reconcile again (spec changed, VM not ready, ...)."""
+
+
+class LieutenantRunner:
+    def __init__(self, rt: Any, body: Mapping[str, Any], wake: asyncio.Event) -> None:
+        self.rt = rt
+        self.body = body                    # kopf's live view of the object
+        self.wake = wake
+        meta = body.get("metadata", {})
+        self.name = str(meta.get("name"))
+        self.namespace = str(meta.get("namespace"))
+        self.ledger = Ledger.load(self.spec, self.status)
+        self.offset = int((self.status.get("session") or {}).get("offset", 0))
+        self.restarts = int((self.status.get("session") or {}).get("restarts", 0))
+        self.activity: Activity = "idle"
+        self.conditions: list[Condition] = []
+        self.phase = str(self.status.get("phase") or "Starting")
+        self.session_info: dict[str, Any] = dict(self.status.get("session") or {})
+        self.written: dict[str, Any] = {}
+        self.dirty = False
+        self.last_flush = 0.0
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        return self.body.get("spec") or {}
+
+    @property
+    def status(self) -> Mapping[str, Any]:
+        return self.body.get("status") or {}
+
+    # -- the outer loop -------------------------------------------------------------------
+    async def reconcile(self) -> float:
+        """One pass; returns how long to wait for a change before the next."""
+        self.ledger.sync_spec(self.spec)
+        desired = str(self.spec.get("state", "Running"))
+        node = await self._ensure_vmnode(desired)
+        if desired == "Destroyed":
+            return await self._destroyed(node)
+        node_status = (node or {}).get("status") or {}
+        ready = _condition(node_status, "Ready") == "True"
+        if desired == "Paused" and _condition(node_status, "Paused") == "True":
+            self._set_phase("Paused", [Condition("Ready", False, "Paused", "the VM is paused"),
+                                       Condition("Paused", True, "Paused", "frozen, memory kept"),
+                                       Condition("Working", False, "Paused", "")])
+            await self.flush(force=True)
+            return 600.0
+        if not ready:
+            reason = next((c.get("reason") for c in node_status.get("conditions") or []
+                           if c.get("type") == "Ready"), "Creating")
+            self._set_phase("Starting", [Condition("Ready", False, "WaitingForVM",
+                                                   f"VMNode {self.name} is not ready ({reason})")])
+            await self.flush(force=True)
+            return 600.0
+        await self._attach(node_status)
+        return 0.0
+
+    # -- VMNode ---------------------------------------------------------------------------
+    async def _ensure_vmnode(self, desired: str) -> dict[str, Any] | None:
+        """The lieutenant's own VMNode, created or brought in line with the spec."""
+        node = self.rt.vmnode_bodies.get((self.namespace, self.name))
+        parent = self.spec.get("parentRef") or {}
+        wanted: dict[str, Any] = {"state": self._node_state(desired), "category": "Lieutenant"}
+        profile = (self.spec.get("profileRef") or {}).get("name")
+        if profile:
+            wanted["profileRef"] = {"name": profile}
+        if self.spec.get("commitId"):
+            wanted["source"] = {"commitId": self.spec["commitId"]}
+        if parent.get("name"):
+            wanted["parentRef"] = {"name": parent["name"]}
+        if node is None:
+            meta = self.body.get("metadata", {})
+            body = {
+                "apiVersion": API_VERSION, "kind": "VMNode",
+                "metadata": {"name": self.name, "namespace": self.namespace,
+                             "labels": {LABEL_LIEUTENANT: self.name},
+                             "ownerReferences": [{
+                                 "apiVersion": API_VERSION, "kind": "Lieutenant",
+                                 "name": self.name, "uid": meta.get("uid"),
+                                 "controller": True, "blockOwnerDeletion": True}]},
+                "spec": wanted,
+            }
+            await asyncio.to_thread(self.rt.kube.custom.create_namespaced_custom_object,
+                                    GROUP, VERSION, self.namespace, "vmnodes", body)
+            return None
+        owners = node.get("metadata", {}).get("ownerReferences") or []
+        if not any(o.get("uid") == self.body.get("metadata", {}).get("uid") for o in owners):
+            raise OwnershipError(f"a VMNode named {self.name} already exists and belongs to "
+                                 "someone else; rename the lieutenant or delete that VMNode")
+        current = node.get("spec") or {}
+        if any(current.get(k) != v for k, v in wanted.items()):
+            await asyncio.to_thread(self.rt.kube.custom.patch_namespaced_custom_object,
+                                    GROUP, VERSION, self.namespace, "vmnodes", self.name,
+                                    {"spec": wanted})
+        return dict(node)
+
+    def _node_state(self, desired: str) -> str:
+        if desired == "Paused" and self.ledger.running is not None:
+            return "Running"  # the pause waits for the task to finish
+        return desired
+
+    async def _destroyed(self, node: Mapping[str, Any] | None) -> float:
+        self._set_phase("Destroyed", [
+            Condition("Ready", False, "Destroyed", "the agent was stopped and the VM released; "
+                      "history is kept"),
+            Condition("Working", False, "Destroyed", "")])
+        self.ledger.running = None
+        await self.flush(force=True)
+        return 600.0
+
+    # -- attachment -----------------------------------------------------------------------
+    async def _attach(self, node_status: Mapping[str, Any]) -> None:
+        node = self.rt.vmnode_bodies.get((self.namespace, self.name)) or {}
+        provider_key = node.get("metadata", {}).get("labels", {}).get(f"{GROUP}/provider", "vers")
+        provider = self.rt.providers[provider_key]
+        shell: Shell = await provider.shell(node_status["vmId"],
+                                            node_status.get("hostKeyFingerprint") or None)
+        session = PiSession(shell, await self._session_spec())
+        started = await session.start()
+        had_session = bool(self.session_info.get("sessionFile"))
+        if started and had_session:
+            self.restarts += 1
+            self.rt.post_event(self.body, "Warning", "AgentRestarted",
+                               "pi was not running on the VM: restarted on the same session "
+                               "file, the conversation continues")
+        self.session_info.update({
+            "sessionFile": await session.session_file(),
+            "model": f"{self._model()[0]}/{self._model()[1]}",
+            "piVersion": (await shell.run("pi --version 2>&1", within=30)).stdout.strip()[-64:],
+            "restarts": self.restarts,
+        })
+        for sent_id in await delivery.delivered_ids(shell):
+            for task in self.ledger.tasks:
+                if delivery.command_id(task.name) == sent_id and task.phase == "Pending":
+                    self.ledger.mark_sent(task, "unknown", sent_id)  # sent before a crash
+        handshake = f"hs-{uuid.uuid4().hex[:8]}"
+        await session.send({"id": handshake, "type": "get_state"})
+        await self._consume(session, shell, handshake)
+
+    async def _consume(self, session: PiSession, shell: Shell, handshake: str) -> None:
+        ready = asyncio.Event()
+        pending_settle: set[str] = set()
+        deliver_lock = asyncio.Lock()
+        last_event = time.monotonic()
+
+        async def handle(event: Mapping[str, Any]) -> None:
+            nonlocal last_event
+            last_event = time.monotonic()
+            kind = event.get("type")
+            previous = self.activity
+            self.activity = next_activity(self.activity, event)
+            if kind == "response":
+                await on_response(event)
+            elif kind == "message_end":
+                message = event.get("message") or {}
+                if message.get("role") == "user":
+                    self.ledger.user_message(_text(message))
+                elif message.get("role") == "assistant":
+                    self.ledger.assistant_message(message)
+            elif kind == "message_update":
+                delta = text_delta(event)
+                if delta:
+                    self.ledger.text(delta)
+            elif kind == "auto_retry_end" and not event.get("success"):
+                self.ledger.last_error = str(event.get("finalError") or self.ledger.last_error)
+            if self.activity == "settling" and previous != "settling":
+                settle_id = f"settle-{uuid.uuid4().hex[:8]}"
+                pending_settle.add(settle_id)
+                await session.send({"id": settle_id, "type": "get_state"})
+            self.dirty = True
+
+        async def on_response(event: Mapping[str, Any]) -> None:
+            command = str(event.get("id") or "")
+            if command == handshake:
+                data = event.get("data") or {}
+                self.activity = "idle" if confirms_idle(data) else "working"
+                if self.activity == "idle":
+                    self.ledger.settle()
+                ready.set()
+            elif command in pending_settle:
+                pending_settle.discard(command)
+                if self.activity == "settling" and confirms_idle(event.get("data") or {}):
+                    self.activity = "idle"
+                    self.ledger.settle()
+                    await self.flush(force=True)
+            elif command.startswith("task-") and not event.get("success", True):
+                self.ledger.fail_queued(command, str(event.get("error") or "refused by pi"))
+                await self.flush(force=True)
+
+        async def deliver_pending() -> None:
+            async with deliver_lock:
+                while ready.is_set() and not self._pausing():
+                    task = self.ledger.next_pending()
+                    if task is None:
+                        return
+                    working = self.activity != "idle"
+                    command, behaviour, note = delivery.task_command(task.message, task.mode,
+                                                                     working)
+                    identifier = delivery.command_id(task.name)
+                    await delivery.deliver(shell, identifier, command)
+                    self.ledger.mark_sent(task, behaviour, identifier, note)
+                    if not working:
+                        self.activity = "working"
+                    await self.flush(force=True)
+
+        async def consume() -> None:
+            async for event, end in session.events(self.offset):
+                await handle(event)
+                self.offset = end
+                if ready.is_set():
+                    await self.flush()
+            raise StepOut("the event stream ended")
+
+        async def steer() -> None:
+            """Between events: new tasks, pause/destroy, flushes, the watchdog."""
+            await asyncio.wait_for(ready.wait(), HANDSHAKE_TIMEOUT)
+            self._set_phase(*self._working_phase())
+            await self.flush(force=True)
+            while True:
+                await deliver_pending()
+                self.ledger.sync_spec(self.spec)
+                desired = str(self.spec.get("state", "Running"))
+                if desired == "Destroyed":
+                    with contextlib.suppress(VersError, SessionError):
+                        await session.stop()
+                    raise StepOut("destroyed")
+                if desired == "Paused" and self.activity == "idle" and \
+                        self.ledger.running is None:
+                    raise StepOut("pausing")
+                self._set_phase(*self._working_phase())
+                if self.dirty:
+                    await self.flush()
+                if self.activity == "working" and time.monotonic() - last_event > WATCHDOG_QUIET:
+                    if not await session.running():
+                        raise StepOut("pi is not running")
+                    await session.send({"id": f"watch-{uuid.uuid4().hex[:8]}",
+                                        "type": "get_state"})
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), FLUSH_INTERVAL)
+
+        consumer = asyncio.create_task(consume())
+        controller = asyncio.create_task(steer())
+        try:
+            done, _ = await asyncio.wait({consumer, controller},
+                                         return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in (consumer, controller):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.flush(force=True)
+
+    def _pausing(self) -> bool:
+        return str(self.spec.get("state", "Running")) in ("Paused", "Destroyed")
+
+    def _working_phase(self) -> tuple[str, list[Condition]]:
+        working = self.activity != "idle" or self.ledger.running is not None
+        conditions = [Condition("Ready", True, "SessionReady", "pi answers and takes tasks"),
+                      Condition("Working", working, "Working" if working else "Idle", "")]
+        if self._pausing() and working:
+            conditions.append(Condition("Paused", False, "WaitingForTaskToFinish",
+                                        "the pause waits for the current task to finish"))
+        elif not self._pausing():
+            conditions.append(Condition("Paused", False, "Running", ""))
+        return ("Working" if working else "Idle"), conditions
+
+    # -- inputs ---------------------------------------------------------------------------
+    def _model(self) -> tuple[str, str]:
+        model = self.spec.get("model") or {}
+        return (str(model.get("provider") or self.rt.config.default_model_provider),
+                str(model.get("id") or self.rt.config.default_model_id))
+
+    async def _session_spec(self) -> SessionSpec:
+        provider, model = self._model()
+        credentials: dict[str, Secret] = {}
+        secret_ref = (self.spec.get("credentialsSecretRef") or {}).get("name")
+        if secret_ref:
+            found = await self.rt.kube.read_secret(self.namespace, secret_ref)
+            if found is None:
+                raise InputError(f"Secret {secret_ref} (credentialsSecretRef) not found in "
+                                 f"namespace {self.namespace}")
+            credentials = dict(found)
+        models_json: Secret | None = None
+        config_ref = (self.spec.get("providersConfigMapRef") or {}).get("name")
+        if config_ref:
+            data = await self.rt.kube.read_configmap(self.namespace, config_ref)
+            if data is None or "models.json" not in data:
+                raise InputError(f"ConfigMap {config_ref} (providersConfigMapRef) not found or "
+                                 "has no key models.json")
+            models_json = Secret(data["models.json"])
+        prompt = (f"You are the lieutenant '{self.name}', a persistent coding agent.\n"
+                  f"Your role: {self.spec.get('role', '')}\n")
+        if self.spec.get("instructions"):
+            prompt += f"\n{self.spec['instructions']}\n"
+        env = {e["name"]: e["value"] for e in self.spec.get("env") or []}
+        return SessionSpec(name=self.name, provider=provider, model=model,
+                           thinking=(self.spec.get("model") or {}).get("thinkingLevel"),
+                           system_prompt=prompt, credentials=credentials,
+                           models_json=models_json, env=env)
+
+    # -- status ---------------------------------------------------------------------------
+    def _set_phase(self, phase: str, conditions: list[Condition]) -> None:
+        if phase != self.phase:
+            self.dirty = True
+        self.phase = phase
+        self.conditions = conditions
+
+    def fail(self, reason: str, message: str) -> None:
+        self._set_phase("Error", [Condition("Ready", False, reason, message),
+                                  Condition("Degraded", True, reason, message)])
+
+    async def flush(self, force: bool = False) -> None:
+        """Write status if it changed; while streaming at most once per FLUSH_INTERVAL."""
+        if not force and time.monotonic() - self.last_flush < FLUSH_INTERVAL:
+            return
+        meta = self.body.get("metadata", {})
+        generation = int(meta.get("generation", 0))
+        node = self.rt.vmnode_bodies.get((self.namespace, self.name)) or {}
+        status = {
+            **self.ledger.status(),
+            "observedGeneration": generation,
+            "phase": self.phase,
+            "vmNodeName": self.name,
+            "vmId": (node.get("status") or {}).get("vmId"),
+            "session": {**self.session_info, "offset": self.offset},
+        }
+        status["conditions"] = merge_conditions(self.status.get("conditions"), self.conditions,
+                                                generation, now_iso())
+        comparable = {k: v for k, v in status.items() if k != "lastActivityTime"}
+        comparable["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                                    for c in status["conditions"]]
+        if comparable == self.written:
+            self.dirty = False
+            return
+        await self.rt.kube.patch_status(PLURAL, self.namespace, self.name, status)
+        self.written = comparable
+        self.dirty = False
+        self.last_flush = time.monotonic()
+
+
+class InputError(RuntimeError):
+    """Something the spec points at (Secret, ConfigMap) is missing."""
+
+
+class OwnershipError(RuntimeError):
+    pass
+
+
+def _condition(status: Mapping[str, Any], type_: str) -> str | None:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == type_:
+            return str(condition.get("status"))
+    return None
+
+
+def _text(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(str(b.get("text", "")) for b in content or []
+                   if isinstance(b, Mapping) and b.get("type") == "text")

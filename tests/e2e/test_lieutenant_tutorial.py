@@ -1,0 +1,146 @@
+"""The tutorial, declaratively: a lieutenant `api` builds a Node.js API in three dependent tasks.
+
+Real apiserver, the operator as its own process, the real pi on a Local VM,
+the scripted model checking that each task's request carries the earlier ones.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from reef_operator.constants import GROUP, VERSION
+from reef_operator.testing.controlplane import LocalControlPlane
+from reef_operator.testing.operator_process import OperatorProcess, simulator_env
+from reef_operator.testing.scripted_model.harness import ScriptedModel
+from reef_operator.testing.versim.harness import VersSimulator
+from tests.conftest import Kube
+
+pytestmark = pytest.mark.controlplane
+
+TASK1 = "Create a Node.js Express API server in /root/workspace/api with src/config.ts."
+TASK2 = "Add PostgreSQL connection pooling using the config you already made."
+TASK3 = "Add user CRUD routes that use the pool from db.ts."
+SCRIPT = f"""
+tasks:
+  - match: "Create a Node.js Express API server"
+    steps:
+      - tool_calls:
+          - name: write
+            arguments: {{path: api/src/config.ts, content: "export const PORT = 3000;\\n"}}
+      - text: "Scaffolded the server: src/config.ts exports PORT."
+  - match: "Add PostgreSQL connection pooling"
+    expect_in_conversation: ["{TASK1}", "Scaffolded the server"]
+    steps:
+      - tool_calls:
+          - name: write
+            arguments: {{path: api/src/db.ts, content: "import {{ PORT }} from './config';\\n"}}
+      - text: "Added src/db.ts importing ./config."
+  - match: "Add user CRUD routes"
+    expect_in_conversation: ["{TASK1}", "{TASK2}", "Added src/db.ts"]
+    steps:
+      - tool_calls:
+          - name: write
+            arguments: {{path: api/src/routes/users.ts, content: "import {{ pool }} from '../db';\\n"}}
+      - text: "Added user routes using the pool from db.ts."
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedModel]:
+    with ScriptedModel(SCRIPT, tmp_path_factory.mktemp("model")) as scripted:
+        yield scripted
+
+
+@pytest.fixture(scope="module")
+def local_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="reef-lt-"))  # short: tmux socket paths
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def operator(control_plane: LocalControlPlane, versim: VersSimulator, local_root: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(control_plane.operator_kubeconfig,
+                              tmp_path_factory.mktemp("operator") / "operator.log",
+                              {**simulator_env(versim), "REEF_LOCAL_ROOT": str(local_root)})
+    process.start()
+    yield process
+    process.stop()
+
+
+def wait_for(check: Callable[[], Any], within: float, what: str,
+             operator: OperatorProcess) -> Any:
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out: {what}; last {last!r}\n{operator.log_tail(80)}")
+
+
+def _lieutenant(admin: Kube, namespace: str, name: str) -> dict[str, Any]:
+    return admin.get("lieutenants", name, namespace)
+
+
+def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: OperatorProcess,
+                                       model: ScriptedModel, local_root: Path) -> None:
+    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="scripted-models"),
+        data={"models.json": model.models_json()}))
+    admin.core.create_namespaced_secret(namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="api-credentials"),
+        string_data={"SCRIPTED_API_KEY": "sk-tutorial-" + "x" * 24}))
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
+        "metadata": {"name": "api"},
+        "spec": {
+            "role": "Build and maintain the Node.js API server",
+            "profileRef": {"name": "local"},
+            "model": {"provider": "scripted", "id": "scripted-1"},
+            "providersConfigMapRef": {"name": "scripted-models"},
+            "credentialsSecretRef": {"name": "api-credentials"},
+            "instructions": "Keep dependencies light.",
+            "tasks": [{"name": "scaffold", "message": TASK1},
+                      {"name": "database", "message": TASK2},
+                      {"name": "users", "message": TASK3}],
+        },
+    }
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+    done = wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 3
+                             and o["status"].get("phase") == "Idle" else None)(
+        _lieutenant(admin, namespace, "api")), 180, "three responses", operator)
+    status = done["status"]
+    assert [h["task"] for h in status["history"]] == ["scaffold", "database", "users"]
+    assert [h["response"] for h in status["history"]] == [
+        "Scaffolded the server: src/config.ts exports PORT.",
+        "Added src/db.ts importing ./config.",
+        "Added user routes using the pool from db.ts."]
+    assert [t["phase"] for t in status["tasks"]] == ["Succeeded"] * 3
+    assert status["taskCount"] == 3
+    assert status["session"]["offset"] > 0
+    assert status["usage"]["outputTokens"] > 0
+
+    recorded = model.requests()
+    assert all(r["failures"] == [] for r in recorded), [r["failures"] for r in recorded]
+    assert "Build and maintain the Node.js API server" in recorded[-1]["system"]
+    assert "Keep dependencies light." in recorded[-1]["system"]
+
+    workspace = local_root / status["vmId"] / "root" / "workspace" / "api" / "src"
+    assert (workspace / "config.ts").exists()
+    assert (workspace / "db.ts").read_text() == "import { PORT } from './config';\n"
+    assert (workspace / "routes" / "users.ts").exists()
+
+    table = admin.kubectl("get", "lieutenants", "-n", namespace).stdout.splitlines()
+    assert table[1].split()[:2] == ["api", "Idle"] and table[1].split()[2] == "3"
