@@ -49,7 +49,9 @@ tasks:
     steps:
       - tool_calls:
           - name: write
-            arguments: {{path: api/src/routes/users.ts, content: "import {{ pool }} from '../db';\\n"}}
+            arguments:
+              path: api/src/routes/users.ts
+              content: "import {{ pool }} from '../db';\\n"
       - text: "Added user routes using the pool from db.ts."
 """
 
