@@ -117,9 +117,13 @@ def _cond(status: dict[str, Any], type_: str) -> dict[str, Any]:
 
 def _history(admin: Kube, namespace: str, name: str, count: int, op: OperatorProcess,
              within: float = 120) -> list[dict[str, Any]]:
-    status = wait_for(lambda: (lambda s: s if len(s.get("history", [])) >= count
-                               and s.get("phase") == "Idle" else None)(
-        _status(admin, namespace, name)), within, f"{count} responses", op)
+    try:
+        status = wait_for(lambda: (lambda s: s if len(s.get("history", [])) >= count
+                                   and s.get("phase") == "Idle" else None)(
+            _status(admin, namespace, name)), within, f"{count} responses", op)
+    except AssertionError:
+        raise AssertionError(f"no {count} responses: {_status(admin, namespace, name)}"
+                             ) from None
     return list(status["history"])
 
 
@@ -140,7 +144,7 @@ def test_steer_and_follow_up(admin: Kube, namespace: str, operator: OperatorProc
     assert all(t["phase"] == "Succeeded" for t in tasks.values())
 
 
-def test_prompt_while_working_becomes_a_follow_up_with_a_note(
+def test_prompt_while_working_waits_for_the_task_with_a_note(
     admin: Kube, namespace: str, operator: OperatorProcess, models_config: str
 ) -> None:
     _apply(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}])
@@ -149,7 +153,7 @@ def test_prompt_while_working_becomes_a_follow_up_with_a_note(
     _append(admin, namespace, "api", {"name": "next", "message": "Count to three"})
     _history(admin, namespace, "api", 2, operator)
     tasks = {t["name"]: t for t in _status(admin, namespace, "api")["tasks"]}
-    assert "queued as a follow-up" in tasks["next"]["note"]
+    assert "queued until the current task finishes" in tasks["next"]["note"]
 
 
 def test_pause_waits_for_the_task_then_resume_keeps_the_context(
@@ -166,13 +170,20 @@ def test_pause_waits_for_the_task_then_resume_keeps_the_context(
     assert waiting["phase"] == "Working"
     paused = wait_for(lambda: (lambda s: s if s.get("phase") == "Paused" else None)(
         _status(admin, namespace, "api")), 90, "paused", operator)
-    assert [h["task"] for h in paused["history"]] == ["long"]
+    assert [h["task"] for h in paused["history"]] == ["long"], (paused, operator.log_tail(150))
     node = admin.get("vmnodes", "api", namespace)
     assert node["status"]["vmState"] == "paused"
     _state(admin, namespace, "api", "Running")
     _append(admin, namespace, "api", {"name": "recall",
                                       "message": "What was the long task about?"})
-    history = _history(admin, namespace, "api", 2, operator)
+    try:
+        history = _history(admin, namespace, "api", 2, operator)
+    except AssertionError:
+        run = local_root / node["status"]["vmId"] / "tmp" / "pi-rpc"
+        tails = {f: (run / f).read_text()[-3000:] for f in ("err", "sent") if (run / f).exists()}
+        events = (run / "out").read_text().splitlines()
+        raise AssertionError((tails, [e[:200] for e in events[-15:]],
+                              _status(admin, namespace, "api"))) from None
     assert history[-1]["response"] == "It was the long task."  # the script checked the context
 
 

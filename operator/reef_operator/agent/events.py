@@ -33,9 +33,10 @@ def next_activity(current: Activity, event: Mapping[str, Any]) -> Activity:
 
 
 def confirms_idle(state: Mapping[str, Any]) -> bool:
-    """A `get_state` answer saying nothing is running or queued."""
-    return (not state.get("isStreaming") and not state.get("isCompacting")
-            and not state.get("pendingMessageCount"))
+    """A `get_state` answer saying nothing runs. Queued messages do not count: after a
+    failed run pi keeps its follow-up queue until the next run, and waiting for it
+    would hang the lieutenant."""
+    return not state.get("isStreaming") and not state.get("isCompacting")
 
 
 @dataclass(frozen=True)

@@ -23,18 +23,24 @@ def command_id(task_name: str) -> str:
     return f"task-{task_name}"
 
 
-def task_command(message: str, mode: str, working: bool) -> tuple[dict[str, Any], str, str]:
-    """The RPC command for a task, how it was delivered, and the note to show the user."""
-    if mode == "steer":
-        behaviour, note = "steer", "" if working else "the agent was idle: it started right away"
-    elif mode == "followUp":
-        behaviour, note = "followUp", "" if working else "the agent was idle: it started right away"
-    else:
-        behaviour = "followUp"
-        note = "the agent was working: queued as a follow-up" if working else ""
-    command: dict[str, Any] = {"type": "prompt", "message": message,
-                               "streamingBehavior": behaviour}
-    return command, behaviour, note
+def task_command(message: str, mode: str, working: bool
+                 ) -> tuple[dict[str, Any], str, str] | None:
+    """The RPC command for a task, how it is delivered and the note to show the user;
+    None while it must wait.
+
+    A `prompt` never interrupts: while the agent works it waits and runs right
+    after (pi would keep a queued follow-up stuck if the current run failed).
+    `steer` and `followUp` go to pi at once and use its own queues.
+    """
+    if mode == "prompt":
+        if working:
+            return None
+        return {"type": "prompt", "message": message}, "prompt", ""
+    if not working:
+        return ({"type": "prompt", "message": message}, "prompt",
+                "the agent was idle: it started right away")
+    behaviour = "steer" if mode == "steer" else "followUp"
+    return {"type": "prompt", "message": message, "streamingBehavior": behaviour}, behaviour, ""
 
 
 async def deliver(shell: Shell, command_id_: str, command: Mapping[str, Any]) -> None:

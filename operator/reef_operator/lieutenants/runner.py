@@ -230,12 +230,26 @@ class LieutenantRunner:
                     task = self.ledger.next_pending()
                     if task is None:
                         return
-                    working = self.activity != "idle"
-                    command, behaviour, note = delivery.task_command(task.message, task.mode,
-                                                                     working)
+                    working = self.activity != "idle" or self.ledger.running is not None
+                    planned = delivery.task_command(task.message, task.mode, working)
+                    if planned is None:
+                        if not task.note:
+                            task.note = ("the agent was working: queued until the current "
+                                         "task finishes")
+                            self.dirty = True
+                        return
+                    command, behaviour, note = planned
+                    if task.note and not note:
+                        note = task.note
                     identifier = delivery.command_id(task.name)
-                    await delivery.deliver(shell, identifier, command)
+                    # Marked before the write: pi's events for it may be read before
+                    # the write returns. The VM's sent-log is what survives a crash.
                     self.ledger.mark_sent(task, behaviour, identifier, note)
+                    try:
+                        await delivery.deliver(shell, identifier, command)
+                    except BaseException:
+                        task.phase, task.sent_at = "Pending", None
+                        raise
                     if not working:
                         self.activity = "working"
                     await self.flush(force=True)
