@@ -57,6 +57,9 @@ class LieutenantRunner:
         self.written: dict[str, Any] = {}
         self.dirty = False
         self.last_flush = 0.0
+        # Status snapshots are taken and written one at a time: two concurrent
+        # writes could land out of order and leave an older snapshot in place.
+        self._flush_lock = asyncio.Lock()
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -367,6 +370,10 @@ class LieutenantRunner:
         """Write status if it changed; while streaming at most once per FLUSH_INTERVAL."""
         if not force and time.monotonic() - self.last_flush < FLUSH_INTERVAL:
             return
+        async with self._flush_lock:
+            await self._write_status()
+
+    async def _write_status(self) -> None:
         meta = self.body.get("metadata", {})
         generation = int(meta.get("generation", 0))
         node = self.rt.vmnode_bodies.get((self.namespace, self.name)) or {}
