@@ -7,6 +7,7 @@ the scripted model checking that each task's request carries the earlier ones.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from tests.conftest import Kube
 
 pytestmark = pytest.mark.controlplane
 
+SECRET = "sk-tutorial-" + "7q" * 12
 TASK1 = "Create a Node.js Express API server in /root/workspace/api with src/config.ts."
 TASK2 = "Add PostgreSQL connection pooling using the config you already made."
 TASK3 = "Add user CRUD routes that use the pool from db.ts."
@@ -103,7 +105,7 @@ def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: O
         data={"models.json": model.models_json()}))
     admin.core.create_namespaced_secret(namespace, client.V1Secret(
         metadata=client.V1ObjectMeta(name="api-credentials"),
-        string_data={"SCRIPTED_API_KEY": "sk-tutorial-" + "x" * 24}))
+        string_data={"SCRIPTED_API_KEY": SECRET}))
     body = {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
         "metadata": {"name": "api"},
@@ -146,3 +148,15 @@ def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: O
 
     table = admin.kubectl("get", "lieutenants", "-n", namespace).stdout.splitlines()
     assert table[1].split()[:2] == ["api", "Idle"] and table[1].split()[2] == "3"
+
+    # The credential reached the agent's environment, and nothing else.
+    env_file = local_root / status["vmId"] / "root" / ".reef" / "credentials.env"
+    assert SECRET in env_file.read_text() and oct(env_file.stat().st_mode)[-3:] == "600"
+    seen = "\n".join([
+        admin.kubectl("get", "lieutenant,vmnode", "-n", namespace, "-o", "yaml").stdout,
+        admin.kubectl("get", "events", "-n", namespace, "-o", "yaml").stdout,
+        operator.log_file.read_text(),
+        subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout,
+        str(model.requests()),
+    ])
+    assert SECRET not in seen
