@@ -14,7 +14,7 @@ test: setup lint typecheck
 	$(VENV)/pytest -q -ra
 
 lint: setup
-	$(VENV)/ruff check operator tests
+	$(VENV)/ruff check operator tests bench
 	$(VENV)/python -m reef_operator.api.render --check
 
 typecheck: setup

@@ -128,9 +128,9 @@ def main() -> int:
             print(f"{name:18} {elapsed:6.2f} {writes:10d} {reads:9d} {sum(platform.values()):8d}")
             for key, value in sorted(counts.items()):
                 if key.startswith("write"):
-                    print(f"{'':18}   {value:3d} × {key}")
+                    print(f"{'':18}   {value:3d} x {key}")
             for key, value in sorted(platform.items()):
-                print(f"{'':18}   {value:3d} × {key}")
+                print(f"{'':18}   {value:3d} x {key}")
         print(f"{'total':18} {'':6} {total_writes:10d} {'':9} {total_platform:8d}")
     finally:
         operator.stop()

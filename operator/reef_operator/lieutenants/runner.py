@@ -271,8 +271,8 @@ class LieutenantRunner:
             self._set_phase(*self._working_phase())
             await self.flush(force=True)
             while True:
-                await deliver_pending()
                 self.ledger.sync_spec(self.spec)
+                await deliver_pending()
                 desired = str(self.spec.get("state", "Running"))
                 if desired == "Destroyed":
                     with contextlib.suppress(VersError, SessionError):
