@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 
@@ -43,6 +43,11 @@ def audit_counts(log: Path, since_line: int) -> tuple[Counter[str], int]:
         kind = "write" if entry["verb"] in WRITE_VERBS else "read"
         counts[f"{kind} {entry['verb']} {resource}"] += 1
     return counts, len(lines)
+
+
+def _patcher(api: Any, state: str) -> Callable[[], object]:
+    return lambda: api.patch_namespaced_custom_object(
+        GROUP, VERSION, "bench", "vmnodes", "node", {"spec": {"state": state}})
 
 
 def wait(check: Callable[[], bool], what: str, within: float = 60) -> None:
@@ -78,9 +83,8 @@ def main() -> int:
         sim.reset_request_counts()
 
         def get() -> dict[str, Any]:
-            found: dict[str, Any] = api.get_namespaced_custom_object(
-                GROUP, VERSION, "bench", "vmnodes", "node")
-            return found
+            return cast(dict[str, Any], api.get_namespaced_custom_object(
+                GROUP, VERSION, "bench", "vmnodes", "node"))
 
         def condition(type_: str, status: str) -> Callable[[], bool]:
             return lambda: any(c["type"] == type_ and c["status"] == status
@@ -88,7 +92,7 @@ def main() -> int:
 
         phases: list[tuple[str, Counter[str], dict[str, int], float]] = []
 
-        def phase(name: str, action: Callable[[], None], done: Callable[[], bool]) -> None:
+        def phase(name: str, action: Callable[[], object], done: Callable[[], bool]) -> None:
             nonlocal mark
             started = time.monotonic()
             action()
@@ -109,8 +113,7 @@ def main() -> int:
         for state, check in (("Paused", condition("Paused", "True")),
                              ("Running", condition("Ready", "True")),
                              ("Destroyed", lambda: "vmId" not in get().get("status", {}))):
-            phase(f"→ {state}", lambda s=state: api.patch_namespaced_custom_object(  # type: ignore[misc]
-                GROUP, VERSION, "bench", "vmnodes", "node", {"spec": {"state": s}}), check)
+            phase(f"→ {state}", _patcher(api, state), check)
 
         def gone() -> bool:
             items = api.list_namespaced_custom_object(GROUP, VERSION, "bench", "vmnodes")
