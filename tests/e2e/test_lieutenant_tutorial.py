@@ -98,8 +98,21 @@ def _lieutenant(admin: Kube, namespace: str, name: str) -> dict[str, Any]:
     return admin.get("lieutenants", name, namespace)
 
 
+@pytest.fixture(scope="module")
+def vers_profile(admin: Kube) -> Iterator[str]:
+    """A Vers profile whose golden image already carries pi (the host's, in the simulator)."""
+    name = "e2e-vers"
+    admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile", "metadata": {"name": name},
+        "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
+    yield name
+    admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", name)
+
+
+@pytest.mark.parametrize("provider", ["Local", "Vers"])
 def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: OperatorProcess,
-                                       model: ScriptedModel, local_root: Path) -> None:
+                                       model: ScriptedModel, local_root: Path, provider: str,
+                                       vers_profile: str, versim: VersSimulator) -> None:
     admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="scripted-models"),
         data={"models.json": model.models_json()}))
@@ -111,7 +124,7 @@ def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: O
         "metadata": {"name": "api"},
         "spec": {
             "role": "Build and maintain the Node.js API server",
-            "profileRef": {"name": "local"},
+            "profileRef": {"name": "local" if provider == "Local" else vers_profile},
             "model": {"provider": "scripted", "id": "scripted-1"},
             "providersConfigMapRef": {"name": "scripted-models"},
             "credentialsSecretRef": {"name": "api-credentials"},
@@ -141,7 +154,10 @@ def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: O
     assert "Build and maintain the Node.js API server" in recorded[-1]["system"]
     assert "Keep dependencies light." in recorded[-1]["system"]
 
-    workspace = local_root / status["vmId"] / "root" / "workspace" / "api" / "src"
+    vm_root = (local_root / status["vmId"] / "root" if provider == "Local" else
+               Path(next(vm["directory"] for vm in versim.vms()
+                         if vm["vm_id"] == status["vmId"])) / "root")
+    workspace = vm_root / "workspace" / "api" / "src"
     assert (workspace / "config.ts").exists()
     assert (workspace / "db.ts").read_text() == "import { PORT } from './config';\n"
     assert (workspace / "routes" / "users.ts").exists()
@@ -150,7 +166,7 @@ def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: O
     assert table[1].split()[:2] == ["api", "Idle"] and table[1].split()[2] == "3"
 
     # The credential reached the agent's environment, and nothing else.
-    env_file = local_root / status["vmId"] / "root" / ".reef" / "credentials.env"
+    env_file = vm_root / ".reef" / "credentials.env"
     assert SECRET in env_file.read_text() and oct(env_file.stat().st_mode)[-3:] == "600"
     seen = "\n".join([
         admin.kubectl("get", "lieutenant,vmnode", "-n", namespace, "-o", "yaml").stdout,
