@@ -31,8 +31,14 @@ SECRET = "sk-tutorial-" + "7q" * 12
 TASK1 = "Create a Node.js Express API server in /root/workspace/api with src/config.ts."
 TASK2 = "Add PostgreSQL connection pooling using the config you already made."
 TASK3 = "Add user CRUD routes that use the pool from db.ts."
+LONG = "".join(f"part {n:02d}. " for n in range(40))
 SCRIPT = f"""
 tasks:
+  - match: "Stream a long answer"
+    steps:
+      - text: "{LONG}"
+        chunks: 40
+        delay: 0.15
   - match: "Create a Node.js Express API server"
     steps:
       - tool_calls:
@@ -176,3 +182,41 @@ def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: O
         str(model.requests()),
     ])
     assert SECRET not in seen
+
+
+def test_dropped_ssh_connections_mid_stream_lose_and_repeat_nothing(
+    admin: Kube, namespace: str, operator: OperatorProcess, model: ScriptedModel,
+    versim: VersSimulator, vers_profile: str
+) -> None:
+    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="scripted-models"),
+        data={"models.json": model.models_json()}))
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": "api"},
+            "spec": {"role": "r", "profileRef": {"name": vers_profile},
+                     "model": {"provider": "scripted", "id": "scripted-1"},
+                     "providersConfigMapRef": {"name": "scripted-models"},
+                     "tasks": [{"name": "long", "message": "Stream a long answer"}]}}
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+    working = wait_for(lambda: (lambda o: o if (o.get("status") or {}).get("currentTask", {})
+                                .get("output") else None)(_lieutenant(admin, namespace, "api")),
+                       120, "streaming output", operator)
+    vm_id = working["status"]["vmId"]
+    cut = 0
+    for procs in Path("/sys/fs/cgroup").glob(f"**/versim-*/{vm_id}/cgroup.procs"):
+        for pid in procs.read_text().split():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except FileNotFoundError:
+                continue
+            if cmdline.startswith(b"sshd: root"):
+                subprocess.run(["kill", "-9", pid], check=False)
+                cut += 1
+    assert cut, "no SSH connection to cut"
+    done = wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 1
+                             and o["status"].get("phase") == "Idle" else None)(
+        _lieutenant(admin, namespace, "api")), 120, "the answer after the drop", operator)
+    assert done["status"]["history"][0]["response"] == LONG.strip()  # no gap, no repeat
+    assert [t["phase"] for t in done["status"]["tasks"]] == ["Succeeded"]
+    prompts = [r for r in model.requests() if r["conversation"]
+               and r["conversation"][-1]["text"] == "Stream a long answer"]
+    assert len(prompts) == 1  # delivered once despite the reconnect

@@ -127,8 +127,11 @@ class VmShell:
         """Run a shell command; a non-zero exit is a result, not an exception."""
         async with self._limit:
             try:
-                result = await self._connection.run(command, input=stdin, check=False,
-                                                    timeout=within)
+                # Empty input must still close stdin, or `cat > file` waits forever.
+                result = await (self._connection.run(command, input=stdin, check=False,
+                                                     timeout=within) if stdin else
+                                self._connection.run(command, stdin=asyncssh.DEVNULL,
+                                                     check=False, timeout=within))
             except asyncssh.TimeoutError as error:
                 raise SSHError(f"command timed out after {within}s on VM {self.vm_id}",
                                endpoint="ssh") from error
