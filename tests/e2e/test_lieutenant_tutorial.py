@@ -20,6 +20,7 @@ from kubernetes import client
 
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.testing.controlplane import LocalControlPlane
+from reef_operator.testing.controlplane.processes import free_port
 from reef_operator.testing.operator_process import OperatorProcess, simulator_env
 from reef_operator.testing.scripted_model.harness import ScriptedModel
 from reef_operator.testing.versim.harness import VersSimulator
@@ -82,7 +83,9 @@ def operator(control_plane: LocalControlPlane, versim: VersSimulator, local_root
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     process = OperatorProcess(control_plane.operator_kubeconfig,
                               tmp_path_factory.mktemp("operator") / "operator.log",
-                              {**simulator_env(versim), "REEF_LOCAL_ROOT": str(local_root)})
+                              {**simulator_env(versim), "REEF_LOCAL_ROOT": str(local_root),
+                               "REEF_WEBHOOK_PORT": str(free_port()),
+                               "REEF_WEBHOOK_ADDR": "127.0.0.1"})
     process.start()
     yield process
     process.stop()
@@ -220,3 +223,31 @@ def test_dropped_ssh_connections_mid_stream_lose_and_repeat_nothing(
     prompts = [r for r in model.requests() if r["conversation"]
                and r["conversation"][-1]["text"] == "Stream a long answer"]
     assert len(prompts) == 1  # delivered once despite the reconnect
+
+
+def test_sent_tasks_cannot_be_edited_or_removed(admin: Kube, namespace: str,
+                                               operator: OperatorProcess,
+                                               model: ScriptedModel) -> None:
+    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="scripted-models"),
+        data={"models.json": model.models_json()}))
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": "api"},
+            "spec": {"role": "r", "profileRef": {"name": "local"},
+                     "model": {"provider": "scripted", "id": "scripted-1"},
+                     "providersConfigMapRef": {"name": "scripted-models"},
+                     "tasks": [{"name": "scaffold", "message": TASK1}]}}
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+    wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 1
+                      else None)(_lieutenant(admin, namespace, "api")), 120, "sent", operator)
+    edit = admin.kubectl("patch", "lieutenant", "api", "-n", namespace, "--type=json", "-p",
+                         '[{"op":"replace","path":"/spec/tasks/0/message","value":"other"}]',
+                         check=False)
+    assert edit.returncode != 0
+    assert "task 'scaffold' was already sent to the agent (Succeeded)" in edit.stderr
+    remove = admin.kubectl("patch", "lieutenant", "api", "-n", namespace, "--type=json", "-p",
+                           '[{"op":"remove","path":"/spec/tasks/0"}]', check=False)
+    assert remove.returncode != 0 and "cannot be removed" in remove.stderr
+    append = admin.kubectl("patch", "lieutenant", "api", "-n", namespace, "--type=json", "-p",
+                           '[{"op":"add","path":"/spec/tasks/-","value":{"name":"db",'
+                           f'"message":"{TASK2}"}}}}]', check=False)
+    assert append.returncode == 0, append.stderr

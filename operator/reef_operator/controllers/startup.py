@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from reef_operator import webhook
 from reef_operator.config import load_config
 from reef_operator.constants import FINALIZER, GROUP
 from reef_operator.controllers import runtime
@@ -47,6 +48,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.INFO
+    if webhook.configure(settings):
+        logger.info("admission webhook enabled (ValidatingWebhookConfiguration %s)",
+                    webhook.WEBHOOK_CONFIGURATION)
     settings.watching.server_timeout = 300
 
     kube = KubeApi(api_client())
