@@ -251,3 +251,38 @@ def test_sent_tasks_cannot_be_edited_or_removed(admin: Kube, namespace: str,
                            '[{"op":"add","path":"/spec/tasks/-","value":{"name":"db",'
                            f'"message":"{TASK2}"}}}}]', check=False)
     assert append.returncode == 0, append.stderr
+
+
+def test_pi_killed_on_the_vm_is_restarted_and_the_conversation_continues(
+    admin: Kube, namespace: str, operator: OperatorProcess, model: ScriptedModel,
+    local_root: Path
+) -> None:
+    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="scripted-models"),
+        data={"models.json": model.models_json()}))
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": "api"},
+            "spec": {"role": "r", "profileRef": {"name": "local"},
+                     "model": {"provider": "scripted", "id": "scripted-1"},
+                     "providersConfigMapRef": {"name": "scripted-models"},
+                     "tasks": [{"name": "scaffold", "message": TASK1}]}}
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+    first = wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 1
+                              and o["status"].get("phase") == "Idle" else None)(
+        _lieutenant(admin, namespace, "api")), 120, "first answer", operator)
+    run = local_root / first["status"]["vmId"] / "tmp" / "pi-rpc"
+    killed = subprocess.run(
+        ["bash", "-c", f"kill -9 $(pgrep -P $(tmux -S {run}/tmux.sock display -p -t pi-rpc "
+                       "'#{pane_pid}'))"], capture_output=True, text=True)
+    assert killed.returncode == 0, killed.stderr
+    current = _lieutenant(admin, namespace, "api")["spec"]["tasks"]
+    admin.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", "api", {
+        "spec": {"tasks": [*current, {"name": "database", "message": TASK2}]}})
+    done = wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 2
+                             and o["status"].get("phase") == "Idle" else None)(
+        _lieutenant(admin, namespace, "api")), 120, "answer after the restart", operator)
+    assert done["status"]["history"][1]["response"] == "Added src/db.ts importing ./config."
+    assert done["status"]["session"]["restarts"] == 1
+    database = [r for r in model.requests() if r["task"] == "Add PostgreSQL connection pooling"]
+    assert database and database[-1]["failures"] == []  # it still saw task 1 and its answer
+    events = admin.core.list_namespaced_event(namespace).items
+    assert "AgentRestarted" in [e.reason for e in events]

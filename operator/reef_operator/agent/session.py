@@ -85,7 +85,9 @@ class PiSession:
     async def send(self, command: Mapping[str, Any]) -> None:
         """Write one command line into pi's FIFO (the keeper keeps it open)."""
         line = json.dumps(command, separators=(",", ":"))
-        await self._run('cat >> "$RUN/in"', stdin=line + "\n", step="send a command")
+        # Bounded: with no pi reading the FIFO the write would block.
+        await self._run('timeout 10 sh -c \'cat >> "$0"\' "$RUN/in"', stdin=line + "\n",
+                        step="send a command")
 
     async def events(self, offset: int) -> AsyncIterator[tuple[dict[str, Any], int]]:
         """Every event from byte `offset` on, with the offset just past it; follows the file."""

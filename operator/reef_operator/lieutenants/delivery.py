@@ -16,7 +16,15 @@ from typing import Any
 from reef_operator.agent.session import PRELUDE
 from reef_operator.providers.base import Shell
 
-DELIVER = "trap '' HUP INT TERM PIPE; printf '%s\\n' \"$1\" >> \"$RUN/sent\" && cat >> \"$RUN/in\""
+# Only a running pi reads the FIFO: without one the write would block, so check first,
+# bound the write, and take the id back out of the sent-log if pi did not take it.
+DELIVER = (
+    "trap '' HUP INT TERM PIPE; "
+    "$T has-session -t pi-rpc 2>/dev/null || { echo 'pi is not running' >&2; exit 75; }; "
+    "printf '%s\\n' \"$1\" >> \"$RUN/sent\" && "
+    "if ! timeout 10 sh -c 'cat >> \"$0\"' \"$RUN/in\"; then "
+    "sed -i \"/^$1\\$/d\" \"$RUN/sent\"; echo 'pi did not take the command' >&2; exit 75; fi"
+)
 
 
 def command_id(task_name: str) -> str:

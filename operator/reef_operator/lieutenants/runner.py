@@ -33,6 +33,7 @@ PLURAL = "lieutenants"
 FLUSH_INTERVAL = 1.0          # at most one status patch per second while streaming
 HANDSHAKE_TIMEOUT = 45.0
 WATCHDOG_QUIET = 60.0         # seconds without events while working before asking pi
+LIVENESS_EVERY = 15.0         # seconds between checks that pi still runs
 
 
 class StepOut(Exception):
@@ -182,6 +183,7 @@ class LieutenantRunner:
         pending_settle: set[str] = set()
         deliver_lock = asyncio.Lock()
         last_event = time.monotonic()
+        last_liveness = time.monotonic()
 
         async def handle(event: Mapping[str, Any]) -> None:
             nonlocal last_event
@@ -267,6 +269,7 @@ class LieutenantRunner:
 
         async def steer() -> None:
             """Between events: new tasks, pause/destroy, flushes, the watchdog."""
+            nonlocal last_liveness, last_event
             await asyncio.wait_for(ready.wait(), HANDSHAKE_TIMEOUT)
             self._set_phase(*self._working_phase())
             await self.flush(force=True)
@@ -284,9 +287,12 @@ class LieutenantRunner:
                 self._set_phase(*self._working_phase())
                 if self.dirty:
                     await self.flush()
-                if self.activity == "working" and time.monotonic() - last_event > WATCHDOG_QUIET:
+                if time.monotonic() - last_liveness > LIVENESS_EVERY:
+                    last_liveness = time.monotonic()
                     if not await session.running():
-                        raise StepOut("pi is not running")
+                        raise StepOut("pi is not running: restarting it on its session file")
+                if self.activity == "working" and time.monotonic() - last_event > WATCHDOG_QUIET:
+                    last_event = time.monotonic()
                     await session.send({"id": f"watch-{uuid.uuid4().hex[:8]}",
                                         "type": "get_state"})
                 self.wake.clear()
