@@ -14,6 +14,10 @@ from reef_operator.testing.pki import CertificateAuthority
 WEBHOOK_CONFIGURATION = "reef.vers.sh"
 
 
+def enabled() -> bool:
+    return bool(os.environ.get("REEF_WEBHOOK_PORT"))
+
+
 def configure(settings: kopf.OperatorSettings) -> bool:
     """Serve admission checks if REEF_WEBHOOK_PORT is set; True if configured.
 

@@ -34,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     import reef_operator.controllers  # noqa: F401  (registers the handlers)
+    from reef_operator import webhook
+    from reef_operator.controllers import admission
+
+    if webhook.enabled():
+        admission.register()
 
     kopf.configure(verbose=args.verbose)
     logging.getLogger("reef_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)

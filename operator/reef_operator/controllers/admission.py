@@ -40,17 +40,24 @@ def sent_task_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
     return problems
 
 
-@kopf.on.validate(GROUP, VERSION, "lieutenants", operation="UPDATE", ignore_failures=True)
 def lieutenant_tasks_are_append_only(body: kopf.Body, **kwargs: Any) -> None:
     problems = sent_task_problems(kwargs.get("old") or {}, kwargs.get("new") or body)
     if problems:
         raise kopf.AdmissionError("; ".join(problems), code=422)
 
 
-@kopf.on.validate(GROUP, VERSION, "vmnodes", operation="UPDATE", ignore_failures=True)
 def vmnode_vm_id_is_immutable(body: kopf.Body, **kwargs: Any) -> None:
     before = ((kwargs.get("old") or {}).get("spec") or {}).get("vmId")
     after = ((kwargs.get("new") or body).get("spec") or {}).get("vmId")
     if before and after != before:
         raise kopf.AdmissionError(f"spec.vmId is {before!r} and cannot change once set; "
                                   "create another VMNode to adopt another VM", code=422)
+
+
+def register() -> None:
+    """Register the checks with kopf (only when a webhook server is configured: kopf
+    refuses to run admission handlers without one)."""
+    kopf.on.validate(GROUP, VERSION, "lieutenants", operation="UPDATE",
+                     ignore_failures=True)(lieutenant_tasks_are_append_only)
+    kopf.on.validate(GROUP, VERSION, "vmnodes", operation="UPDATE",
+                     ignore_failures=True)(vmnode_vm_id_is_immutable)
