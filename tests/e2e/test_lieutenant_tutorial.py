@@ -103,6 +103,19 @@ def wait_for(check: Callable[[], Any], within: float, what: str,
     raise AssertionError(f"timed out: {what}; last {last!r}\n{operator.log_tail(80)}")
 
 
+def _scripted_lieutenant(admin: Kube, namespace: str, model: ScriptedModel, profile: str,
+                         tasks: list[dict[str, str]]) -> None:
+    """Lieutenant `api` on `profile`, talking to the scripted model."""
+    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="scripted-models"),
+        data={"models.json": model.models_json()}))
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": "api"},
+            "spec": {"role": "r", "profileRef": {"name": profile},
+                     "model": {"provider": "scripted", "id": "scripted-1"},
+                     "providersConfigMapRef": {"name": "scripted-models"}, "tasks": tasks}}
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+
+
 def _lieutenant(admin: Kube, namespace: str, name: str) -> dict[str, Any]:
     return admin.get("lieutenants", name, namespace)
 
@@ -191,15 +204,8 @@ def test_dropped_ssh_connections_mid_stream_lose_and_repeat_nothing(
     admin: Kube, namespace: str, operator: OperatorProcess, model: ScriptedModel,
     versim: VersSimulator, vers_profile: str
 ) -> None:
-    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="scripted-models"),
-        data={"models.json": model.models_json()}))
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": "api"},
-            "spec": {"role": "r", "profileRef": {"name": vers_profile},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "scripted-models"},
-                     "tasks": [{"name": "long", "message": "Stream a long answer"}]}}
-    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+    _scripted_lieutenant(admin, namespace, model, vers_profile,
+                         [{"name": "long", "message": "Stream a long answer"}])
     working = wait_for(lambda: (lambda o: o if (o.get("status") or {}).get("currentTask", {})
                                 .get("output") else None)(_lieutenant(admin, namespace, "api")),
                        120, "streaming output", operator)
@@ -228,15 +234,8 @@ def test_dropped_ssh_connections_mid_stream_lose_and_repeat_nothing(
 def test_sent_tasks_cannot_be_edited_or_removed(admin: Kube, namespace: str,
                                                operator: OperatorProcess,
                                                model: ScriptedModel) -> None:
-    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="scripted-models"),
-        data={"models.json": model.models_json()}))
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": "api"},
-            "spec": {"role": "r", "profileRef": {"name": "local"},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "scripted-models"},
-                     "tasks": [{"name": "scaffold", "message": TASK1}]}}
-    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+    _scripted_lieutenant(admin, namespace, model, "local",
+                         [{"name": "scaffold", "message": TASK1}])
     wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 1
                       else None)(_lieutenant(admin, namespace, "api")), 120, "sent", operator)
     edit = admin.kubectl("patch", "lieutenant", "api", "-n", namespace, "--type=json", "-p",
@@ -257,15 +256,8 @@ def test_pi_killed_on_the_vm_is_restarted_and_the_conversation_continues(
     admin: Kube, namespace: str, operator: OperatorProcess, model: ScriptedModel,
     local_root: Path
 ) -> None:
-    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="scripted-models"),
-        data={"models.json": model.models_json()}))
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": "api"},
-            "spec": {"role": "r", "profileRef": {"name": "local"},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "scripted-models"},
-                     "tasks": [{"name": "scaffold", "message": TASK1}]}}
-    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+    _scripted_lieutenant(admin, namespace, model, "local",
+                         [{"name": "scaffold", "message": TASK1}])
     first = wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 1
                               and o["status"].get("phase") == "Idle" else None)(
         _lieutenant(admin, namespace, "api")), 120, "first answer", operator)
