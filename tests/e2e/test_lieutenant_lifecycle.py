@@ -4,8 +4,7 @@ with context, provider errors, destroy, huge responses, operator crashes."""
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.scripted_model.harness import ScriptedModel
 from tests.conftest import Kube
-from tests.e2e.test_lieutenant_tutorial import wait_for
+from tests.e2e.conftest import wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -52,19 +51,6 @@ tasks:
     steps:
       - text: "Counted."
 """
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedModel]:
-    with ScriptedModel(SCRIPT, tmp_path_factory.mktemp("model")) as scripted:
-        yield scripted
-
-
-@pytest.fixture(scope="module")
-def local_root() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="reef-lc-"))
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +233,6 @@ def test_sigkills_during_tasks_lose_and_duplicate_nothing(
     names = [f"count-{n}" for n in range(10)]
     for name in names:
         _append(admin, namespace, "api", {"name": name, "message": f"Count {name}"})
-        import time
         time.sleep(rng.uniform(0.0, 1.0))
         operator.restart()
     history = _history(admin, namespace, "api", len(names), operator, within=240)

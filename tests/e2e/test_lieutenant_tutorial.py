@@ -6,11 +6,8 @@ the scripted model checking that each task's request carries the earlier ones.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from reef_operator.testing.operator_process import OperatorProcess, simulator_en
 from reef_operator.testing.scripted_model.harness import ScriptedModel
 from reef_operator.testing.versim.harness import VersSimulator
 from tests.conftest import Kube
+from tests.e2e.conftest import wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -66,19 +64,6 @@ tasks:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedModel]:
-    with ScriptedModel(SCRIPT, tmp_path_factory.mktemp("model")) as scripted:
-        yield scripted
-
-
-@pytest.fixture(scope="module")
-def local_root() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="reef-lt-"))  # short: tmux socket paths
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
 def operator(control_plane: LocalControlPlane, versim: VersSimulator, local_root: Path,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     process = OperatorProcess(control_plane.operator_kubeconfig,
@@ -89,18 +74,6 @@ def operator(control_plane: LocalControlPlane, versim: VersSimulator, local_root
     process.start()
     yield process
     process.stop()
-
-
-def wait_for(check: Callable[[], Any], within: float, what: str,
-             operator: OperatorProcess) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out: {what}; last {last!r}\n{operator.log_tail(80)}")
 
 
 def _scripted_lieutenant(admin: Kube, namespace: str, model: ScriptedModel, profile: str,

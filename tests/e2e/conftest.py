@@ -1,0 +1,43 @@
+"""Fixtures shared by the end-to-end lieutenant tests: the scripted model, Local VMs, waiting."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reef_operator.testing.operator_process import OperatorProcess
+from reef_operator.testing.scripted_model.harness import ScriptedModel
+
+
+@pytest.fixture(scope="module")
+def model(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedModel]:
+    """The scripted model, following the test module's SCRIPT."""
+    with ScriptedModel(request.module.SCRIPT, tmp_path_factory.mktemp("model")) as scripted:
+        yield scripted
+
+
+@pytest.fixture(scope="module")
+def local_root() -> Iterator[Path]:
+    """Where Local VMs live; short, because tmux socket paths are limited to 107 bytes."""
+    root = Path(tempfile.mkdtemp(prefix="reef-e2e-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_for(check: Callable[[], Any], within: float, what: str,
+             operator: OperatorProcess) -> Any:
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out: {what}; last {last!r}\n{operator.log_tail(80)}")
