@@ -177,6 +177,10 @@ STATUS = obj(
                 ),
                 "restarts": integer("Times pi was restarted on the same session file.",
                                     minimum=0),
+                "startedAt": timestamp("When pi was last started on the VM."),
+                "attachedAt": timestamp(
+                    "When the operator last attached to the running pi; later than startedAt "
+                    "after an operator restart, a reconnect or a resume."),
             },
         ),
         "currentTask": obj(

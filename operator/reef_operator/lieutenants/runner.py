@@ -169,7 +169,12 @@ class LieutenantRunner:
             "model": f"{self._model()[0]}/{self._model()[1]}",
             "piVersion": (await shell.run("pi --version 2>&1", within=30)).stdout.strip()[-64:],
             "restarts": self.restarts,
+            # startedAt moves only when pi is started; an attachedAt later than it means
+            # the operator found pi running and re-attached (shown by `kubectl reef discover`).
+            "attachedAt": now_iso(),
         })
+        if started or not self.session_info.get("startedAt"):
+            self.session_info["startedAt"] = self.session_info["attachedAt"]
         for sent_id in await delivery.delivered_ids(shell):
             for task in self.ledger.tasks:
                 if delivery.command_id(task.name) == sent_id and task.phase == "Pending":

@@ -1,0 +1,179 @@
+"""The plugin's view of the cluster: one client, the caller's namespace, clear errors.
+
+Every failure a user can cause or meet (no cluster, an unknown lieutenant, a
+lieutenant that is not running) becomes a `PluginError` with a message that
+says what to do; `main` prints it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+import urllib3
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+from reef_operator.constants import GROUP, VERSION
+
+Obj = dict[str, Any]
+
+KINDS = {"lieutenants": "Lieutenant", "vmnodes": "VMNode", "bootprofiles": "BootProfile"}
+
+
+class PluginError(Exception):
+    """A failure to report as one line on stderr with a non-zero exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Cluster:
+    api: client.ApiClient
+    namespace: str
+    server: str
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None, context: str | None,
+                namespace: str | None) -> Cluster:
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(config_file=kubeconfig, context=context,
+                                    client_configuration=configuration)
+            _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+            if context:
+                contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
+                active = next((c for c in contexts if c["name"] == context), active)
+            default_namespace = (active or {}).get("context", {}).get("namespace") or "default"
+        except config.ConfigException as error:
+            try:
+                config.load_incluster_config(client_configuration=configuration)
+            except config.ConfigException:
+                raise PluginError(f"no cluster configured: {error} (set KUBECONFIG or pass "
+                                  "--kubeconfig)") from None
+            default_namespace = "default"
+        configuration.retries = 0
+        return cls(client.ApiClient(configuration), namespace or default_namespace,
+                   configuration.host)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @contextlib.contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Turn API and connection failures into messages a user can act on."""
+        try:
+            yield
+        except ApiException as error:
+            raise PluginError(f"{what}: {_api_message(error)}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise PluginError(f"cannot reach the cluster at {self.server}: "
+                              f"{_reason(error)} (is the control plane running?)") from None
+
+    # -- reads ------------------------------------------------------------------------------
+    def get(self, plural: str, name: str, namespace: str | None = None) -> Obj:
+        namespace = namespace or self.namespace
+        try:
+            with self.errors(f"cannot read {KINDS[plural]} {namespace}/{name}"):
+                return cast(Obj, self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, name))
+        except PluginError:
+            if not self.exists(plural, name, namespace):
+                raise PluginError(self.not_found(plural, name, namespace)) from None
+            raise
+
+    def exists(self, plural: str, name: str, namespace: str) -> bool:
+        try:
+            self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise PluginError(f"cannot read {KINDS[plural]} {namespace}/{name}: "
+                              f"{_api_message(error)}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise PluginError(f"cannot reach the cluster at {self.server}: "
+                              f"{_reason(error)} (is the control plane running?)") from None
+        return True
+
+    def not_found(self, plural: str, name: str, namespace: str) -> str:
+        known = [item["metadata"]["name"] for item in self.items(plural, namespace)]
+        hint = f"; lieutenants there: {', '.join(sorted(known))}" if known else \
+            f"; there are none in namespace {namespace}"
+        kind = KINDS[plural].lower()
+        return f"{kind} {name!r} not found in namespace {namespace}" + (
+            hint if plural == "lieutenants" else "")
+
+    def items(self, plural: str, namespace: str | None = None,
+             all_namespaces: bool = False) -> list[Obj]:
+        with self.errors(f"cannot list {plural}"):
+            if all_namespaces or plural == "bootprofiles":
+                found = cast(Obj, self.custom.list_cluster_custom_object(GROUP, VERSION, plural))
+            else:
+                found = cast(Obj, self.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace or self.namespace, plural))
+        items = cast(list[Obj], found.get("items", []))
+        return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""),
+                                            o["metadata"]["name"]))
+
+    # -- writes -----------------------------------------------------------------------------
+    def create(self, plural: str, body: Obj) -> Obj:
+        namespace = body["metadata"].get("namespace") or self.namespace
+        body["metadata"]["namespace"] = namespace
+        with self.errors(f"cannot create {KINDS[plural]} {namespace}/{body['metadata']['name']}"):
+            return cast(Obj, self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, body))
+
+    def merge_patch(self, plural: str, name: str, patch: Obj,
+                    namespace: str | None = None) -> Obj:
+        """A merge patch; with metadata.resourceVersion in it, a conflict raises ApiException."""
+        namespace = namespace or self.namespace
+        return cast(Obj, self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, name, patch,
+            _content_type="application/merge-patch+json"))
+
+    def delete(self, plural: str, name: str, namespace: str | None = None) -> None:
+        namespace = namespace or self.namespace
+        with self.errors(f"cannot delete {KINDS[plural]} {namespace}/{name}"):
+            self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+
+    def watch(self, plural: str, name: str, namespace: str | None,
+              timeout: float) -> Iterator[Obj]:
+        """The object now, then each new version until `timeout` seconds pass."""
+        namespace = namespace or self.namespace
+        current = self.get(plural, name, namespace)
+        yield current
+        stream = watch.Watch()
+        with self.errors(f"cannot watch {KINDS[plural]} {namespace}/{name}"):
+            for event in stream.stream(
+                    self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                    plural, field_selector=f"metadata.name={name}",
+                    resource_version=current["metadata"]["resourceVersion"],
+                    timeout_seconds=max(1, int(timeout))):
+                if event["type"] == "DELETED":
+                    raise PluginError(f"{KINDS[plural]} {namespace}/{name} was deleted")
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    yield cast(Obj, event["object"])
+
+
+def _api_message(error: ApiException) -> str:
+    import json
+
+    try:
+        message = json.loads(error.body or "{}").get("message") or error.reason
+    except ValueError:
+        message = error.reason
+    return f"{message} (HTTP {error.status})"
+
+
+def _reason(error: BaseException) -> str:
+    reason = getattr(error, "reason", None)
+    return str(reason or error).split(": ")[-1]

@@ -1,0 +1,136 @@
+"""Views of the VM fleet: discover (what the operator manages), tree (lineage), diff (DNA)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from reef_operator.cli.plugin import output
+from reef_operator.cli.plugin.cluster import Obj
+
+# An attach this long after pi was started means the operator found pi already running
+# (after an operator restart, an SSH drop or a resume) and re-attached to it.
+REATTACH_AFTER = datetime.timedelta(seconds=5)
+
+
+def discover_rows(lieutenants: list[Obj], vmnodes: list[Obj]) -> list[dict[str, Any]]:
+    """One row per managed VM: its node, the lieutenant on it (if any), how the operator
+    holds it (created, adopted, re-attached) and its last sign of life."""
+    by_node = {(lt["metadata"]["namespace"], (lt.get("status") or {}).get("vmNodeName")): lt
+               for lt in lieutenants}
+    rows = []
+    for node in vmnodes:
+        meta, spec, status = node["metadata"], node.get("spec") or {}, node.get("status") or {}
+        lieutenant = by_node.get((meta["namespace"], meta["name"]))
+        session = ((lieutenant or {}).get("status") or {}).get("session") or {}
+        rows.append({
+            "namespace": meta["namespace"],
+            "vmnode": meta["name"],
+            "category": spec.get("category", ""),
+            "lieutenant": (lieutenant or {}).get("metadata", {}).get("name", ""),
+            "vmId": status.get("vmId", ""),
+            "vmState": status.get("vmState", ""),
+            "held": _held(spec, session),
+            "attachedAt": session.get("attachedAt", ""),
+            "lastHeartbeat": status.get("lastHeartbeatTime", ""),
+        })
+    return rows
+
+
+def _held(spec: Mapping[str, Any], session: Mapping[str, Any]) -> str:
+    how = "adopted" if spec.get("vmId") else "created"
+    started, attached = session.get("startedAt"), session.get("attachedAt")
+    if started and attached and _time(attached) - _time(started) > REATTACH_AFTER:
+        return f"{how}, re-attached"
+    return how
+
+
+def _time(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def discover_table(rows: list[dict[str, Any]]) -> str:
+    headers = ["namespace", "vmnode", "category", "lieutenant", "vm", "state", "held",
+               "attached", "heartbeat"]
+    return output.table(headers, [
+        [r["namespace"], r["vmnode"], r["category"], r["lieutenant"], r["vmId"], r["vmState"],
+         r["held"], output.age(r["attachedAt"]) and f"{output.age(r['attachedAt'])} ago",
+         output.age(r["lastHeartbeat"]) and f"{output.age(r['lastHeartbeat'])} ago"]
+        for r in rows])
+
+
+def dna(node: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The node's resolved DNA (status), falling back to what its spec asks for."""
+    found = (node.get("status") or {}).get("dna") or {}
+    spec = node.get("spec") or {}
+    return {"modules": sorted(found.get("modules", spec.get("modules") or [])),
+            "capabilities": sorted(found.get("capabilities", spec.get("capabilities") or []))}
+
+
+def tree(vmnodes: list[Obj], root: str | None = None) -> list[str]:
+    """Lineage as an indented tree: each line `name [Category] State vm=… dna: …`."""
+    names = {(n["metadata"]["namespace"], n["metadata"]["name"]) for n in vmnodes}
+    children: dict[tuple[str, str], list[Obj]] = {}
+    roots: list[Obj] = []
+    for node in vmnodes:
+        namespace = node["metadata"]["namespace"]
+        parent = ((node.get("spec") or {}).get("parentRef") or {}).get("name")
+        if parent and (namespace, parent) in names:
+            children.setdefault((namespace, parent), []).append(node)
+        else:
+            roots.append(node)
+    if root is not None:
+        roots = [n for n in vmnodes if n["metadata"]["name"] == root]
+    lines: list[str] = []
+
+    def walk(node: Obj, prefix: str, branch: str, seen: frozenset[str]) -> None:
+        key = (node["metadata"]["namespace"], node["metadata"]["name"])
+        lines.append(f"{prefix}{branch}{_describe(node)}")
+        if key[1] in seen:  # a cycle: shown once, flagged by the operator's condition
+            return
+        kids = children.get(key, [])
+        deeper = prefix + ("" if not branch else ("    " if branch == "└── " else "│   "))
+        for index, child in enumerate(kids):
+            walk(child, deeper, "└── " if index == len(kids) - 1 else "├── ",
+                 seen | {key[1]})
+
+    for node in roots:
+        walk(node, "", "", frozenset())
+    return lines
+
+
+def _describe(node: Obj) -> str:
+    spec, status = node.get("spec") or {}, node.get("status") or {}
+    genes = dna(node)
+    ready = output.condition(node, "Ready")
+    state = status.get("vmState") or spec.get("state", "Running")
+    parts = [node["metadata"]["name"], f"[{spec.get('category', 'Agent')}]", state]
+    if ready and ready.get("status") != "True" and ready.get("reason"):
+        parts.append(f"({ready['reason']})")
+    parts.append(f"vm={status.get('vmId') or '-'}")
+    parts.append(f"dna: modules={','.join(genes['modules']) or '-'} "
+                 f"capabilities={','.join(genes['capabilities']) or '-'}")
+    return " ".join(parts)
+
+
+def dna_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """What B has that A lacks (added) and what A has that B lacks (removed)."""
+    left, right = dna(a), dna(b)
+    return {part: {"added": sorted(set(right[part]) - set(left[part])),
+                   "removed": sorted(set(left[part]) - set(right[part])),
+                   "common": sorted(set(left[part]) & set(right[part]))}
+            for part in ("modules", "capabilities")}
+
+
+def diff_text(a: str, b: str, difference: Mapping[str, Mapping[str, list[str]]]) -> str:
+    lines = [f"--- {a}", f"+++ {b}"]
+    for part, change in difference.items():
+        lines.append(f"{part}:")
+        lines += [f"  + {m}" for m in change["added"]]
+        lines += [f"  - {m}" for m in change["removed"]]
+        lines += [f"    {m}" for m in change["common"]]
+    same = all(not c["added"] and not c["removed"] for c in difference.values())
+    if same:
+        lines.append("(same DNA)")
+    return "\n".join(lines)

@@ -1,0 +1,278 @@
+"""Commands on lieutenants: create, send, read, status, pause, resume, destroy, wait.
+
+Each changes only the spec (the operator does the work) and reads only status,
+so everything the plugin does can also be done with kubectl or GitOps.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from reef_operator.api.lieutenant import TASK_MODES
+from reef_operator.cli.plugin import output
+from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
+from reef_operator.constants import API_VERSION
+
+PLURAL = "lieutenants"
+FINISHED = ("Succeeded", "Failed", "Aborted")
+
+
+def create(cluster: Cluster, name: str, role: str, *, profile: str | None, model: str | None,
+           credentials: str | None, instructions: str | None, tasks: list[str],
+           history_limit: int | None) -> str:
+    spec: dict[str, Any] = {"role": role}
+    if profile:
+        spec["profileRef"] = {"name": profile}
+    if model:
+        provider, _, model_id = model.partition("/")
+        if not provider or not model_id:
+            raise PluginError(f"--model {model!r}: expected PROVIDER/ID, e.g. "
+                              "anthropic/claude-sonnet-4-5", exit_code=2)
+        spec["model"] = {"provider": provider, "id": model_id}
+    if credentials:
+        spec["credentialsSecretRef"] = {"name": credentials}
+    if instructions:
+        spec["instructions"] = instructions
+    if history_limit is not None:
+        spec["historyLimit"] = history_limit
+    if tasks:
+        spec["tasks"] = [{"name": f"task-{i}", "message": m, "mode": "prompt"}
+                         for i, m in enumerate(tasks, start=1)]
+    cluster.create(PLURAL, {"apiVersion": API_VERSION, "kind": "Lieutenant",
+                            "metadata": {"name": name}, "spec": spec})
+    return f"lieutenant/{name} created"
+
+
+def send(cluster: Cluster, name: str, message: str, mode: str, task_name: str | None) -> str:
+    """Append a task to spec.tasks; a concurrent edit makes us re-read and retry."""
+    if mode not in TASK_MODES:
+        raise PluginError(f"--mode {mode!r}: expected one of {', '.join(TASK_MODES)}",
+                          exit_code=2)
+    for _ in range(10):
+        lieutenant = cluster.get(PLURAL, name)
+        desired = (lieutenant.get("spec") or {}).get("state", "Running")
+        if desired == "Destroyed":
+            raise PluginError(f"lieutenant {name} is Destroyed: it takes no more tasks "
+                              "(create a new one, or set spec.state back to Running)")
+        tasks = list((lieutenant.get("spec") or {}).get("tasks") or [])
+        taken = {t["name"] for t in tasks}
+        chosen = task_name or _next_name(taken)
+        if chosen in taken:
+            raise PluginError(f"lieutenant {name} already has a task named {chosen!r}: "
+                              "task names are unique and sent tasks cannot be changed")
+        tasks.append({"name": chosen, "message": message, "mode": mode})
+        patch = {"metadata": {"resourceVersion": lieutenant["metadata"]["resourceVersion"]},
+                 "spec": {"tasks": tasks}}
+        try:
+            cluster.merge_patch(PLURAL, name, patch)
+        except ApiException as error:
+            if error.status == 409:
+                continue
+            with cluster.errors(f"cannot send to lieutenant {name}"):
+                raise
+        note = ""
+        if desired == "Paused":
+            note = " (the lieutenant is paused: it runs after resume)"
+        elif mode == "prompt" and (lieutenant.get("status") or {}).get("phase") == "Working":
+            note = " (the lieutenant is working: it runs when the current task ends)"
+        return f"task {chosen} sent to lieutenant/{name} as {mode}{note}"
+    raise PluginError(f"lieutenant {name} kept changing while sending; try again")
+
+
+def _next_name(taken: set[str]) -> str:
+    number = len(taken) + 1
+    while f"task-{number}" in taken:
+        number += 1
+    return f"task-{number}"
+
+
+def read(cluster: Cluster, name: str, *, tail: int | None, history: int | None) -> str:
+    lieutenant = cluster.get(PLURAL, name)
+    if history is not None:
+        text = output.history_blocks(lieutenant, history)
+    else:
+        text = output.current_output(lieutenant)
+    if tail is not None:
+        text = text[-tail:] if tail > 0 else ""
+    return text
+
+
+def follow(cluster: Cluster, name: str, timeout: float,
+           write: Callable[[str], None]) -> int:
+    """Stream the live output until the task being worked on (or the next one) ends.
+
+    Exit code 0 when it succeeded, 1 when it failed or was aborted.
+    """
+    deadline = time.monotonic() + timeout
+    shown, followed = "", ""
+    while time.monotonic() < deadline:
+        for lieutenant in cluster.watch(PLURAL, name, None, deadline - time.monotonic()):
+            status = lieutenant.get("status") or {}
+            current = status.get("currentTask") or {}
+            if not followed:
+                followed = current.get("name") or _next_task(lieutenant)
+                if not followed:
+                    write(output.current_output(lieutenant) + "\n")
+                    return 0
+            if current.get("name") == followed:
+                text = str(current.get("output") or "")
+                write(output.new_text(shown, text))
+                shown = text
+            phase = _task_phase(lieutenant, followed)
+            if phase in FINISHED:
+                entry = next((h for h in reversed(status.get("history") or [])
+                              if h.get("task") == followed), None)
+                final = str((entry or {}).get("response") or "")
+                rest = output.new_text(shown, final) if shown else final
+                write(rest + ("\n" if not rest.endswith("\n") else ""))
+                if phase != "Succeeded":
+                    note = _task_note(lieutenant, followed)
+                    raise PluginError(f"task {followed} {phase.lower()}"
+                                      + (f": {note}" if note else ""))
+                return 0
+    raise PluginError(f"timed out after {timeout:g}s following lieutenant {name}")
+
+
+def _next_task(lieutenant: Mapping[str, Any]) -> str:
+    for task in (lieutenant.get("status") or {}).get("tasks") or []:
+        if task.get("phase") in ("Pending", "Queued", "Running"):
+            return str(task["name"])
+    return ""
+
+
+def _task_phase(lieutenant: Mapping[str, Any], task: str) -> str:
+    for entry in (lieutenant.get("status") or {}).get("tasks") or []:
+        if entry.get("name") == task:
+            return str(entry.get("phase") or "")
+    return ""
+
+
+def _task_note(lieutenant: Mapping[str, Any], task: str) -> str:
+    for entry in (lieutenant.get("status") or {}).get("tasks") or []:
+        if entry.get("name") == task:
+            return str(entry.get("note") or "")
+    return ""
+
+
+def status_rows(lieutenants: list[Obj],
+                all_namespaces: bool) -> tuple[list[str], list[list[object]]]:
+    headers = ["name", "phase", "task", "tasks", "vm", "model", "tokens", "cost",
+               "last activity", "age"]
+    if all_namespaces:
+        headers.insert(0, "namespace")
+    rows: list[list[object]] = []
+    for item in lieutenants:
+        status, spec = item.get("status") or {}, item.get("spec") or {}
+        usage = status.get("usage") or {}
+        tokens = int(usage.get("inputTokens") or 0) + int(usage.get("outputTokens") or 0)
+        model = spec.get("model") or {}
+        row: list[object] = [
+            item["metadata"]["name"], status.get("phase"),
+            (status.get("currentTask") or {}).get("name"), status.get("taskCount", 0),
+            status.get("vmId"), "/".join(v for v in (model.get("provider"), model.get("id")) if v),
+            tokens, f"${float(usage.get('cost') or 0):.4f}",
+            output.age(status.get("lastActivityTime")) and
+            f"{output.age(status.get('lastActivityTime'))} ago",
+            output.age(item["metadata"].get("creationTimestamp")),
+        ]
+        if all_namespaces:
+            row.insert(0, item["metadata"].get("namespace"))
+        rows.append(row)
+    return headers, rows
+
+
+def set_state(cluster: Cluster, name: str, state: str) -> str:
+    lieutenant = cluster.get(PLURAL, name)
+    current = (lieutenant.get("spec") or {}).get("state", "Running")
+    if current == "Destroyed" and state != "Destroyed":
+        raise PluginError(f"lieutenant {name} is Destroyed: its VM is gone, it cannot be "
+                          f"{'paused' if state == 'Paused' else 'resumed'}")
+    if current == state:
+        return f"lieutenant/{name} is already {state}"
+    with cluster.errors(f"cannot set lieutenant {name} to {state}"):
+        cluster.merge_patch(PLURAL, name, {"spec": {"state": state}})
+    note = ""
+    status = lieutenant.get("status") or {}
+    if state == "Paused" and status.get("phase") == "Working":
+        task = (status.get("currentTask") or {}).get("name")
+        note = f" (working on {task}: it pauses when that task ends)"
+    return f"lieutenant/{name} set to {state}{note}"
+
+
+def wait_for(cluster: Cluster, name: str, condition: str, expected: str, timeout: float,
+             namespace: str | None = None, plural: str = PLURAL) -> Obj:
+    """Wait until `condition` has `expected` status ("True"/"False") for the current
+    generation; `condition` may also be `phase=X`."""
+    deadline = time.monotonic() + timeout
+    last: Obj = {}
+    while time.monotonic() < deadline:
+        for obj in cluster.watch(plural, name, namespace, deadline - time.monotonic()):
+            last = obj
+            if _satisfied(obj, condition, expected):
+                return obj
+    shown = _describe(last, condition)
+    raise PluginError(f"timed out after {timeout:g}s waiting for {name} "
+                      f"{condition}={expected} (now: {shown})")
+
+
+def _satisfied(obj: Mapping[str, Any], condition: str, expected: str) -> bool:
+    status = obj.get("status") or {}
+    if condition.startswith("phase="):
+        return str(status.get("phase")) == condition.split("=", 1)[1]
+    found = output.condition(obj, condition)
+    generation = obj.get("metadata", {}).get("generation")
+    observed = found.get("observedGeneration", status.get("observedGeneration"))
+    fresh = generation is None or observed is None or observed >= generation
+    return fresh and str(found.get("status", "")).lower() == expected.lower()
+
+
+def _describe(obj: Mapping[str, Any], condition: str) -> str:
+    if not obj:
+        return "nothing read"
+    if condition.startswith("phase="):
+        return f"phase {(obj.get('status') or {}).get('phase')}"
+    found = output.condition(obj, condition)
+    if not found:
+        return f"no {condition} condition; phase {(obj.get('status') or {}).get('phase')}"
+    return f"{found.get('status')} {found.get('reason', '')}: {found.get('message', '')}".strip()
+
+
+def destroy(cluster: Cluster, target: str, *, yes: bool, delete: bool, all_namespaces: bool,
+            confirm: Callable[[str], bool]) -> list[str]:
+    if target == "*":
+        lieutenants = cluster.items(PLURAL, all_namespaces=all_namespaces)
+        if not lieutenants:
+            where = "any namespace" if all_namespaces else f"namespace {cluster.namespace}"
+            return [f"no lieutenants in {where}"]
+    else:
+        lieutenants = [cluster.get(PLURAL, target)]
+    names = [f"{o['metadata']['namespace']}/{o['metadata']['name']}" for o in lieutenants]
+    action = "delete" if delete else "destroy"
+    what = ("their VMs are deleted and the objects removed" if delete else
+            "their agents stop and VMs are deleted; the objects and histories stay")
+    if not yes and not confirm(f"{action} {len(names)} lieutenant(s): {', '.join(names)}? "
+                               f"({what}) [y/N] "):
+        raise PluginError("nothing destroyed (not confirmed)")
+    done = []
+    for item in lieutenants:
+        name, namespace = item["metadata"]["name"], item["metadata"]["namespace"]
+        if delete:
+            cluster.delete(PLURAL, name, namespace)
+            done.append(f"lieutenant/{name} deleted")
+        else:
+            with cluster.errors(f"cannot destroy lieutenant {namespace}/{name}"):
+                cluster.merge_patch(PLURAL, name, {"spec": {"state": "Destroyed"}}, namespace)
+            done.append(f"lieutenant/{name} destroyed")
+    return done
+
+
+def ask(prompt: str) -> bool:
+    if not sys.stdin.isatty():
+        raise PluginError("refusing to destroy without confirmation: stdin is not a terminal "
+                          "(pass --yes)")
+    return input(prompt).strip().lower() in ("y", "yes")

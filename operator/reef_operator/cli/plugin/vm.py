@@ -1,0 +1,159 @@
+"""`exec` and `cp` on a lieutenant's VM, through the provider path the operator uses.
+
+The VM is found from the lieutenant's VMNode (its id, the provider label and
+the pinned host key); the shell comes from the same `Provider.shell` the
+operator calls, so the host key is checked against the one the operator pinned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import shlex
+import tarfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
+from reef_operator.constants import LABEL_PROVIDER
+from reef_operator.providers.base import CommandResult, Shell
+from reef_operator.providers.vers.errors import VersError
+
+
+def target(cluster: Cluster, name: str) -> tuple[str, Obj]:
+    """(what to call it, the VMNode) for `NAME` (a lieutenant) or `vmnode/NAME`."""
+    if name.startswith(("vmnode/", "vmnodes/", "vmn/")):
+        node_name = name.split("/", 1)[1]
+        return f"vmnode {node_name}", cluster.get("vmnodes", node_name)
+    lieutenant = cluster.get("lieutenants", name)
+    status = lieutenant.get("status") or {}
+    desired = (lieutenant.get("spec") or {}).get("state", "Running")
+    if desired != "Running" or status.get("phase") in ("Paused", "Destroyed"):
+        shown = status.get("phase") or desired
+        raise PluginError(f"lieutenant {name} is not running ({shown}): "
+                          + ("resume it first" if shown == "Paused" else "its VM is gone"))
+    node_name = str(status.get("vmNodeName") or "")
+    if not node_name:
+        raise PluginError(f"lieutenant {name} has no VM yet (phase "
+                          f"{status.get('phase') or 'Starting'}): wait for it with "
+                          f"`kubectl reef wait {name} --for=condition=Ready`")
+    return f"lieutenant {name}", cluster.get("vmnodes", node_name)
+
+
+@contextlib.asynccontextmanager
+async def shell_on(cluster: Cluster, what: str, node: Obj) -> AsyncIterator[Shell]:
+    status = node.get("status") or {}
+    vm_id = status.get("vmId")
+    if not vm_id or status.get("vmState") not in ("running", None):
+        raise PluginError(f"{what} has no running VM (vm {vm_id or 'not created'}, state "
+                          f"{status.get('vmState') or 'unknown'})")
+    provider_name = (node["metadata"].get("labels") or {}).get(LABEL_PROVIDER, "vers")
+    if provider_name == "local":
+        from reef_operator.providers.local import LocalProvider
+
+        address = status.get("address")
+        if not address or not await asyncio.to_thread(Path(address).is_dir):
+            raise PluginError(f"{what} runs on the Local provider at {address or '?'}, which "
+                              "is not on this machine: run the plugin where the operator runs")
+        yield await LocalProvider(Path(address).parent).shell(vm_id)
+        return
+    async with _vers_shell(cluster, vm_id, status.get("hostKeyFingerprint") or None) as shell:
+        yield shell
+
+
+@contextlib.asynccontextmanager
+async def _vers_shell(cluster: Cluster, vm_id: str,
+                      fingerprint: str | None) -> AsyncIterator[Shell]:
+    from reef_operator.config import ConfigError, load_config
+    from reef_operator.providers.vers.client import VersClient
+    from reef_operator.providers.vers.ssh import VersConnector
+    from reef_operator.secret import Secret
+
+    try:
+        config = load_config(None, _readable_core(cluster))
+        api_key = config.require_api_key()
+    except ConfigError as error:
+        raise PluginError(f"cannot reach Vers VMs: {error}") from None
+    client = VersClient(config.vers_base_url, api_key)
+
+    async def ssh_key(vm: str) -> Secret:
+        return (await client.ssh_key(vm)).private_key
+
+    connector = VersConnector(config.ssh_settings(), ssh_key)
+    try:
+        yield await connector.shell(vm_id, fingerprint)
+    finally:
+        await connector.close()
+        await client.aclose()
+
+
+def _readable_core(cluster: Cluster) -> Any:
+    """The cluster's config sources if this user may read them, else none (env and file)."""
+    from kubernetes.client.exceptions import ApiException
+
+    from reef_operator.constants import OPERATOR_NAMESPACE
+
+    try:
+        cluster.core.read_namespaced_config_map("reef-operator-config", OPERATOR_NAMESPACE)
+    except ApiException as error:
+        if error.status == 403:
+            return None
+    return cluster.core
+
+
+async def run(cluster: Cluster, name: str, command: list[str], within: float) -> CommandResult:
+    what, node = target(cluster, name)
+    line = command[0] if len(command) == 1 else shlex.join(command)
+    try:
+        async with shell_on(cluster, what, node) as shell:
+            return await shell.run(line, within=within)
+    except VersError as error:
+        raise PluginError(f"exec on {what}: {error}") from None
+
+
+async def copy(cluster: Cluster, source: str, destination: Path) -> str:
+    """`NAME:PATH` → a local file or directory (tar over the shell, as kubectl cp does)."""
+    name, _, remote = source.partition(":")
+    if not name or not remote:
+        raise PluginError(f"cp {source!r}: expected NAME:PATH", exit_code=2)
+    what, node = target(cluster, name)
+    remote_path = remote.rstrip("/") or "/"
+    parent, base = os.path.split(remote_path)
+    buffer = io.BytesIO()
+    try:
+        async with shell_on(cluster, what, node) as shell:
+            check = await shell.run(f"test -e {shlex.quote(remote_path)}", within=30)
+            if not check.ok:
+                raise PluginError(f"{remote_path}: no such file or directory on {what}")
+            stream = await shell.stream(
+                f"tar -C {shlex.quote(parent or '/')} -cf - -- {shlex.quote(base)} 2>/dev/null")
+            try:
+                while chunk := await stream.read(1 << 16):
+                    buffer.write(chunk)
+            finally:
+                stream.close()
+    except VersError as error:
+        raise PluginError(f"cp from {what}: {error}") from None
+    buffer.seek(0)
+    return _extract(buffer, base, destination)
+
+
+def _extract(archive: io.BytesIO, base: str, destination: Path) -> str:
+    with tarfile.open(fileobj=archive, mode="r:") as tar:
+        members = tar.getmembers()
+        if not members:
+            raise PluginError(f"nothing copied from {base} (not readable?)")
+        # kubectl cp semantics: into an existing directory keeps the name, else renames.
+        into_dir = destination.is_dir()
+        target_root = destination if into_dir else destination.parent
+        for member in members:
+            if not into_dir:
+                member.name = destination.name + member.name[len(base):]
+        target_root.mkdir(parents=True, exist_ok=True)
+        tar.extractall(target_root, members=members, filter="data")
+    copied = destination / base if into_dir else destination
+    files = sum(1 for m in members if m.isfile())
+    return f"copied {files} file(s) to {copied}"
