@@ -1,147 +1,350 @@
-"""The main job on its embedded local default: `make demo`.
+"""The main job on its embedded local default: `make demo` runs the lieutenant tutorial.
 
-Brings up the local control plane, starts the operator against it (the Local
-provider: VMs are directories and processes on this machine), and walks a
-small VM tree through its life, printing what `kubectl` shows at each step.
+Brings up a real local control plane and the operator, then walks the seed's
+tutorial with `kubectl reef`: a lieutenant `api` builds an API in three
+dependent tasks, shows its history, pauses, resumes, is steered mid-task and
+is destroyed, printing what `kubectl get lieutenants` and `kubectl reef` show
+at each step.
 
-    python -m reef_operator.demo [--keep]
+    python -m reef_operator.demo [--keep] [--state-dir DIR] [--vers-sim]
+
+The model: Anthropic when ANTHROPIC_API_KEY is set (REEF_DEMO_MODEL picks the
+id), otherwise a scripted model server on 127.0.0.1 that answers like one (the
+demo says which). The VMs: the Local provider (directories and processes on
+this machine); `--vers-sim` uses the Vers simulator (needs root); with
+VERS_API_KEY and REEF_DEMO_GOLDEN_COMMIT set, real Vers VMs from that commit.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess
+from reef_operator.testing.operator_process import OperatorProcess, simulator_env
 
 NAMESPACE = "reef-demo"
-TREE = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: reef-demo}
----
-apiVersion: reef.vers.sh/v1alpha1
-kind: VMNode
-metadata: {name: api, namespace: reef-demo}
-spec:
-  category: Lieutenant
-  profileRef: {name: local}
-  modules: [cron]
-  heartbeat: {intervalSeconds: 10, staleAfterSeconds: 30}
----
-apiVersion: reef.vers.sh/v1alpha1
-kind: VMNode
-metadata: {name: api-worker-1, namespace: reef-demo}
-spec:
-  category: Swarm
-  profileRef: {name: local}
-  parentRef: {name: api}
-"""
+TASK1 = ("Create a Node.js Express API server in ~/workspace/api. Put the port and the "
+         "DATABASE_URL in src/config.ts and start the app from src/index.ts.")
+TASK2 = ("Add PostgreSQL connection pooling: src/db.ts creates a pg Pool using DATABASE_URL "
+         "from the config you already made, and exports it.")
+TASK3 = ("Add user CRUD routes in src/routes/users.ts using the pool from db.ts, with a "
+         "migration src/migrations/001-users.sql.")
+TASK4 = ("Add input validation to the user routes, and explain each choice as you go "
+         "in detail.")
+STEER = "Stop adding Prisma. Use raw pg queries — keep this dependency-light."
+
+# What the scripted model answers: each task checks that the conversation carries the
+# earlier ones, as the real model would need them to.
+def _write(path: str, *lines: str) -> dict[str, object]:
+    return {"name": "write", "arguments": {"path": path, "content": "\n".join(lines) + "\n"}}
 
 
-class Demo:
-    def __init__(self, plane: LocalControlPlane) -> None:
+SCRIPT = yaml.safe_dump({"tasks": [
+    {"match": "Create a Node.js Express API server", "steps": [
+        {"tool_calls": [
+            _write("api/src/config.ts", "export const PORT = 3000;",
+                   "export const DATABASE_URL = process.env.DATABASE_URL ?? "
+                   "'postgres://localhost/api';"),
+            _write("api/src/index.ts", "import express from 'express';",
+                   "import { PORT } from './config';", "export const app = express();",
+                   "app.listen(PORT);")]},
+        {"text": "Scaffolded the API: src/config.ts (PORT, DATABASE_URL) and src/index.ts "
+                 "(the Express app)."}]},
+    {"match": "Add PostgreSQL connection pooling",
+     "expect_in_conversation": ["Create a Node.js Express API server", "src/config.ts"],
+     "steps": [
+         {"tool_calls": [
+             _write("api/src/db.ts", "import { Pool } from 'pg';",
+                    "import { DATABASE_URL } from './config';",
+                    "export const pool = new Pool({ connectionString: DATABASE_URL });")]},
+         {"text": "Added src/db.ts: a pg Pool built from DATABASE_URL in the config I wrote "
+                  "in the first task."}]},
+    {"match": "Add user CRUD routes",
+     "expect_in_conversation": ["src/config.ts", "src/db.ts"],
+     "steps": [
+         {"tool_calls": [
+             _write("api/src/routes/users.ts", "import { pool } from '../db';",
+                    "// GET/POST/PUT/DELETE /users"),
+             _write("api/src/migrations/001-users.sql",
+                    "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, "
+                    "name text, created_at timestamptz DEFAULT now());")]},
+         {"text": "Added src/routes/users.ts using the pool from db.ts, and the users "
+                  "migration."}]},
+    {"match": "Add input validation", "steps": [
+        {"text": "Adding Prisma for schema validation of each route, step by step. " * 8,
+         "chunks": 32, "delay": 0.25}]},
+    {"match": "Stop adding Prisma", "expect_in_conversation": ["Add input validation"],
+     "steps": [
+         {"text": "Understood: no Prisma. Validation stays in plain functions and the routes "
+                  "keep raw pg queries."}]},
+]}, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class Model:
+    provider: str
+    model_id: str
+    models_json: str = ""          # pi's custom-provider file, for the scripted model
+
+    @property
+    def scripted(self) -> bool:
+        return bool(self.models_json)
+
+
+@dataclass(frozen=True)
+class Platform:
+    operator_env: dict[str, str]
+    profile: str                   # the BootProfile the lieutenant boots from
+    documents: tuple[dict[str, object], ...] = ()
+
+
+class Tutorial:
+    """Runs commands the way a person would and prints them with what they print."""
+
+    def __init__(self, plane: LocalControlPlane, bin_dir: Path, env: dict[str, str]) -> None:
         self.plane = plane
         self.kubectl_binary = str(plane.binaries().kubectl)
+        # kubectl finds the plugin (kubectl-reef) on PATH, as it would on a user's machine.
+        self.env = {**os.environ, **env,
+                    "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                    "KUBECONFIG": str(plane.kubeconfig)}
 
-    def kubectl(self, *args: str, stdin: str | None = None, show: bool = True) -> str:
-        result = subprocess.run([self.kubectl_binary, "--kubeconfig", str(self.plane.kubeconfig),
-                                 *args], input=stdin, capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:
-            raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr}")
+    def run(self, *args: str, stdin: str | None = None, show: bool = True,
+            check: bool = True, timeout: float = 120) -> str:
         if show:
-            print(f"$ kubectl {' '.join(args)}\n{result.stdout}", flush=True)
+            print(f"\n$ kubectl {' '.join(_quote(a) for a in args)}", flush=True)
+        result = subprocess.run([self.kubectl_binary, *args], input=stdin, text=True,
+                                capture_output=True, env=self.env, timeout=timeout)
+        if show:
+            print(result.stdout.rstrip("\n"), flush=True)
+            if result.stderr.strip():
+                print(result.stderr.rstrip("\n"), flush=True)
+        if check and result.returncode != 0:
+            raise SystemExit(f"kubectl {' '.join(args)} failed (exit {result.returncode}): "
+                             f"{result.stderr.strip()}")
         return result.stdout
 
-    def wait(self, name: str, jsonpath: str, value: str, within: float = 120) -> None:
+    def reef(self, *args: str, timeout: float = 900) -> str:
+        return self.run("reef", "-n", NAMESPACE, *args, timeout=timeout)
+
+    def lieutenants(self) -> str:
+        return self.run("get", "lieutenants", "-n", NAMESPACE)
+
+    def wait_phase(self, phase: str, within: float = 300) -> None:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            got = self.kubectl("get", "vmnode", name, "-n", NAMESPACE, "-o",
-                               f"jsonpath={jsonpath}", show=False)
-            if got == value:
+            if self.run("get", "lieutenant", "api", "-n", NAMESPACE, "-o",
+                        "jsonpath={.status.phase}", show=False) == phase:
                 return
-            time.sleep(0.5)
-        raise SystemExit(f"timed out waiting for {name} {jsonpath}={value}")
+            time.sleep(0.3)
+        raise SystemExit(f"lieutenant api did not reach {phase} within {within:g}s")
 
 
 def step(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
 
 
+def _quote(arg: str) -> str:
+    return f'"{arg}"' if any(c in arg for c in " '*|") else arg
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--keep", action="store_true",
-                        help="leave the control plane running afterwards")
+                        help="leave the control plane and the lieutenant's object afterwards")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="control-plane state directory (default: the dev one)")
+    parser.add_argument("--vers-sim", action="store_true",
+                        help="run the VM on the Vers simulator instead of the Local provider")
     args = parser.parse_args(argv)
-    plane = LocalControlPlane(args.state_dir)
-    step("a real local control plane (etcd, kube-apiserver, kube-controller-manager)")
-    plane.up()
-    demo = Demo(plane)
     work = Path(tempfile.mkdtemp(prefix="reef-demo-"))
-    operator = OperatorProcess(plane.operator_kubeconfig, work / "operator.log",
-                               {"REEF_LOCAL_ROOT": str(work / "vms")})
     try:
-        step("the operator, with its own least-privilege identity")
-        operator.start()
-        print(f"operator running (log: {operator.log_file})")
-        demo.kubectl("get", "bootprofiles")
-
-        step("declare a lieutenant's VM and a swarm worker below it")
-        demo.kubectl("apply", "-f", "-", stdin=TREE)
-        for name in ("api", "api-worker-1"):
-            demo.wait(name, '{.status.conditions[?(@.type=="Ready")].status}', "True")
-        demo.kubectl("get", "vmnodes", "-n", NAMESPACE, "-o", "wide")
-        vm_id = demo.kubectl("get", "vmnode", "api", "-n", NAMESPACE, "-o",
-                             "jsonpath={.status.vmId}", show=False)
-        identity = work / "vms" / vm_id / "root" / ".reef" / "identity.env"
-        print(f"the boot script wrote {identity}:\n{identity.read_text()}")
-
-        step("pause the root: the whole subtree freezes")
-        demo.kubectl("patch", "vmnode", "api", "-n", NAMESPACE, "--type=merge",
-                     "-p", '{"spec":{"state":"Paused"}}')
-        for name in ("api", "api-worker-1"):
-            demo.wait(name, '{.status.conditions[?(@.type=="Paused")].status}', "True")
-        demo.kubectl("get", "vmnodes", "-n", NAMESPACE)
-
-        step("resume it")
-        demo.kubectl("patch", "vmnode", "api", "-n", NAMESPACE, "--type=merge",
-                     "-p", '{"spec":{"state":"Running"}}')
-        for name in ("api", "api-worker-1"):
-            demo.wait(name, '{.status.conditions[?(@.type=="Ready")].status}', "True")
-        demo.kubectl("get", "vmnodes", "-n", NAMESPACE)
-
-        step("what happened, as Events")
-        events = demo.kubectl("get", "events", "-n", NAMESPACE, "-o", "yaml", show=False)
-        for event in yaml.safe_load(events)["items"]:
-            print(f"{event['involvedObject']['name']:14} {event['reason']:10} "
-                  f"{event['message']}")
-
-        step("delete the root: the worker goes with it, and so do both VMs")
-        demo.kubectl("delete", "vmnode", "api", "-n", NAMESPACE, "--wait=true")
-        deadline = time.monotonic() + 120
-        while demo.kubectl("get", "vmnodes", "-n", NAMESPACE, "-o", "name", show=False).strip():
-            if time.monotonic() > deadline:
-                raise SystemExit("the subtree was not deleted in time")
-            time.sleep(0.5)
-        demo.kubectl("get", "vmnodes", "-n", NAMESPACE)
-        left = [p.name for p in (work / "vms").iterdir() if not p.name.startswith(".")]
-        print(f"Local VMs left on disk: {left or 'none'}")
-        demo.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+        with contextlib.ExitStack() as stack:
+            return _tutorial(args, work, stack)
     finally:
-        operator.stop()
-        if not args.keep:
-            plane.down()
-            print("control plane stopped (run with --keep to leave it up)")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _tutorial(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> int:
+    plane = LocalControlPlane(args.state_dir)
+    step("1. a real local control plane (etcd, kube-apiserver, kube-controller-manager)")
+    plane.up()
+    if not args.keep:
+        stack.callback(_down, plane)
+
+    model = _model(work, stack)
+    platform = _platform(args, work, stack)
+    profile = platform.profile
+    tutorial = Tutorial(plane, Path(sys.executable).parent, {})
+
+    step("2. the operator, with its own least-privilege identity")
+    operator = OperatorProcess(plane.operator_kubeconfig, work / "operator.log",
+                               platform.operator_env)
+    operator.start()
+    stack.callback(operator.stop)
+    print(f"operator running, VMs from profile {profile!r} (operator log: {operator.log_file})")
+
+    tutorial.run("apply", "-f", "-", stdin=_setup_documents(model, platform))
+    step("3. create the lieutenant `api` (it boots a VM and starts pi in RPC mode)")
+    create = ["reef", "-n", NAMESPACE, "create", "api", "--role",
+              "Build and maintain the Node.js API server", "--profile", profile,
+              "--model", f"{model.provider}/{model.model_id}", "--credentials", "model-credentials",
+              "--wait", "--timeout", "300"]
+    if model.scripted:
+        create[create.index("--wait"):create.index("--wait")] = ["--providers", "demo-models"]
+    tutorial.run(*create, timeout=330)
+    tutorial.lieutenants()
+
+    for number, (task, title, message) in enumerate(
+            (("scaffold", "scaffold the API", TASK1),
+             ("database", "add the database layer", TASK2),
+             ("users", "add user routes", TASK3)), start=4):
+        step(f"{number}. task {number - 3}: {title} (same conversation, no spec repeated)")
+        tutorial.reef("send", "api", message, "--task-name", task)
+        tutorial.reef("read", "api", "--follow")
+    tutorial.lieutenants()
+
+    step("7. how the work evolved: the last three responses")
+    tutorial.reef("read", "api", "--history", "3")
+
+    step("8. the files it wrote, on its own VM")
+    tutorial.reef("exec", "api", "--", "find workspace/api -type f | sort")
+    tutorial.reef("cp", "api:workspace/api/src/db.ts", str(work / "db.ts"))
+    print((work / "db.ts").read_text().rstrip("\n"))
+
+    step("9. pause for the night: the VM freezes with pi's memory intact")
+    tutorial.reef("pause", "api", "--wait")
+    tutorial.lieutenants()
+    tutorial.run("get", "vmnodes", "-n", NAMESPACE)
+
+    step("10. resume: pi carries on in the same conversation")
+    tutorial.reef("resume", "api", "--wait")
+    tutorial.lieutenants()
+
+    step("11. steer it mid-task")
+    tutorial.reef("send", "api", TASK4, "--task-name", "validation")
+    tutorial.wait_phase("Working")
+    tutorial.reef("read", "api", "--tail", "120")
+    tutorial.reef("send", "api", STEER, "--mode", "steer", "--task-name", "no-prisma")
+    tutorial.reef("read", "api", "--follow")
+    tutorial.reef("read", "api", "--history", "2")
+
+    step("12. what the operator manages")
+    tutorial.reef("status")
+    tutorial.reef("discover")
+    tutorial.run("apply", "-f", "-", stdin=_worker(tutorial, profile))
+    tutorial.reef("wait", "vmnode/api-worker-1", "--for=condition=Ready", "--timeout", "300")
+    tutorial.reef("tree")
+    tutorial.reef("diff", "api", "api-worker-1")
+
+    step("13. destroy it: the agent stops and the VM is deleted; the history stays")
+    tutorial.run("delete", "vmnode", "api-worker-1", "-n", NAMESPACE, "--wait=true")
+    tutorial.reef("destroy", "api", "--yes")
+    tutorial.wait_phase("Destroyed")
+    tutorial.lieutenants()
+    tutorial.reef("read", "api", "--history", "1")
+    if not args.keep:
+        tutorial.run("delete", "lieutenant", "api", "-n", NAMESPACE, "--wait=true",
+                     timeout=180)
+        tutorial.run("delete", "namespace", NAMESPACE, "--wait=false")
+    if model.scripted:
+        print("\n(the answers came from the scripted model: set ANTHROPIC_API_KEY to run "
+              "this tutorial with Claude)")
     return 0
+
+
+def _model(work: Path, stack: contextlib.ExitStack) -> Model:
+    step("the model")
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        model_id = os.environ.get("REEF_DEMO_MODEL", "claude-sonnet-4-5")
+        print(f"ANTHROPIC_API_KEY is set: the lieutenant talks to anthropic/{model_id}")
+        return Model("anthropic", model_id)
+    from reef_operator.testing.scripted_model.harness import ScriptedModel
+
+    scripted = stack.enter_context(ScriptedModel(SCRIPT, work / "model"))
+    print("ANTHROPIC_API_KEY is not set: using the SCRIPTED model server at "
+          f"{scripted.base_url} (it answers the tutorial's tasks like a model would; "
+          "set ANTHROPIC_API_KEY for the real thing)")
+    return Model("scripted", "scripted-1", scripted.models_json())
+
+
+def _platform(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> Platform:
+    """The operator's environment and the BootProfile the lieutenant uses."""
+    step("the VMs")
+    # Short: tmux's socket path (under the VM's TMPDIR) must fit in 107 bytes.
+    env = {"REEF_LOCAL_ROOT": str(work / "vms")}
+    golden = os.environ.get("REEF_DEMO_GOLDEN_COMMIT", "")
+    if os.environ.get("VERS_API_KEY") and golden:
+        print(f"VERS_API_KEY and REEF_DEMO_GOLDEN_COMMIT are set: real Vers VMs from {golden}")
+        env["VERS_API_KEY"] = os.environ["VERS_API_KEY"]
+        return Platform(env, "demo-vers", (_vers_profile("demo-vers", golden),))
+    if args.vers_sim:
+        from reef_operator.testing.versim.harness import VersSimulator
+
+        simulator = stack.enter_context(VersSimulator(work / "versim"))
+        print(f"the Vers simulator at {simulator.base_url} (same API, SSH inside TLS)")
+        return Platform({**env, **simulator_env(simulator)}, "demo-vers",
+                        (_vers_profile("demo-vers", None),))
+    print("the Local provider: each VM is a directory and processes on this machine "
+          "(set VERS_API_KEY and REEF_DEMO_GOLDEN_COMMIT for real Vers VMs)")
+    return Platform(env, "local")
+
+
+def _vers_profile(name: str, golden: str | None) -> dict[str, object]:
+    spec: dict[str, object] = {"provider": "Vers", "category": "Lieutenant"}
+    if golden:
+        spec["source"] = {"commitId": golden}
+    else:  # the simulator's VMs see the host's binaries, as a golden image would carry pi
+        spec["agent"] = {"install": False}
+    return {"apiVersion": "reef.vers.sh/v1alpha1", "kind": "BootProfile",
+            "metadata": {"name": name}, "spec": spec}
+
+
+def _setup_documents(model: Model, platform: Platform) -> str:
+    """The namespace, the model's credentials (and provider file), the Vers profile."""
+    documents: list[dict[str, object]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        *platform.documents]
+    if model.scripted:
+        documents.append({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": "demo-models", "namespace": NAMESPACE},
+                          "data": {"models.json": model.models_json}})
+        key = "SCRIPTED_API_KEY", "scripted-demo-key"
+    else:
+        key = "ANTHROPIC_API_KEY", os.environ["ANTHROPIC_API_KEY"]
+    # Given to kubectl on stdin, so the key is in no process's arguments.
+    documents.append({"apiVersion": "v1", "kind": "Secret",
+                      "metadata": {"name": "model-credentials", "namespace": NAMESPACE},
+                      "stringData": {key[0]: key[1]}})
+    return "---\n".join(yaml.safe_dump(d) for d in documents)
+
+
+def _worker(tutorial: Tutorial, profile: str) -> str:
+    """A swarm worker spawned below the lieutenant's VM, with DNA of its own."""
+    parent = tutorial.run("get", "lieutenant", "api", "-n", NAMESPACE, "-o",
+                          "jsonpath={.status.vmNodeName}", show=False)
+    return yaml.safe_dump({
+        "apiVersion": "reef.vers.sh/v1alpha1", "kind": "VMNode",
+        "metadata": {"name": "api-worker-1", "namespace": NAMESPACE},
+        "spec": {"category": "Swarm", "profileRef": {"name": profile},
+                 "parentRef": {"name": parent}, "modules": ["test-runner"],
+                 "capabilities": ["npm"]}})
+
+
+def _down(plane: LocalControlPlane) -> None:
+    plane.down()
+    print("\ncontrol plane stopped (run with --keep to leave it up)")
 
 
 if __name__ == "__main__":

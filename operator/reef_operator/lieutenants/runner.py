@@ -229,6 +229,9 @@ class LieutenantRunner:
                 if self.activity == "settling" and confirms_idle(event.get("data") or {}):
                     self.activity = "idle"
                     self.ledger.settle()
+                    # The outcome and the Idle phase in one write: a reader that sees the
+                    # task finished also sees the lieutenant ready for the next one.
+                    self._set_phase(*self._working_phase())
                     await self.flush(force=True)
             elif command.startswith("task-") and not event.get("success", True):
                 self.ledger.fail_queued(command, str(event.get("error") or "refused by pi"))

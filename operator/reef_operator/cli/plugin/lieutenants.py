@@ -23,8 +23,8 @@ FINISHED = ("Succeeded", "Failed", "Aborted")
 
 
 def create(cluster: Cluster, name: str, role: str, *, profile: str | None, model: str | None,
-           credentials: str | None, instructions: str | None, tasks: list[str],
-           history_limit: int | None) -> str:
+           credentials: str | None, providers: str | None, instructions: str | None,
+           tasks: list[str], history_limit: int | None) -> str:
     spec: dict[str, Any] = {"role": role}
     if profile:
         spec["profileRef"] = {"name": profile}
@@ -36,6 +36,8 @@ def create(cluster: Cluster, name: str, role: str, *, profile: str | None, model
         spec["model"] = {"provider": provider, "id": model_id}
     if credentials:
         spec["credentialsSecretRef"] = {"name": credentials}
+    if providers:
+        spec["providersConfigMapRef"] = {"name": providers}
     if instructions:
         spec["instructions"] = instructions
     if history_limit is not None:

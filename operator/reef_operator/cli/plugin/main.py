@@ -58,6 +58,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--model", help="PROVIDER/ID, e.g. anthropic/claude-sonnet-4-5")
     sub.add_argument("--credentials", metavar="SECRET",
                      help="Secret whose keys become the agent's environment")
+    sub.add_argument("--providers", metavar="CONFIGMAP",
+                     help="ConfigMap with pi's models.json, for custom model providers")
     sub.add_argument("--instructions", help="extra system-prompt text")
     sub.add_argument("--history-limit", type=int, help="responses kept in status.history")
     sub.add_argument("--task", action="append", default=[], metavar="MESSAGE",
@@ -159,6 +161,7 @@ def dispatch(cluster: Cluster, args: argparse.Namespace) -> int:
     if command == "create":
         say(lieutenants.create(cluster, args.name, args.role, profile=args.profile,
                                model=args.model, credentials=args.credentials,
+                               providers=args.providers,
                                instructions=args.instructions, tasks=args.task,
                                history_limit=args.history_limit))
         if args.wait:
