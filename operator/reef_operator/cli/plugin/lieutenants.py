@@ -116,8 +116,14 @@ def follow(cluster: Cluster, name: str, timeout: float,
         for lieutenant in cluster.watch(PLURAL, name, None, deadline - time.monotonic()):
             status = lieutenant.get("status") or {}
             current = status.get("currentTask") or {}
+            if status.get("phase") == "Destroyed" and _task_phase(lieutenant, followed) \
+                    not in FINISHED:
+                raise PluginError(f"lieutenant {name} is Destroyed: nothing to follow")
             if not followed:
-                followed = current.get("name") or _next_task(lieutenant)
+                # The running task, else the next one to run, else the last one that ended
+                # (its answer and outcome are reported as if followed to the end).
+                followed = current.get("name") or _next_task(lieutenant) or \
+                    _last_finished(lieutenant)
                 if not followed:
                     write(output.current_output(lieutenant) + "\n")
                     return 0
@@ -141,10 +147,18 @@ def follow(cluster: Cluster, name: str, timeout: float,
 
 
 def _next_task(lieutenant: Mapping[str, Any]) -> str:
-    for task in (lieutenant.get("status") or {}).get("tasks") or []:
-        if task.get("phase") in ("Pending", "Queued", "Running"):
+    """The first task in spec order that has not ended (the operator may not have seen a
+    task just appended: no status for it yet counts as pending)."""
+    for task in (lieutenant.get("spec") or {}).get("tasks") or []:
+        if _task_phase(lieutenant, str(task.get("name"))) not in FINISHED:
             return str(task["name"])
     return ""
+
+
+def _last_finished(lieutenant: Mapping[str, Any]) -> str:
+    finished = [t for t in (lieutenant.get("status") or {}).get("tasks") or []
+                if t.get("phase") in FINISHED]
+    return str(finished[-1]["name"]) if finished else ""
 
 
 def _task_phase(lieutenant: Mapping[str, Any], task: str) -> str:
