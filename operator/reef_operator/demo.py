@@ -30,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from reef_operator.providers.local import kill_every_vm
 from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess, simulator_env
 
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.ExitStack() as stack:
             return _tutorial(args, work, stack)
     finally:
+        kill_every_vm(work / "vms")   # a demo stopped half way leaves no agent running
         shutil.rmtree(work, ignore_errors=True)
 
 

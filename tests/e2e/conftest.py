@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from reef_operator.providers.local import kill_every_vm
 from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.scripted_model.harness import ScriptedModel
 
@@ -28,6 +29,7 @@ def local_root() -> Iterator[Path]:
     """Where Local VMs live; short, because tmux socket paths are limited to 107 bytes."""
     root = Path(tempfile.mkdtemp(prefix="reef-e2e-"))
     yield root
+    kill_every_vm(root)   # VMs of namespaces still being deleted when the module ends
     shutil.rmtree(root, ignore_errors=True)
 
 

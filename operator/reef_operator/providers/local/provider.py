@@ -201,6 +201,18 @@ class LocalProvider:
             yield vm
 
 
+def kill_every_vm(root: Path) -> None:
+    """Kill the processes of every VM under `root` (blocking).
+
+    For whoever throws a whole root away (the demo, test fixtures) while VMs may
+    still run in it: processes outlive their directory otherwise.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.listdir(root):
+            if Layout(root).vm(entry) is not None:
+                processes.kill_all(entry)
+
+
 def _make_vm(vm: VmDirectory, meta: Meta, source: Path | None) -> None:
     vm.path.mkdir(parents=True)
     if source is not None:
