@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reef_operator.api import common
+from reef_operator.api.conditions import BOOTPROFILE as BOOTPROFILE_CONDITIONS
 from reef_operator.api.kinds import Column, Kind
 from reef_operator.api.schema import (
     DNS_LABEL,
@@ -89,7 +90,7 @@ STATUS = obj(
                                       format="int64"),
         "hash": string("Hash of the rendered boot script; VM nodes booted with another hash "
                        "show UpToDate=False.", max_length=128),
-        "conditions": conditions("Current conditions.", ("Valid",)),
+        "conditions": conditions("Current conditions.", BOOTPROFILE_CONDITIONS.type_names),
     },
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reef_operator.api import common
+from reef_operator.api.conditions import LIEUTENANT as LIEUTENANT_CONDITIONS
 from reef_operator.api.kinds import Column, Kind
 from reef_operator.api.schema import (
     DNS_LABEL,
@@ -21,7 +22,7 @@ from reef_operator.api.schema import (
 TASK_MODES = ("prompt", "steer", "followUp")
 PHASES = ("Starting", "Idle", "Working", "Paused", "Stopped", "Error", "Destroyed")
 TASK_PHASES = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Aborted")
-CONDITION_TYPES = ("Ready", "Working", "Paused", "Degraded", "Reconciling", "Stalled")
+CONDITION_TYPES = LIEUTENANT_CONDITIONS.type_names
 THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
 MAX_TASKS = 1000
 MAX_TASK_MESSAGE = 32768

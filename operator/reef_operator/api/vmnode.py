@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reef_operator.api import common
+from reef_operator.api.conditions import VMNODE as VMNODE_CONDITIONS
 from reef_operator.api.kinds import Column, Kind
 from reef_operator.api.schema import (
     DNS_LABEL,
@@ -17,7 +18,7 @@ from reef_operator.api.schema import (
 )
 
 VM_STATES_OBSERVED = ("booting", "running", "paused", "sleeping", "dead")
-CONDITION_TYPES = ("Ready", "Paused", "Booted", "Alive", "UpToDate", "Reconciling", "Stalled")
+CONDITION_TYPES = VMNODE_CONDITIONS.type_names
 
 SPEC = obj(
     "Desired state of the VM.",

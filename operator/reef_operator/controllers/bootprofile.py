@@ -25,12 +25,16 @@ async def bootprofile_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -
     valid = not view.problems
     condition = Condition("Valid", valid, "Validated" if valid else "Invalid",
                           "" if valid else "; ".join(view.problems))
+    # Validation is the whole reconciliation: Ready when valid, Stalled (kstatus Failed)
+    # when only an edit can fix it. Nothing is ever in progress, so no Reconciling.
+    summary = [Condition("Ready", valid, condition.reason, condition.message),
+               Condition("Stalled", not valid, condition.reason, condition.message)]
     status = dict(body.status)
     wanted = {
         "observedGeneration": generation,
         "hash": view.hash or None,
-        "conditions": merge_conditions(status.get("conditions"), [condition], generation,
-                                       now_iso()),
+        "conditions": merge_conditions(status.get("conditions"), [condition, *summary],
+                                       generation, now_iso()),
     }
     if _differs(status, wanted):
         await rt.kube.patch_status("bootprofiles", None, name, wanted)

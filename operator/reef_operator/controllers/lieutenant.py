@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import kopf
@@ -48,6 +49,7 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
                 failures = 0
             except StepOut as reason:
                 logger.info("stepping out: %s", reason)
+                failures = 0  # it was attached: later failures count afresh
                 delay = 0.0
             except (InputError, OwnershipError) as error:
                 runner.fail("InvalidSpec" if isinstance(error, OwnershipError)
@@ -62,6 +64,9 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
                 delay = backoff(failures, cap=60)
                 message = f"cannot reach the agent ({error}); retrying in {delay:.0f}s"
                 logger.warning(message)
+                runner.retrying(message, failures)
+                with contextlib.suppress(Exception):
+                    await runner.flush(force=True)
                 if str(error) != last_problem:
                     runtime.post_event(body, "Warning", "AgentUnreachable", message)
                 last_problem = str(error)

@@ -34,6 +34,7 @@ FLUSH_INTERVAL = 1.0          # at most one status patch per second while stream
 HANDSHAKE_TIMEOUT = 45.0
 WATCHDOG_QUIET = 60.0         # seconds without events while working before asking pi
 LIVENESS_EVERY = 15.0         # seconds between checks that pi still runs
+UNREACHABLE_BEFORE_STALLED = 5  # failed attempts to reach the agent before Stalled=True
 
 
 class StepOut(Exception):
@@ -81,16 +82,24 @@ class LieutenantRunner:
         node_status = (node or {}).get("status") or {}
         ready = _condition(node_status, "Ready") == "True"
         if desired == "Paused" and _condition(node_status, "Paused") == "True":
-            self._set_phase("Paused", [Condition("Ready", False, "Paused", "the VM is paused"),
+            self._set_phase("Paused", [*_summary(False, "Paused", "the VM is paused"),
                                        Condition("Paused", True, "Paused", "frozen, memory kept"),
                                        Condition("Working", False, "Paused", "")])
             await self.flush(force=True)
             return 600.0
         if not ready:
-            reason = next((c.get("reason") for c in node_status.get("conditions") or []
-                           if c.get("type") == "Ready"), "Creating")
-            self._set_phase("Starting", [Condition("Ready", False, "WaitingForVM",
-                                                   f"VMNode {self.name} is not ready ({reason})")])
+            stalled = _find(node_status, "Stalled")
+            if stalled.get("status") == "True" and _observed(node):
+                # The VM cannot come up without a person (no such profile, ...): say so here.
+                self.fail(str(stalled.get("reason") or "VMNodeStalled"),
+                          f"VMNode {self.name}: {stalled.get('message', '')}")
+                await self.flush(force=True)
+                return 600.0
+            reason = _find(node_status, "Ready").get("reason") or "Creating"
+            self._set_phase("Starting", [
+                *_summary(False, "WaitingForVM", f"VMNode {self.name} is not ready ({reason})",
+                          reconciling=True),
+                Condition("Working", False, "WaitingForVM", "")])
             await self.flush(force=True)
             return 600.0
         await self._attach(node_status)
@@ -141,10 +150,14 @@ class LieutenantRunner:
         return desired
 
     async def _destroyed(self, node: Mapping[str, Any] | None) -> float:
-        self._set_phase("Destroyed", [
-            Condition("Ready", False, "Destroyed", "the agent was stopped and the VM released; "
-                      "history is kept"),
-            Condition("Working", False, "Destroyed", "")])
+        node_ready = _find((node or {}).get("status") or {}, "Ready")
+        released = node is None or (node_ready.get("reason") == "Destroyed" and _observed(node))
+        summary = (_summary(False, "Destroyed", "the agent was stopped and the VM released; "
+                            "history is kept") if released else
+                   _summary(False, "Destroying", f"waiting for VMNode {self.name} to release "
+                            "the VM", reconciling=True))
+        self._set_phase("Destroyed", [*summary, Condition("Working", False, "Destroyed", ""),
+                                      Condition("Paused", False, "Destroyed", "")])
         self.ledger.running = None
         await self.flush(force=True)
         return 600.0
@@ -326,13 +339,22 @@ class LieutenantRunner:
 
     def _working_phase(self) -> tuple[str, list[Condition]]:
         working = self.activity != "idle" or self.ledger.running is not None
-        conditions = [Condition("Ready", True, "SessionReady", "pi answers and takes tasks"),
-                      Condition("Working", working, "Working" if working else "Idle", "")]
-        if self._pausing() and working:
-            conditions.append(Condition("Paused", False, "WaitingForTaskToFinish",
-                                        "the pause waits for the current task to finish"))
-        elif not self._pausing():
-            conditions.append(Condition("Paused", False, "Running", ""))
+        # Working on tasks is the lieutenant doing its job, not the operator catching up
+        # with the spec: Reconciling stays False (tasks can run for hours; sync waves and
+        # `kstatus` waits should not hang on them). A requested pause is still to be done.
+        conditions = [Condition("Working", working, "Working" if working else "Idle", "")]
+        if self._pausing():
+            message = ("the pause waits for the current task to finish" if working
+                       else "pausing the VM")
+            conditions += [Condition("Ready", True, "SessionReady", "pi answers and takes tasks"),
+                           Condition("Reconciling", True, "Pausing", message),
+                           Condition("Stalled", False, "Pausing", ""),
+                           Condition("Degraded", False, "Pausing", "")]
+            if working:
+                conditions.append(Condition("Paused", False, "WaitingForTaskToFinish", message))
+        else:
+            conditions += [*_summary(True, "SessionReady", "pi answers and takes tasks"),
+                           Condition("Paused", False, "Running", "")]
         return ("Working" if working else "Idle"), conditions
 
     # -- inputs ---------------------------------------------------------------------------
@@ -377,8 +399,17 @@ class LieutenantRunner:
         self.conditions = conditions
 
     def fail(self, reason: str, message: str) -> None:
-        self._set_phase("Error", [Condition("Ready", False, reason, message),
-                                  Condition("Degraded", True, reason, message)])
+        """Something only a person can fix (a missing Secret, a stalled VMNode)."""
+        self._set_phase("Error", [*_summary(False, reason, message, stalled=True),
+                                  Condition("Working", False, reason, "")])
+
+    def retrying(self, message: str, failures: int) -> None:
+        """The agent could not be reached; the loop retries with backoff."""
+        stalled = failures >= UNREACHABLE_BEFORE_STALLED
+        self._set_phase("Error" if stalled else "Starting", [
+            *_summary(False, "AgentUnreachable", message, reconciling=not stalled,
+                      stalled=stalled),
+            Condition("Working", False, "AgentUnreachable", "")])
 
     async def flush(self, force: bool = False) -> None:
         """Write status if it changed; while streaming at most once per FLUSH_INTERVAL."""
@@ -426,6 +457,30 @@ def _condition(status: Mapping[str, Any], type_: str) -> str | None:
         if condition.get("type") == type_:
             return str(condition.get("status"))
     return None
+
+
+def _find(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), {})
+
+
+def _observed(node: Mapping[str, Any] | None) -> bool:
+    """Whether the VMNode's status speaks for its current spec."""
+    node = node or {}
+    return bool((node.get("status") or {}).get("observedGeneration") ==
+                (node.get("metadata") or {}).get("generation"))
+
+
+def _summary(ready: bool, reason: str, message: str, *, reconciling: bool = False,
+             stalled: bool = False) -> list[Condition]:
+    """Ready, Reconciling, Stalled and Degraded together, so none is left over.
+
+    kstatus reads only Reconciling and Stalled (abnormal-true); Degraded is this API's
+    name for the same trouble as Stalled.
+    """
+    return [Condition("Ready", ready, reason, message),
+            Condition("Reconciling", reconciling, reason, message if reconciling else ""),
+            Condition("Stalled", stalled, reason, message if stalled else ""),
+            Condition("Degraded", stalled, reason, message if stalled else "")]
 
 
 def _text(message: Mapping[str, Any]) -> str:

@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 PLURAL = "vmnodes"
 IDLE = 600.0          # nothing to do: sleep until woken by a change
 BOOT_POLL = 1.0
+BOOT_ATTEMPTS_BEFORE_STALLED = 3   # boot script failures retried before Stalled=True
 HEARTBEAT_COMMAND = "echo reef-heartbeat"
 
 EventFn = Callable[[Mapping[str, Any], str, str, str], None]
@@ -107,8 +108,7 @@ class VmNodeReconciler:
             await self._write_status(work, current)
             raise
         except VersError as error:
-            work.condition("Ready", False, "PlatformError", str(error))
-            work.condition("Reconciling", True, "RetryingAfterError", str(error))
+            self._summarize(work, "PlatformError", str(error), reconciling=True)
             self._warn_once(work, current, "PlatformError", str(error))
             await self._write_status(work, current)
             raise RetryLater(str(error)) from error
@@ -167,12 +167,11 @@ class VmNodeReconciler:
             reason = "VMSleeping" if observed.state == "sleeping" else "VMDead"
             text = f"the platform reports VM {vm_id} as {observed.state}"
             work.condition("Alive", False, reason, text)
-            work.condition("Ready", False, reason, text)
+            self._summarize(work, reason, text, stalled=True)
             self._warn_once(work, work.body.get("status") or {}, reason, text)
             return self._heartbeat_interval(work) if observed.state == "sleeping" else IDLE
         if observed.state == "booting":
-            work.condition("Ready", False, "Booting", f"VM {vm_id} is booting")
-            work.condition("Reconciling", True, "Booting", "waiting for the VM to boot")
+            self._summarize(work, "Booting", f"VM {vm_id} is booting", reconciling=True)
             return BOOT_POLL
 
         if desired == "Paused":
@@ -182,8 +181,8 @@ class VmNodeReconciler:
                 why = "" if work.spec.get("state") == "Paused" else " (an ancestor is paused)"
                 self._event(work, "Normal", "Paused", f"paused VM {vm_id}{why}")
             work.condition("Paused", True, "Paused", "the VM is frozen with its memory intact")
-            work.condition("Ready", False, "Paused", "the VM is paused")
-            work.condition("Reconciling", False, "Paused", "")
+            self._summarize(work, "Paused", "the VM is paused" + (
+                "" if work.spec.get("state") == "Paused" else " (an ancestor is paused)"))
             return IDLE
         if observed.state == "paused":
             await provider.resume(vm_id)
@@ -248,6 +247,8 @@ class VmNodeReconciler:
         pending = annotations.get(ANNOTATION_CREATE_PENDING)
         if pending is None:
             pending = now_iso()
+            await self._report_progress(work, "Creating", "creating the VM and running the "
+                                        "profile's boot script")
             # Persisted before the create is sent: the proof that one may be in flight.
             await self.kube.patch_metadata(PLURAL, work.namespace, work.name, {
                 **metadata_patch, "annotations": {ANNOTATION_CREATE_PENDING: pending}})
@@ -318,16 +319,14 @@ class VmNodeReconciler:
         status["lastHeartbeatTime"] = now_iso()
         work.condition("Alive", True, "HeartbeatOk", "")
         await self._checkpoints(work, provider, vm_id)
-        work.condition("Ready", True, "Running", f"VM {vm_id} is running and answering")
-        work.condition("Reconciling", False, "Reconciled", "")
-        work.condition("Stalled", False, "Reconciled", "")
+        self._summarize(work, "Running", f"VM {vm_id} is running and answering", ready=True)
         return min(self._heartbeat_interval(work), self._next_checkpoint_in(work))
 
     async def _boot(self, work: Pass, shell: Shell, profile: ProfileView,
                     boot: dict[str, Any]) -> None:
         attempts = int(boot.get("attempts") or 0) + 1
         env = self._identity_env(work, profile)
-        secret_lines = await self._secret_env(profile)
+        secret_lines = await self._secret_env(work, profile)
         upload = ""
         if secret_lines:
             # Secret values go through stdin into a 0600 file, never into arguments.
@@ -344,7 +343,10 @@ class VmNodeReconciler:
             work.status["boot"] = boot
             message = f"boot script failed (exit {result.exit_status}, attempt {attempts}):\n{tail}"
             work.condition("Booted", False, "BootScriptFailed", message)
-            work.condition("Ready", False, "BootScriptFailed", message)
+            # Retried with backoff either way; after a few failures it needs a person.
+            self._summarize(work, "BootScriptFailed", message,
+                            reconciling=attempts < BOOT_ATTEMPTS_BEFORE_STALLED,
+                            stalled=attempts >= BOOT_ATTEMPTS_BEFORE_STALLED)
             self._event(work, "Warning", "BootFailed", message)
             raise RetryLater(message)
         boot.update({"profileHash": profile.hash, "completedAt": now_iso(),
@@ -367,14 +369,16 @@ class VmNodeReconciler:
             "REEF_CAPABILITIES": " ".join(dna.get("capabilities", [])),
         }
 
-    async def _secret_env(self, profile: ProfileView) -> str:
+    async def _secret_env(self, work: Pass, profile: ProfileView) -> str:
         lines = []
         for entry in profile.secret_env:
             ref = entry["valueFrom"]["secretKeyRef"]
             data = await self.read_secret(ref["namespace"], ref["name"])
             if data is None or ref["key"] not in data:
-                raise RetryLater(f"Secret {ref['namespace']}/{ref['name']} key {ref['key']} "
-                                 f"(env {entry['name']} of profile {profile.name}) not found")
+                message = (f"Secret {ref['namespace']}/{ref['name']} key {ref['key']} "
+                           f"(env {entry['name']} of profile {profile.name}) not found")
+                self._invalid(work, "SecretNotFound", message)
+                raise RetryLater(message)
             value = data[ref["key"]]
             revealed = value.reveal() if hasattr(value, "reveal") else str(value)
             lines.append(f"{entry['name']}={shlex.quote(revealed)}")
@@ -417,7 +421,7 @@ class VmNodeReconciler:
             message = (f"no heartbeat for {age:.0f}s (stale after {stale_after:.0f}s): {reason}"
                        if age is not None else f"no heartbeat yet: {reason}")
             work.condition("Alive", False, "HeartbeatStale", message)
-            work.condition("Ready", False, "HeartbeatStale", message)
+            self._summarize(work, "HeartbeatStale", message, stalled=True)
             previous = _condition(work.body, "Alive")
             if not previous or previous.get("reason") != "HeartbeatStale":
                 self._event(work, "Warning", "HeartbeatStale", message)
@@ -434,21 +438,42 @@ class VmNodeReconciler:
                                                        ", or adopt another with spec.vmId"))
         work.status["vmState"] = "dead"
         work.condition("Alive", False, "VMNotFound", text)
-        work.condition("Ready", False, "VMNotFound", text)
-        work.condition("Stalled", True, "VMNotFound", text)
+        self._summarize(work, "VMNotFound", text, stalled=True)
         self._warn_once(work, work.body.get("status") or {}, "VMNotFound", text)
         return IDLE
 
     def _destroyed(self, work: Pass) -> float:
-        work.condition("Ready", False, "Destroyed", "the VM was released; the object is kept")
+        self._summarize(work, "Destroyed", "the VM was released; the object is kept")
         work.condition("Paused", False, "Destroyed", "")
-        work.condition("Reconciling", False, "Destroyed", "")
         return IDLE
 
     def _invalid(self, work: Pass, reason: str, message: str) -> None:
-        work.condition("Ready", False, reason, message)
-        work.condition("Stalled", True, reason, message)
+        self._summarize(work, reason, message, stalled=True)
         self._warn_once(work, work.body.get("status") or {}, reason, message)
+
+    @staticmethod
+    def _summarize(work: Pass, reason: str, message: str, *, ready: bool = False,
+                   reconciling: bool = False, stalled: bool = False) -> None:
+        """Ready, Reconciling and Stalled, always together and with one reason.
+
+        kstatus reads only Reconciling and Stalled (abnormal-true), so neither may be
+        left over from an earlier pass: Reconciling=True while the operator is still
+        bringing the VM to its spec, Stalled=True when it cannot without a person.
+        """
+        work.condition("Ready", ready, reason, message)
+        work.condition("Reconciling", reconciling, reason, message if reconciling else "")
+        work.condition("Stalled", stalled, reason, message if stalled else "")
+
+    async def _report_progress(self, work: Pass, reason: str, message: str) -> None:
+        """Say Reconciling=True before a long step (create, boot), not only after it."""
+        generation = int(work.meta.get("generation", 0))
+        progress = Pass(work.body, {})
+        self._summarize(progress, reason, message, reconciling=True)
+        current = (work.body.get("status") or {}).get("conditions")
+        await self.kube.patch_status(PLURAL, work.namespace, work.name, {
+            "observedGeneration": generation,
+            "conditions": merge_conditions(current, progress.conditions, generation, now_iso()),
+        })
 
     # -- reporting ----------------------------------------------------------------------
     def _event(self, work: Pass, kind: str, reason: str, message: str) -> None:

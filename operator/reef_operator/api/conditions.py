@@ -1,0 +1,227 @@
+"""What each kind's status conditions mean, and what the operator writes when.
+
+The conventions are kstatus' (sigs.k8s.io/cli-utils/pkg/kstatus), which kpt, Flux and
+`kubectl wait` style tooling read:
+
+- `status.observedGeneration` and every condition's `observedGeneration` say which
+  `metadata.generation` the operator acted on; a mismatch means "not looked at yet".
+- `Reconciling` and `Stalled` are abnormal-true: absent or False means normal.
+  Reconciling=True while the operator is still bringing the object to its spec;
+  Stalled=True when it cannot get there without a person (it may keep retrying).
+  The operator writes both on every pass, so neither is ever left over.
+- `Ready` is the happy summary. It is False in two intended states (Paused, Destroyed);
+  those are "current" for kstatus (Reconciling and Stalled both False).
+
+`Ready`, `Reconciling` and `Stalled` (and a Lieutenant's `Degraded`) are written together
+with one reason: the rows of `summaries` below. The same table says which Argo CD
+health manifests/argocd/health.lua gives; the Argo CD test checks the two agree on the
+real objects it makes. docs/crd-reference.md is rendered from this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConditionType:
+    name: str
+    true_means: str
+    reasons: tuple[tuple[str, str], ...] = ()   # (reason, when) for conditions outside summaries
+    abnormal_true: bool = False
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One reason as written to Ready, Reconciling and Stalled at once."""
+
+    reason: str
+    ready: bool
+    reconciling: bool | None       # None: left as it was
+    stalled: bool | None
+    health: str                    # Argo CD health from manifests/argocd/health.lua
+    meaning: str
+    when: str = ""                 # a qualifier when one reason has two rows
+    phase: str = ""                # Lieutenant: status.phase alongside
+
+
+@dataclass(frozen=True)
+class KindConditions:
+    types: tuple[ConditionType, ...]
+    summaries: tuple[Summary, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def type_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.types)
+
+    def rows(self, reason: str) -> list[Summary]:
+        return [s for s in self.summaries if s.reason == reason]
+
+
+READY = "The object is doing what its spec asks"
+RECONCILING = ("The operator is still bringing the object to its spec (kstatus: InProgress)")
+STALLED = ("The operator cannot bring the object to its spec without a person; it may keep "
+           "retrying (kstatus: Failed)")
+
+VMNODE_INVALID = (
+    ("ProfileNotFound", "spec.profileRef names a BootProfile that does not exist"),
+    ("ProfileInvalid", "the BootProfile is invalid (see its Valid condition)"),
+    ("ProviderUnavailable", "the profile's provider is not configured in the operator "
+                            "(for Vers: VERS_API_KEY)"),
+    ("SecretNotFound", "a Secret the profile's env refers to is missing; retried with backoff"),
+    ("ParentNotFound", "spec.parentRef names a VMNode that does not exist"),
+    ("ParentInOtherNamespace", "spec.parentRef.namespace is not the node's namespace"),
+    ("ParentCycle", "the parentRef chain forms a cycle"),
+    ("VmIdChanged", "spec.vmId was changed after it was set"),
+    ("HostKeyMismatch", "the VM's SSH host key differs from the pinned one"),
+)
+
+VMNODE = KindConditions(
+    types=(
+        ConditionType("Ready", f"{READY}: the VM runs, booted, and answers heartbeats."),
+        ConditionType("Paused", "The VM is frozen with its memory intact (its own spec.state "
+                      "or an ancestor's is Paused).",
+                      (("Paused", "True: frozen"), ("Running", "False: running"),
+                       ("Destroyed", "False: the VM was released"))),
+        ConditionType("Booted", "The profile's boot script succeeded on this VM.",
+                      (("BootScriptSucceeded", "True"),
+                       ("BootScriptFailed", "False: the last run failed (output in message)"))),
+        ConditionType("Alive", "The last heartbeat succeeded within "
+                      "spec.heartbeat.staleAfterSeconds.",
+                      (("HeartbeatOk", "True"), ("HeartbeatStale", "False: no answer for too "
+                                                 "long"),
+                       ("VMSleeping", "False: the platform put the VM to sleep"),
+                       ("VMDead", "False: the platform reports the VM dead"),
+                       ("VMNotFound", "False: the VM is gone from the platform"))),
+        ConditionType("UpToDate", "The VM booted with the profile's current boot-script hash; "
+                      "False does not make it unready (running VMs are not rebooted).",
+                      (("ProfileCurrent", "True"),
+                       ("ProfileChanged", "False: recreate the node to apply the new "
+                                          "profile"))),
+        ConditionType("Reconciling", f"{RECONCILING}: creating or booting the VM, or "
+                      "retrying a platform error.", abnormal_true=True),
+        ConditionType("Stalled", f"{STALLED}: a bad reference, a VM that is gone, dead or "
+                      "unresponsive, a boot script that keeps failing.", abnormal_true=True),
+    ),
+    summaries=(
+        Summary("Running", True, False, False, "Healthy", "the VM runs and answers"),
+        Summary("Creating", False, True, False, "Progressing",
+                "the VM is being created and its boot script run"),
+        Summary("Booting", False, True, False, "Progressing", "the platform is booting the VM"),
+        Summary("PlatformError", False, True, False, "Progressing",
+                "a platform call failed; retried with backoff"),
+        Summary("BootScriptFailed", False, True, False, "Progressing",
+                "the boot script failed; retried with backoff", when="attempts 1-2"),
+        Summary("BootScriptFailed", False, False, True, "Degraded",
+                "the boot script keeps failing; still retried with backoff",
+                when="attempt 3 on"),
+        Summary("Paused", False, False, False, "Suspended",
+                "frozen as asked (its own spec or an ancestor's)"),
+        Summary("Destroyed", False, False, False, "Healthy",
+                "the VM was released as asked; the object is kept"),
+        Summary("VMSleeping", False, False, True, "Degraded",
+                "the platform put the VM to sleep"),
+        Summary("VMDead", False, False, True, "Degraded", "the platform reports the VM dead"),
+        Summary("VMNotFound", False, False, True, "Degraded",
+                "the VM is gone; set spec.state Destroyed and back to Running for a new one"),
+        Summary("HeartbeatStale", False, False, True, "Degraded",
+                "the VM has not answered for longer than staleAfterSeconds"),
+        *(Summary(reason, False, False, True, "Degraded", meaning)
+          for reason, meaning in VMNODE_INVALID),
+        Summary("DeletionBlocked", False, None, None, "Progressing",
+                "being deleted, but the VM cannot be deleted yet; the finalizer holds "
+                "(kstatus: Terminating; Argo CD: pending deletion)"),
+    ),
+    notes=(
+        "The annotation `reef.vers.sh/paused` stops reconciliation (management pause): the "
+        "conditions stay as they were, and Argo CD shows the node Suspended.",
+    ),
+)
+
+LIEUTENANT = KindConditions(
+    types=(
+        ConditionType("Ready", f"{READY}: the agent's session answers and takes tasks."),
+        ConditionType("Working", "The agent is working on a task (Ready stays True: working "
+                      "is the lieutenant doing its job, not the operator catching up).",
+                      (("Working", "True"), ("Idle", "False: waiting for tasks"),
+                       ("Paused", "False"), ("Destroyed", "False"),
+                       ("WaitingForVM", "False"), ("AgentUnreachable", "False"),
+                       ("<any Stalled reason>", "False"))),
+        ConditionType("Paused", "The VM is frozen with the agent's memory intact.",
+                      (("Paused", "True"), ("Running", "False"),
+                       ("WaitingForTaskToFinish", "False: a pause is asked for; it waits for "
+                                                  "the current task"),
+                       ("Destroyed", "False"))),
+        ConditionType("Degraded", "The same as Stalled, written with it (same reason and "
+                      "message).", abnormal_true=True),
+        ConditionType("Reconciling", f"{RECONCILING}: the VM or the agent is starting, a "
+                      "pause or destroy is not done yet.", abnormal_true=True),
+        ConditionType("Stalled", f"{STALLED}: a missing Secret or ConfigMap, a VMNode that "
+                      "belongs to someone else or is itself Stalled, an agent unreachable "
+                      "5 times in a row.", abnormal_true=True),
+    ),
+    summaries=(
+        Summary("SessionReady", True, False, False, "Healthy",
+                "the agent takes tasks (Working says whether it is on one)",
+                phase="Idle, Working"),
+        Summary("Pausing", True, True, False, "Progressing",
+                "spec.state is Paused: the current task finishes first, then the VM freezes",
+                phase="Working, Idle"),
+        Summary("Paused", False, False, False, "Suspended", "frozen as asked", phase="Paused"),
+        Summary("WaitingForVM", False, True, False, "Progressing",
+                "the VMNode is not Ready yet (creating, booting, resuming)", phase="Starting"),
+        Summary("AgentUnreachable", False, True, False, "Progressing",
+                "the agent could not be reached or started; retried with backoff",
+                when="attempts 1-4", phase="Starting"),
+        Summary("AgentUnreachable", False, False, True, "Degraded",
+                "the agent keeps failing; still retried with backoff", when="attempt 5 on",
+                phase="Error"),
+        Summary("Destroying", False, True, False, "Progressing",
+                "spec.state is Destroyed; waiting for the VMNode to release the VM",
+                phase="Destroyed"),
+        Summary("Destroyed", False, False, False, "Healthy",
+                "the agent was stopped and the VM released as asked; the object and its "
+                "history are kept", phase="Destroyed"),
+        Summary("MissingInput", False, False, True, "Degraded",
+                "the credentials Secret or the providers ConfigMap is missing (checked again "
+                "on any change to the lieutenant, at the latest after 10 minutes)",
+                phase="Error"),
+        Summary("InvalidSpec", False, False, True, "Degraded",
+                "a VMNode with the lieutenant's name exists and belongs to someone else",
+                phase="Error"),
+        *(Summary(reason, False, False, True, "Degraded",
+                  f"the lieutenant's VMNode is Stalled: {meaning}", phase="Error")
+          for reason, meaning in (*VMNODE_INVALID,
+                                  ("VMNotFound", "its VM is gone"),
+                                  ("VMDead", "its VM is dead"),
+                                  ("VMSleeping", "its VM sleeps"),
+                                  ("HeartbeatStale", "its VM does not answer"),
+                                  ("BootScriptFailed", "its boot script keeps failing"))),
+    ),
+    notes=(
+        "`status.phase` is for people and the printer column; the conditions are "
+        "authoritative.",
+    ),
+)
+
+BOOTPROFILE = KindConditions(
+    types=(
+        ConditionType("Valid", "The spec passed validation and the boot script rendered "
+                      "(status.hash is its hash).",
+                      (("Validated", "True"), ("Invalid", "False: the problems are in the "
+                                                          "message"))),
+        ConditionType("Ready", f"{READY}: the same verdict as Valid, under the summary name."),
+        ConditionType("Stalled", f"{STALLED}: the profile is invalid until edited. Validation "
+                      "is instantaneous, so there is no Reconciling.", abnormal_true=True),
+    ),
+    summaries=(
+        Summary("Validated", True, None, False, "Healthy", "the profile can be used"),
+        Summary("Invalid", False, None, True, "Degraded",
+                "nodes using the profile are Stalled with ProfileInvalid"),
+    ),
+)
+
+BY_KIND: dict[str, KindConditions] = {
+    "Lieutenant": LIEUTENANT, "VMNode": VMNODE, "BootProfile": BOOTPROFILE,
+}
