@@ -344,12 +344,11 @@ class LieutenantRunner:
         # `kstatus` waits should not hang on them). A requested pause is still to be done.
         conditions = [Condition("Working", working, "Working" if working else "Idle", "")]
         if self._pausing():
+            destroying = str(self.spec.get("state")) == "Destroyed"
             message = ("the pause waits for the current task to finish" if working
-                       else "pausing the VM")
-            conditions += [Condition("Ready", True, "SessionReady", "pi answers and takes tasks"),
-                           Condition("Reconciling", True, "Pausing", message),
-                           Condition("Stalled", False, "Pausing", ""),
-                           Condition("Degraded", False, "Pausing", "")]
+                       else "destroying the VM" if destroying else "pausing the VM")
+            conditions += _summary(not destroying, "Destroying" if destroying else "Pausing",
+                                   message, reconciling=True)
             if working:
                 conditions.append(Condition("Paused", False, "WaitingForTaskToFinish", message))
         else:
