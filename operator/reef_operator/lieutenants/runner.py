@@ -87,14 +87,21 @@ class LieutenantRunner:
                                        Condition("Working", False, "Paused", "")])
             await self.flush(force=True)
             return 600.0
+        stalled = _find(node_status, "Stalled")
+        if not ready and stalled.get("status") == "True" and _observed(node):
+            # The VM cannot come up without a person (no such profile, ...): say so here.
+            self.fail(str(stalled.get("reason") or "VMNodeStalled"),
+                      f"VMNode {self.name}: {stalled.get('message', '')}")
+            await self.flush(force=True)
+            return 600.0
+        if desired == "Paused" and self._node_state(desired) == "Paused":
+            # The VM is being frozen: nothing to attach to until it is (or it resumes).
+            self._set_phase(self.phase, [
+                *_summary(False, "Pausing", "freezing the VM", reconciling=True),
+                Condition("Working", False, "Pausing", "")])
+            await self.flush(force=True)
+            return 600.0
         if not ready:
-            stalled = _find(node_status, "Stalled")
-            if stalled.get("status") == "True" and _observed(node):
-                # The VM cannot come up without a person (no such profile, ...): say so here.
-                self.fail(str(stalled.get("reason") or "VMNodeStalled"),
-                          f"VMNode {self.name}: {stalled.get('message', '')}")
-                await self.flush(force=True)
-                return 600.0
             reason = _find(node_status, "Ready").get("reason") or "Creating"
             self._set_phase("Starting", [
                 *_summary(False, "WaitingForVM", f"VMNode {self.name} is not ready ({reason})",
