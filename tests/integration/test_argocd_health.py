@@ -17,12 +17,14 @@ from typing import Any, cast
 
 import pytest
 import yaml
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from reef_operator.api.argocd import CM_PATCH, HEALTH_LUA
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
-from tests.conftest import Kube
+from tests.conftest import REPO_ROOT, Kube
 from tests.gitops import Recorder, Verdict, condition, verdict
 
 pytestmark = pytest.mark.controlplane
@@ -295,3 +297,31 @@ def test_an_operator_that_is_down_or_behind_is_never_taken_for_healthy(
     admin.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes", "steady", {
         "metadata": {"annotations": {f"{GROUP}/paused": "maintenance"}}})
     assert verdict(get("steady")()).health == "Suspended"
+
+
+def test_the_argocd_cm_patch_merges_into_an_existing_argocd_cm(admin: Kube) -> None:
+    """The documented install step, on a real apiserver: the user's settings stay."""
+    namespace = "argocd"
+    existing = [n.metadata.name for n in admin.core.list_namespace().items if n.metadata]
+    if namespace not in existing:
+        admin.core.create_namespace(client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=namespace)))
+    try:
+        admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="argocd-cm"),
+            data={"url": "https://argo.example",
+                  "resource.customizations.health.example.com_Widget": "hs = {}\nreturn hs\n"}))
+        admin.kubectl("-n", namespace, "patch", "configmap", "argocd-cm", "--patch-file",
+                      str(REPO_ROOT / CM_PATCH))
+        data = admin.core.read_namespaced_config_map("argocd-cm", namespace).data or {}
+        assert data["url"] == "https://argo.example"
+        assert "resource.customizations.health.example.com_Widget" in data
+        script = (REPO_ROOT / HEALTH_LUA).read_text()
+        for kind in ("Lieutenant", "VMNode", "BootProfile"):
+            assert data[f"resource.customizations.health.{GROUP}_{kind}"] == script
+        assert yaml.safe_load(data[f"resource.customizations.ignoreResourceUpdates.{GROUP}"
+                                   "_Lieutenant"]) == {"jsonPointers": [
+            "/status/currentTask", "/status/session", "/status/lastActivityTime",
+            "/status/usage"]}
+    finally:
+        admin.core.delete_namespace(namespace)
