@@ -4,7 +4,9 @@
     python -m reef_operator.api.render --check  # fail if any file differs
 
 CRDs go to crds/, manifests/crds/ and helm/reef-operator/crds/; the operator's
-RBAC to manifests/rbac/. A unit test runs the check, so the copies never drift.
+RBAC to manifests/rbac/; the chart's RBAC rules, admission webhooks, configuration keys
+and BootProfiles to helm/reef-operator/templates/_generated.tpl. A unit test runs the
+check, so the copies never drift.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from reef_operator.api import KINDS
+from reef_operator.api import KINDS, chart
 from reef_operator.api.argocd import argocd_files
 from reef_operator.api.peering import cluster_peering, peering_documents
 from reef_operator.api.rbac import operator_rbac
@@ -43,6 +45,7 @@ def rendered_files() -> dict[str, str]:
     files["manifests/rbac/operator.yaml"] = dump(
         operator_rbac(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)
     )
+    files[chart.HELPERS_PATH] = chart.helpers()
     files.update(argocd_files())                      # Argo CD health check (argocd-cm patch)
     files[REFERENCE] = reference_markdown()            # docs/crd-reference.md
     return files
