@@ -98,7 +98,7 @@
   - v1
   - v1beta1
   clientConfig:
-    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/lieutenant_tasks_are_append_only") | nindent 4 }}
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/lieutenant-tasks-are-append-only") | nindent 4 }}
   timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 - name: vmnode-vm-id-is-immutable.reef.vers.sh
   sideEffects: None
@@ -118,7 +118,7 @@
   - v1
   - v1beta1
   clientConfig:
-    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/vmnode_vm_id_is_immutable") | nindent 4 }}
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/vmnode-vm-id-is-immutable") | nindent 4 }}
   timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 {{- end }}
 {{/* Configuration keys (reef_operator.config.KEYS): ConfigMap keys, Secret keys. */}}

@@ -57,7 +57,9 @@ def vmnode_vm_id_is_immutable(body: kopf.Body, **kwargs: Any) -> None:
 def register() -> None:
     """Register the checks with kopf (only when a webhook server is configured: kopf
     refuses to run admission handlers without one)."""
-    kopf.on.validate(GROUP, VERSION, "lieutenants", operation="UPDATE",
-                     ignore_failures=True)(lieutenant_tasks_are_append_only)
-    kopf.on.validate(GROUP, VERSION, "vmnodes", operation="UPDATE",
-                     ignore_failures=True)(vmnode_vm_id_is_immutable)
+    # kopf serves each check at /<id>; a Service clientConfig (the Helm chart's) only
+    # accepts lowercase DNS labels as path segments, hence ids without underscores.
+    kopf.on.validate(GROUP, VERSION, "lieutenants", operation="UPDATE", ignore_failures=True,
+                     id="lieutenant-tasks-are-append-only")(lieutenant_tasks_are_append_only)
+    kopf.on.validate(GROUP, VERSION, "vmnodes", operation="UPDATE", ignore_failures=True,
+                     id="vmnode-vm-id-is-immutable")(vmnode_vm_id_is_immutable)

@@ -73,10 +73,10 @@ def helm(*args: str, check: bool = True, timeout: float = 120) -> subprocess.Com
     return result
 
 
-def template(root: Path, values: Mapping[str, Any] | None = None, *, release: str = RELEASE,
-             namespace: str = OPERATOR_NAMESPACE, include_crds: bool = False,
-             check: bool = True) -> list[Object]:
-    """The chart's objects for these values, as `helm template` renders them."""
+def template_run(root: Path, values: Mapping[str, Any] | None = None, *,
+                 release: str = RELEASE, namespace: str = OPERATOR_NAMESPACE,
+                 include_crds: bool = False) -> subprocess.CompletedProcess[str]:
+    """`helm template` of the chart with these values; the caller judges the outcome."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as values_file:
         # JSON is YAML: one file carries every value, typed, with no --set escaping.
         json.dump(dict(values or {}), values_file)
@@ -85,8 +85,17 @@ def template(root: Path, values: Mapping[str, Any] | None = None, *, release: st
                 "--values", values_file.name]
         if include_crds:
             args.append("--include-crds")
-        text = helm(*args, check=check).stdout
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+        return helm(*args, check=False)
+
+
+def template(root: Path, values: Mapping[str, Any] | None = None, *, release: str = RELEASE,
+             namespace: str = OPERATOR_NAMESPACE, include_crds: bool = False) -> list[Object]:
+    """The chart's objects for these values, as `helm template` renders them."""
+    result = template_run(root, values, release=release, namespace=namespace,
+                          include_crds=include_crds)
+    if result.returncode != 0:
+        raise HelmError(f"helm template failed: {result.stderr.strip()}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
