@@ -897,13 +897,18 @@ def test_a_second_replica_stands_by_then_takes_over(admin: Kube, release: Releas
     first.start()
     try:
         second.start()
-        wait_for(lambda: "Pausing operations in favour of" in second.log(),
-                 "the second replica to stand by", second)
-        peers = get(admin, "clusterkopfpeerings", release.fullname)["status"]
-        assert len(peers) == 2
+        # Both announce themselves; the one started first has the higher priority.
+        peers = wait_for(lambda: (lambda status: status if len(status) == 2 else None)(
+            get(admin, "clusterkopfpeerings", release.fullname).get("status") or {}),
+            "two peers", second)
+        priorities = sorted(peer["priority"] for peer in peers.values())
+        assert priorities[0] < priorities[1] < 0
         admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
                                                      _vmnode("one", probe_profile))
         wait_for(_ready("vmnodes", admin, "one", namespace), "VMNode Ready", first)
+        # The second one stands by: it has not started working, nor handled anything.
+        assert "Resuming operations" not in second.log()
+        assert "Handler" not in second.log()
 
         first.stop()     # a graceful stop leaves the peering at once
         wait_for(lambda: "Resuming operations" in second.log(), "the standby to take over",
