@@ -59,7 +59,7 @@ def register() -> None:
     refuses to run admission handlers without one)."""
     # kopf serves each check at /<id>; a Service clientConfig (the Helm chart's) only
     # accepts lowercase DNS labels as path segments, hence ids without underscores.
-    kopf.on.validate(GROUP, VERSION, "lieutenants", operation="UPDATE", ignore_failures=True,
+    kopf.on.validate(GROUP, VERSION, "lieutenants", operations=["UPDATE"], ignore_failures=True,
                      id="lieutenant-tasks-are-append-only")(lieutenant_tasks_are_append_only)
-    kopf.on.validate(GROUP, VERSION, "vmnodes", operation="UPDATE", ignore_failures=True,
+    kopf.on.validate(GROUP, VERSION, "vmnodes", operations=["UPDATE"], ignore_failures=True,
                      id="vmnode-vm-id-is-immutable")(vmnode_vm_id_is_immutable)
