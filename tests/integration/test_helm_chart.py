@@ -628,14 +628,18 @@ class ChartOperator:
             if self._process.poll() is not None:
                 raise AssertionError(f"operator exited ({self._process.returncode}):\n"
                                      + self.log_tail())
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.health_port}/healthz",
-                             timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if self.probe("health", "/healthz") == 200:
+                return
             time.sleep(0.2)
         raise AssertionError("operator not healthy in time:\n" + self.log_tail())
+
+    def probe(self, port: str, path: str) -> int:
+        """The HTTP status of `path` on the container port named `port` (0: no answer)."""
+        number = {"health": self.health_port, "metrics": self.metrics_port}[port]
+        try:
+            return httpx.get(f"http://127.0.0.1:{number}{path}", timeout=2).status_code
+        except httpx.HTTPError:
+            return 0
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -771,6 +775,11 @@ def test_the_service_account_runs_the_operator(admin: Kube, release: Release, na
     operator = ChartOperator(admin, release, tmp_path)
     operator.start()
     try:
+        # Ready for the chart's readiness probe (the Services route only to ready pods), and
+        # metrics where the chart's Service and ServiceMonitor scrape.
+        wait_for(lambda: operator.probe("health", "/readyz") == 200, "/readyz 200", operator)
+        assert operator.probe("metrics", "/metrics") == 200
+
         # Configuration from the chart's ConfigMap and Secret, read with the account's RBAC.
         log = operator.log()
         configmap = f"configmap {release.namespace}/{release.fullname}-config"
