@@ -82,6 +82,15 @@ class PiSession:
                                       within=15)
         return result.exit_status == 0
 
+    async def probe(self) -> tuple[bool, int | None]:
+        """Whether pi runs, and the size in bytes of its event log (None if unknown)."""
+        result = await self.shell.run(
+            PRELUDE + '$T has-session -t pi-rpc 2>/dev/null; running=$?; '
+            'wc -c < "$RUN/out" 2>/dev/null; exit $running', within=15)
+        lines = result.stdout.split()
+        size = int(lines[-1]) if lines and lines[-1].isdigit() else None
+        return result.exit_status == 0, size
+
     async def send(self, command: Mapping[str, Any]) -> None:
         """Write one command line into pi's FIFO (the keeper keeps it open)."""
         line = json.dumps(command, separators=(",", ":"))

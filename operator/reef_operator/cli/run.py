@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
+from typing import Any
+
+from reef_operator import probes
+
+logger = logging.getLogger("reef_operator")
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,12 +32,43 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                          "(default: %(default)s)")
     run.add_argument("--priority", type=int, default=0,
                      help="peering priority; the highest-priority replica is active")
-    run.add_argument("--liveness", default=None,
-                     help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--metrics-bind-address", default="0", metavar="HOST:PORT",
+                     type=_bind_address,
+                     help="serve Prometheus metrics at /metrics here, e.g. 0.0.0.0:8080 "
+                     "(default: 0, off)")
+    run.add_argument("--health-probe-bind-address", default="0", metavar="HOST:PORT",
+                     type=_bind_address,
+                     help="serve /healthz (liveness) and /readyz (readiness) here, e.g. "
+                     "0.0.0.0:8081 (default: 0, off); may equal the metrics address")
+    run.add_argument("--log-format", choices=("text", "json"), default="text",
+                     help="text lines, or one JSON object per line (default: %(default)s)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
+def _bind_address(text: str) -> tuple[str, int] | None:
+    try:
+        return probes.parse_bind_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    from reef_operator import logs
+
+    logs.configure(args.log_format, args.verbose)
+    try:
+        asyncio.run(_operate(args))
+    except asyncio.CancelledError:
+        pass
+    except OSError as error:   # e.g. a bind address in use
+        logger.error("reef-operator run: %s", error)
+        return 1
+    return 0
+
+
+async def _operate(args: argparse.Namespace) -> None:
+    """kopf's operator (`kopf.spawn_tasks` + `kopf.run_tasks`), with our HTTP endpoints
+    started first so kopf's shutdown does not count them among its hung tasks."""
     import kopf
 
     import reef_operator.controllers  # noqa: F401  (registers the handlers)
@@ -40,14 +78,44 @@ def run(args: argparse.Namespace) -> int:
     if webhook.enabled():
         admission.register()
 
-    kopf.configure(verbose=args.verbose)
-    logging.getLogger("reef_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    kopf.run(
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        standalone=args.standalone,
-        peering_name=None if args.standalone else args.peering,
-        priority=args.priority,
-        liveness_endpoint=args.liveness,
-    )
-    return 0
+    health = probes.Health(api_check=_apiserver_answers)
+    endpoints: dict[tuple[str, int], list[Any]] = {}
+    if args.metrics_bind_address:
+        endpoints.setdefault(args.metrics_bind_address, []).extend(probes.metrics_routes())
+    if args.health_probe_bind_address:
+        endpoints.setdefault(args.health_probe_bind_address, []).extend(
+            probes.health_routes(health))
+    runners = []
+    try:
+        for address, routes in endpoints.items():
+            runners.append(await probes.serve(address, routes))
+            logger.info("serving %s on %s:%d", " ".join(sorted(r.path for r in routes)),
+                        *address)
+        existing = asyncio.all_tasks()
+        tasks = await kopf.spawn_tasks(
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            standalone=args.standalone,
+            peering_name=None if args.standalone else args.peering,
+            priority=args.priority,
+            ready_flag=health.started,
+        )
+        health.root_tasks = tasks
+        await kopf.run_tasks(tasks, ignored=existing)
+    finally:
+        for runner in runners:
+            with contextlib.suppress(Exception):
+                await runner.cleanup()
+
+
+async def _apiserver_answers() -> None:
+    """One cheap authenticated request (GET /version) with the operator's own client."""
+    from kubernetes import client
+
+    from reef_operator.controllers import runtime
+
+    rt = runtime.installed()
+    if rt is None:
+        raise RuntimeError("the operator runtime is not initialised")
+    await asyncio.to_thread(client.VersionApi(rt.kube.api).get_code,
+                            _request_timeout=probes.API_CHECK_TIMEOUT)

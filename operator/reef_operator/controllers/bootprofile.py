@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import kopf
 
+from reef_operator import metrics
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.controllers import runtime
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
@@ -13,12 +15,24 @@ from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
 
 @kopf.on.event(GROUP, VERSION, "bootprofiles")
 async def bootprofile_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    started = time.monotonic()
+    try:
+        valid = await _reconcile(event, body)
+    except Exception:
+        metrics.reconciled("BootProfile", "error", time.monotonic() - started)
+        raise
+    metrics.reconciled("BootProfile", "success" if valid else "invalid",
+                       time.monotonic() - started)
+
+
+async def _reconcile(event: kopf.RawEvent, body: kopf.Body) -> bool:
+    """Validate, render and hash the profile; False if it is invalid."""
     rt = runtime.current()
     name = body.metadata.name or ""
     if event.get("type") == "DELETED":
         rt.profiles.remove(name)
         rt.wake_profile_users(name)
-        return
+        return True
     before = rt.profiles.get(name)
     view = rt.profiles.upsert(body)
     generation = int(body.metadata.get("generation", 0))
@@ -42,6 +56,7 @@ async def bootprofile_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -
             runtime.post_event(body, "Warning", "Invalid", condition.message)
     if before is None or before.hash != view.hash or before.problems != view.problems:
         rt.wake_profile_users(name)
+    return valid
 
 
 def _differs(status: dict[str, Any], wanted: dict[str, Any]) -> bool:

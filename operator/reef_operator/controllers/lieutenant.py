@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import kopf
 
+from reef_operator import metrics
 from reef_operator.agent.session import SessionError
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.controllers import runtime
@@ -39,11 +41,15 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
     key = (body.metadata.namespace or "", body.metadata.name or "")
     waker = rt.lieutenant_wakers.setdefault(key, asyncio.Event())
     runner = LieutenantRunner(rt, body, waker)
+    rt.lieutenants[key] = runner
     failures = 0
     last_problem = ""
     try:
         while not stopped:
             waker.clear()
+            started = time.monotonic()
+            runner.attached_at = None
+            outcome = "success"
             try:
                 delay = await runner.reconcile()
                 failures = 0
@@ -52,6 +58,7 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
                 failures = 0  # it was attached: later failures count afresh
                 delay = 0.0
             except (InputError, OwnershipError) as error:
+                outcome = "invalid"
                 runner.fail("InvalidSpec" if isinstance(error, OwnershipError)
                             else "MissingInput", str(error))
                 await runner.flush(force=True)
@@ -60,6 +67,7 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
                 last_problem = str(error)
                 delay = 600.0
             except (VersError, SessionError, DeliveryError, OSError, TimeoutError) as error:
+                outcome = "retry"
                 failures += 1
                 delay = backoff(failures, cap=60)
                 message = f"cannot reach the agent ({error}); retrying in {delay:.0f}s"
@@ -71,10 +79,17 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
                     runtime.post_event(body, "Warning", "AgentUnreachable", message)
                 last_problem = str(error)
             except Exception:
+                outcome = "error"
                 failures += 1
                 delay = backoff(failures, cap=60)
                 logger.exception("lieutenant loop failed; retrying in %.0fs", delay)
+            # A pass that attached is timed until pi answered, not for the attachment.
+            ended = runner.attached_at or time.monotonic()
+            metrics.reconciled("Lieutenant", outcome, ended - started)
+            rt.backing_off("Lieutenant", key, failures)
             if delay > 0:
                 await sleep_until(waker, stopped, delay)
     finally:
         rt.lieutenant_wakers.pop(key, None)
+        rt.lieutenants.pop(key, None)
+        rt.backing_off("Lieutenant", key, 0)

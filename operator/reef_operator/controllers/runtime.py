@@ -9,8 +9,10 @@ from typing import Any
 
 import kopf
 
+from reef_operator import metrics
 from reef_operator.config import OperatorConfig
 from reef_operator.kube.api import KubeApi
+from reef_operator.lieutenants.runner import LieutenantRunner
 from reef_operator.providers.base import Provider
 from reef_operator.vmnodes.fleet import Fleet, Key
 from reef_operator.vmnodes.profiles import ProfileBook
@@ -29,6 +31,10 @@ class Runtime:
     # Lieutenants: their loops' wake-ups, and the VMNodes they own as last seen.
     lieutenant_wakers: dict[Key, asyncio.Event] = field(default_factory=dict)
     vmnode_bodies: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    # For the metrics' gauges (read at scrape time): the lieutenants' runners, and the
+    # objects of each kind whose loop is backing off after a failed pass.
+    lieutenants: dict[Key, LieutenantRunner] = field(default_factory=dict)
+    in_backoff: dict[str, set[Key]] = field(default_factory=dict)
 
     @staticmethod
     def post_event(body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
@@ -51,6 +57,25 @@ class Runtime:
             if (node.profile or self.config.default_profile) == profile:
                 self.wake(key)
 
+    def backing_off(self, kind: str, key: Key, failures: int) -> None:
+        """Note whether an object's loop is retrying after failures (for the metrics)."""
+        keys = self.in_backoff.setdefault(kind, set())
+        if failures > 0:
+            keys.add(key)
+        else:
+            keys.discard(key)
+
+    def picture(self) -> metrics.Picture:
+        """The current picture for the metrics' gauges, from memory only."""
+        picture = metrics.Picture(in_backoff={k: len(v) for k, v in self.in_backoff.items()})
+        for (namespace, _), runner in list(self.lieutenants.items()):
+            key = (namespace, runner.phase)
+            picture.lieutenant_phases[key] = picture.lieutenant_phases.get(key, 0) + 1
+            if runner.backlog_bytes is not None:
+                picture.backlog_bytes[namespace] = max(picture.backlog_bytes.get(namespace, 0),
+                                                       runner.backlog_bytes)
+        return picture
+
 
 _runtime: Runtime | None = None
 
@@ -58,6 +83,12 @@ _runtime: Runtime | None = None
 def install(runtime: Runtime) -> None:
     global _runtime
     _runtime = runtime
+    metrics.show_picture(runtime.picture)
+
+
+def installed() -> Runtime | None:
+    """The runtime once startup has made it (for the health and readiness checks)."""
+    return _runtime
 
 
 def current() -> Runtime:

@@ -14,6 +14,7 @@ from reef_operator.constants import FINALIZER, GROUP
 from reef_operator.controllers import runtime
 from reef_operator.kube.api import KubeApi, api_client
 from reef_operator.providers.base import Provider
+from reef_operator.providers.instrumented import InstrumentedProvider
 from reef_operator.providers.local.provider import LocalProvider
 from reef_operator.providers.ratelimit import RateLimiter
 from reef_operator.providers.vers.client import VersClient
@@ -71,6 +72,8 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
                                          limiter)
     else:
         logger.warning("VERS_API_KEY is not set: only Local-provider profiles can be served")
+    # Every provider operation is counted and timed (metrics); the providers do not know.
+    providers = {key: InstrumentedProvider(provider) for key, provider in providers.items()}
 
     fleet, profiles = Fleet(), ProfileBook()
     # The whole picture before the first reconcile, so no node is judged on a partial view.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import kopf
 
+from reef_operator import metrics
 from reef_operator.constants import ANNOTATION_CREATE_PENDING, GROUP, VERSION
 from reef_operator.controllers import runtime
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
@@ -49,20 +51,26 @@ async def vmnode_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf
     key = (body.metadata.namespace or "", body.metadata.name or "")
     waker = rt.waker(key)
     failures = 0
-    while not stopped:
-        waker.clear()
-        try:
-            delay = await rt.vmnodes.reconcile(body)
-            failures = 0
-        except RetryLater as error:
-            failures += 1
-            delay = backoff(failures)
-            logger.info("retrying in %.1fs: %s", delay, str(error).splitlines()[0])
-        except Exception:
-            failures += 1
-            delay = backoff(failures)
-            logger.exception("reconcile failed; retrying in %.1fs", delay)
-        await sleep_until(waker, stopped, delay)
+    try:
+        while not stopped:
+            waker.clear()
+            started = time.monotonic()
+            try:
+                delay = await rt.vmnodes.reconcile(body)
+                failures, outcome = 0, "success"
+            except RetryLater as error:
+                failures, outcome = failures + 1, "retry"
+                delay = backoff(failures)
+                logger.info("retrying in %.1fs: %s", delay, str(error).splitlines()[0])
+            except Exception:
+                failures, outcome = failures + 1, "error"
+                delay = backoff(failures)
+                logger.exception("reconcile failed; retrying in %.1fs", delay)
+            metrics.reconciled("VMNode", outcome, time.monotonic() - started)
+            rt.backing_off("VMNode", key, failures)
+            await sleep_until(waker, stopped, delay)
+    finally:
+        rt.backing_off("VMNode", key, 0)
 
 
 async def sleep_until(waker: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
@@ -78,8 +86,21 @@ async def sleep_until(waker: asyncio.Event, stopped: kopf.DaemonStopped, delay: 
 
 
 @kopf.on.delete(GROUP, VERSION, "vmnodes")
-async def vmnode_deleted(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
+async def vmnode_deleted(body: kopf.Body, retry: int, **_: Any) -> None:
     """Release the VM before the finalizer lets the object go (unless deletionPolicy Orphan)."""
+    started = time.monotonic()
+    try:
+        await _release_vm(body, retry)
+    except kopf.TemporaryError:
+        metrics.reconciled("VMNode", "retry", time.monotonic() - started)
+        raise
+    except Exception:
+        metrics.reconciled("VMNode", "error", time.monotonic() - started)
+        raise
+    metrics.reconciled("VMNode", "success", time.monotonic() - started)
+
+
+async def _release_vm(body: kopf.Body, retry: int) -> None:
     rt = runtime.current()
     spec, status, meta = body.spec, body.status, body.metadata
     vm_id = status.get("vmId") or spec.get("vmId")

@@ -79,6 +79,9 @@ class Ledger:
     task_usage: Usage = field(default_factory=Usage)
     usage: Usage = field(default_factory=Usage)
     last_activity: str | None = None
+    # Tasks that started or ended since the last `drain()`: the runner announces them
+    # (Events, metrics) once the status saying so is written.
+    transitions: list[tuple[str, TaskRecord]] = field(default_factory=list)
 
     # -- from the object ------------------------------------------------------------------
     @classmethod
@@ -146,6 +149,7 @@ class Ledger:
         if self.running and self.running != task.name:
             self._finish(self.running, self.last_stop or "stop", "")
         task.phase = "Running"
+        self.transitions.append(("started", task))
         self.running = task.name
         self.started_at = now_iso()
         self.output = ""
@@ -181,6 +185,7 @@ class Ledger:
             task.phase = "Failed"
             task.completed_at = now_iso()
             task.note = error
+            self.transitions.append(("ended", task))
             if self.running == task.name:
                 self.running = None
 
@@ -194,6 +199,7 @@ class Ledger:
         task.completed_at = now_iso()
         if error:
             task.note = error
+        self.transitions.append(("ended", task))
         response = self.last_text or (error and f"error: {error}") or ""
         entry: dict[str, Any] = {
             "task": name, "completedAt": task.completed_at, "stopReason": stop_reason,
@@ -210,6 +216,11 @@ class Ledger:
 
     def touch(self) -> None:
         self.last_activity = now_iso()
+
+    def drain(self) -> list[tuple[str, TaskRecord]]:
+        """The task transitions since the last call ("started" or "ended", the task)."""
+        drained, self.transitions = self.transitions, []
+        return drained
 
     # -- to the object --------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

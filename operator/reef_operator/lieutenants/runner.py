@@ -17,12 +17,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from reef_operator import metrics
 from reef_operator.agent.events import Activity, confirms_idle, next_activity, text_delta
 from reef_operator.agent.session import PiSession, SessionError, SessionSpec
 from reef_operator.constants import API_VERSION, GROUP, LABEL_LIEUTENANT, VERSION
-from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
+from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
 from reef_operator.lieutenants import delivery
-from reef_operator.lieutenants.ledger import Ledger
+from reef_operator.lieutenants.ledger import Ledger, TaskRecord
 from reef_operator.providers.base import Shell
 from reef_operator.providers.vers.errors import VersError
 from reef_operator.secret import Secret
@@ -33,8 +34,13 @@ PLURAL = "lieutenants"
 FLUSH_INTERVAL = 1.0          # at most one status patch per second while streaming
 HANDSHAKE_TIMEOUT = 45.0
 WATCHDOG_QUIET = 60.0         # seconds without events while working before asking pi
+SETTLE_QUIET = 10.0           # seconds settling without an answer before asking again
 LIVENESS_EVERY = 15.0         # seconds between checks that pi still runs
 UNREACHABLE_BEFORE_STALLED = 5  # failed attempts to reach the agent before Stalled=True
+
+# Event reasons for a task's life, posted on the Lieutenant once its status says so.
+TASK_EVENTS = {"Succeeded": ("Normal", "TaskSucceeded"), "Failed": ("Warning", "TaskFailed"),
+               "Aborted": ("Normal", "TaskAborted")}
 
 
 class StepOut(Exception):
@@ -62,6 +68,13 @@ class LieutenantRunner:
         # Status snapshots are taken and written one at a time: two concurrent
         # writes could land out of order and leave an older snapshot in place.
         self._flush_lock = asyncio.Lock()
+        # For the metrics: when the current pass attached (pi answered the handshake),
+        # how far the consumer is behind pi's event log (while attached), and the model
+        # usage read since the last status write (counted once that write lands, like
+        # status.usage, so a re-read of unwritten events cannot count twice).
+        self.attached_at: float | None = None
+        self.backlog_bytes: int | None = None
+        self._unwritten_usage: list[tuple[str, Mapping[str, Any]]] = []
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -206,6 +219,10 @@ class LieutenantRunner:
     async def _consume(self, session: PiSession, shell: Shell, handshake: str) -> None:
         ready = asyncio.Event()
         pending_settle: set[str] = set()
+        # Watchdog pokes by id → deliveries made before it: a poke's answer speaks for
+        # them only if no task was delivered after it (pi answers commands in order).
+        pokes: dict[str, int] = {}
+        deliveries = 0
         deliver_lock = asyncio.Lock()
         last_event = time.monotonic()
         last_liveness = time.monotonic()
@@ -213,6 +230,7 @@ class LieutenantRunner:
         async def handle(event: Mapping[str, Any]) -> None:
             nonlocal last_event
             last_event = time.monotonic()
+            metrics.event_consumed(event)
             kind = event.get("type")
             previous = self.activity
             self.activity = next_activity(self.activity, event)
@@ -224,6 +242,8 @@ class LieutenantRunner:
                     self.ledger.user_message(_text(message))
                 elif message.get("role") == "assistant":
                     self.ledger.assistant_message(message)
+                    self._unwritten_usage.append((self._model_label(message),
+                                                  message.get("usage") or {}))
             elif kind == "message_update":
                 delta = text_delta(event)
                 if delta:
@@ -244,9 +264,14 @@ class LieutenantRunner:
                 if self.activity == "idle":
                     self.ledger.settle()
                 ready.set()
-            elif command in pending_settle:
+            elif command in pending_settle or command in pokes:
                 pending_settle.discard(command)
-                if self.activity == "settling" and confirms_idle(event.get("data") or {}):
+                current = pokes.pop(command, deliveries) == deliveries
+                # A settle answers "settling"; a watchdog poke also un-sticks a "working"
+                # whose end was missed, provided nothing was delivered after the poke.
+                if (self.activity == "settling" or (self.activity == "working" and current
+                                                    and command.startswith("watch-"))) \
+                        and current and confirms_idle(event.get("data") or {}):
                     self.activity = "idle"
                     self.ledger.settle()
                     # The outcome and the Idle phase in one write: a reader that sees the
@@ -258,6 +283,7 @@ class LieutenantRunner:
                 await self.flush(force=True)
 
         async def deliver_pending() -> None:
+            nonlocal deliveries
             async with deliver_lock:
                 while ready.is_set() and not self._pausing():
                     task = self.ledger.next_pending()
@@ -277,14 +303,21 @@ class LieutenantRunner:
                     identifier = delivery.command_id(task.name)
                     # Marked before the write: pi's events for it may be read before
                     # the write returns. The VM's sent-log is what survives a crash.
+                    # Working before the write, too: on a fast model the whole run (agent_end
+                    # included) can be consumed before the write returns, and setting
+                    # "working" afterwards would undo its settling for good.
                     self.ledger.mark_sent(task, behaviour, identifier, note)
+                    before = self.activity
+                    if not working:
+                        self.activity = "working"
+                    deliveries += 1
                     try:
                         await delivery.deliver(shell, identifier, command)
                     except BaseException:
                         task.phase, task.sent_at = "Pending", None
+                        if self.activity == "working" and not working:
+                            self.activity = before
                         raise
-                    if not working:
-                        self.activity = "working"
                     await self.flush(force=True)
 
         async def consume() -> None:
@@ -299,6 +332,7 @@ class LieutenantRunner:
             """Between events: new tasks, pause/destroy, flushes, the watchdog."""
             nonlocal last_liveness, last_event
             await asyncio.wait_for(ready.wait(), HANDSHAKE_TIMEOUT)
+            self.attached_at = time.monotonic()
             self._set_phase(*self._working_phase())
             await self.flush(force=True)
             while True:
@@ -317,12 +351,20 @@ class LieutenantRunner:
                     await self.flush()
                 if time.monotonic() - last_liveness > LIVENESS_EVERY:
                     last_liveness = time.monotonic()
-                    if not await session.running():
+                    running, size = await session.probe()
+                    if size is not None:
+                        self.backlog_bytes = max(0, size - self.offset)
+                    if not running:
                         raise StepOut("pi is not running: restarting it on its session file")
-                if self.activity == "working" and time.monotonic() - last_event > WATCHDOG_QUIET:
+                quiet = time.monotonic() - last_event
+                if (self.activity == "working" and quiet > WATCHDOG_QUIET) or \
+                        (self.activity == "settling" and quiet > SETTLE_QUIET):
+                    # pi is asked where it stands; its answer settles a run whose end
+                    # (or settle answer, lost to a re-attach) went missing.
                     last_event = time.monotonic()
-                    await session.send({"id": f"watch-{uuid.uuid4().hex[:8]}",
-                                        "type": "get_state"})
+                    poke = f"watch-{uuid.uuid4().hex[:8]}"
+                    pokes[poke] = deliveries
+                    await session.send({"id": poke, "type": "get_state"})
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), FLUSH_INTERVAL)
@@ -339,6 +381,7 @@ class LieutenantRunner:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            self.backlog_bytes = None
             await self.flush(force=True)
 
     def _pausing(self) -> bool:
@@ -364,6 +407,13 @@ class LieutenantRunner:
         return ("Working" if working else "Idle"), conditions
 
     # -- inputs ---------------------------------------------------------------------------
+    def _model_label(self, message: Mapping[str, Any]) -> str:
+        """provider/id of the model that answered (pi's message says), else the spec's."""
+        provider, model = message.get("provider"), message.get("model")
+        if isinstance(provider, str) and isinstance(model, str) and provider and model:
+            return f"{provider}/{model}"
+        return "/".join(self._model())
+
     def _model(self) -> tuple[str, str]:
         model = self.spec.get("model") or {}
         return (str(model.get("provider") or self.rt.config.default_model_provider),
@@ -443,11 +493,30 @@ class LieutenantRunner:
                                     for c in status["conditions"]]
         if comparable == self.written:
             self.dirty = False
+            self._announce()
             return
         await self.rt.kube.patch_status(PLURAL, self.namespace, self.name, status)
         self.written = comparable
         self.dirty = False
         self.last_flush = time.monotonic()
+        self._announce()
+
+    def _announce(self) -> None:
+        """What the status just written says happened: task Events and metrics."""
+        for model, usage in self._unwritten_usage:
+            metrics.model_usage(self.namespace, model, usage)
+        self._unwritten_usage = []
+        for change, task in self.ledger.drain():
+            if change == "started":
+                self.rt.post_event(self.body, "Normal", "TaskStarted",
+                                   f"task {task.name} reached the agent ({task.mode})")
+                continue
+            seconds = _seconds_between(task.sent_at, task.completed_at)
+            metrics.task_ended(self.namespace, task.phase, seconds)
+            kind, reason = TASK_EVENTS.get(task.phase, ("Normal", f"Task{task.phase}"))
+            took = f" after {seconds:.0f}s" if seconds is not None else ""
+            self.rt.post_event(self.body, kind, reason, f"task {task.name} "
+                               f"{task.phase.lower()}{took}" + _note(task))
 
 
 class InputError(RuntimeError):
@@ -487,6 +556,15 @@ def _summary(ready: bool, reason: str, message: str, *, reconciling: bool = Fals
             Condition("Reconciling", reconciling, reason, message if reconciling else ""),
             Condition("Stalled", stalled, reason, message if stalled else ""),
             Condition("Degraded", stalled, reason, message if stalled else "")]
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    began, ended = parse_time(start), parse_time(end)
+    return None if began is None or ended is None else (ended - began).total_seconds()
+
+
+def _note(task: TaskRecord) -> str:
+    return f": {task.note}" if task.phase != "Succeeded" and task.note else ""
 
 
 def _text(message: Mapping[str, Any]) -> str:

@@ -11,6 +11,8 @@ import asyncio
 import time
 from types import TracebackType
 
+from reef_operator import metrics
+
 
 class RateLimiter:
     def __init__(self, rate: float, burst: int) -> None:
@@ -23,6 +25,10 @@ class RateLimiter:
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
+        with metrics.RATE_LIMIT_WAITERS.track_inprogress():
+            await self._acquire()
+
+    async def _acquire(self) -> None:
         async with self._lock:
             while True:
                 now = time.monotonic()

@@ -33,24 +33,37 @@ def simulator_env(simulator: VersSimulator) -> dict[str, str]:
 
 
 class OperatorProcess:
+    """The operator with its health probes on a free loopback port; `metrics=True` serves
+    /metrics on another, `log_format="json"` writes JSON lines."""
+
     def __init__(self, kubeconfig: Path, log_file: Path, env: Mapping[str, str],
-                 namespaces: tuple[str, ...] = ()) -> None:
+                 namespaces: tuple[str, ...] = (), *, metrics: bool = False,
+                 log_format: str = "text") -> None:
         self.kubeconfig = kubeconfig
         self.log_file = log_file
         self.env = dict(env)
         self.namespaces = namespaces
+        self.metrics = metrics
+        self.log_format = log_format
         self._process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.health_url = ""
+        self.metrics_url = ""
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
     def start(self, wait: bool = True) -> None:
-        port = free_port()
-        self._health = f"http://127.0.0.1:{port}/healthz"
+        health = f"127.0.0.1:{free_port()}"
+        self.health_url = f"http://{health}"
         argv = [sys.executable, "-m", "reef_operator", "run", "--standalone",
-                "--liveness", self._health, "--verbose"]
+                "--health-probe-bind-address", health, "--log-format", self.log_format,
+                "--verbose"]
+        if self.metrics:
+            metrics = f"127.0.0.1:{free_port()}"
+            self.metrics_url = f"http://{metrics}/metrics"
+            argv += ["--metrics-bind-address", metrics]
         for namespace in self.namespaces:
             argv += ["--namespace", namespace]
         env = {
@@ -70,13 +83,15 @@ class OperatorProcess:
             self.wait_ready()
 
     def wait_ready(self, within: float = 60.0) -> None:
+        """Until /readyz answers 200: kopf's startup (configuration, providers, the
+        initial listing) is done and the apiserver answers."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"operator exited ({self._process.returncode}):\n"
                                    + self.log_tail())
             try:
-                if httpx.get(self._health, timeout=1).status_code == 200:
+                if httpx.get(f"{self.health_url}/readyz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

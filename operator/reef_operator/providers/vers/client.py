@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from reef_operator import metrics
 from reef_operator.providers.vers import errors
 from reef_operator.providers.vers.models import (
     Commit,
@@ -259,6 +260,9 @@ class VersClient:
                         connect=5.0, read=read_timeout, write=10.0, pool=10.0)),
                 )
             except httpx.TransportError as error:
+                metrics.platform_request(
+                    endpoint, "timeout" if isinstance(error, httpx.TimeoutException)
+                    else "connection_error", time.monotonic() - started)
                 failure = self._transport_failure(error, endpoint, creates)
                 if attempt >= self._retry.retries or isinstance(failure, errors.OutcomeUnknown):
                     raise failure from None
@@ -266,6 +270,8 @@ class VersClient:
                 logger.info("%s: %s; retrying in %.2fs", endpoint, failure.message, delay)
             else:
                 elapsed = time.monotonic() - started
+                metrics.platform_request(endpoint, metrics.status_outcome(response.status_code),
+                                         elapsed)
                 logger.debug("%s -> %d in %.0f ms", endpoint, response.status_code,
                              elapsed * 1000)
                 if response.is_success:

@@ -94,8 +94,9 @@ def _system(body: dict[str, Any], api: str) -> str:
 
 
 def _record(request: web.Request, api: str, body: dict[str, Any],
-            conversation: list[Message], choice: Choice) -> None:
-    request.app[RECORD_KEY].append({
+            conversation: list[Message], choice: Choice) -> dict[str, Any]:
+    """Log a request (GET /_script/requests); the handler adds the usage it reports."""
+    entry: dict[str, Any] = {
         "api": api,
         "model": body.get("model"),
         "system": _system(body, api),
@@ -104,7 +105,9 @@ def _record(request: web.Request, api: str, body: dict[str, Any],
         "task": choice.task,
         "failures": list(choice.failures),
         "time": time.time(),
-    })
+    }
+    request.app[RECORD_KEY].append(entry)
+    return entry
 
 
 def _call_id(conversation: list[Message], index: int) -> str:
@@ -129,7 +132,7 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
     body = await request.json()
     conversation = anthropic_conversation(body)
     choice = request.app[SCRIPT_KEY].choose(conversation)
-    _record(request, "anthropic", body, conversation, choice)
+    entry = _record(request, "anthropic", body, conversation, choice)
     step = choice.step
     if step.error_status:
         return web.json_response({"type": "error", "error": {
@@ -141,6 +144,8 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
         await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
 
     input_tokens = sum(_tokens(m.text) for m in conversation)
+    output_tokens = _tokens(step.text) + 10 * len(step.tool_calls)
+    entry["usage"] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
     await send("message_start", {"type": "message_start", "message": {
         "id": f"msg_{_call_id(conversation, 0)}", "type": "message", "role": "assistant",
         "model": body.get("model", "scripted"), "content": [], "stop_reason": None,
@@ -171,7 +176,7 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
         "type": "message_delta",
         "delta": {"stop_reason": "tool_use" if step.tool_calls else "end_turn",
                   "stop_sequence": None},
-        "usage": {"output_tokens": _tokens(step.text) + 10 * len(step.tool_calls)}})
+        "usage": {"output_tokens": output_tokens}})
     await send("message_stop", {"type": "message_stop"})
     await response.write_eof()
     return response
@@ -182,7 +187,7 @@ async def openai_chat(request: web.Request) -> web.StreamResponse:
     body = await request.json()
     conversation = openai_conversation(body)
     choice = request.app[SCRIPT_KEY].choose(conversation)
-    _record(request, "openai", body, conversation, choice)
+    entry = _record(request, "openai", body, conversation, choice)
     step: Step = choice.step
     if step.error_status:
         return web.json_response({"error": {"message": step.error_message or "scripted failure",
@@ -214,6 +219,7 @@ async def openai_chat(request: web.Request) -> web.StreamResponse:
                  "finish_reason": "tool_calls" if step.tool_calls else "stop"}])
     prompt = sum(_tokens(m.text) for m in conversation)
     completion = _tokens(step.text) + 10 * len(step.tool_calls)
+    entry["usage"] = {"input_tokens": prompt, "output_tokens": completion}
     await send([], usage={"prompt_tokens": prompt, "completion_tokens": completion,
                           "total_tokens": prompt + completion})
     await response.write(b"data: [DONE]\n\n")

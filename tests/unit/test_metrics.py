@@ -1,0 +1,213 @@
+"""The metrics: what each helper counts, the picture gauges, and counting only what was written."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from reef_operator import metrics
+from reef_operator.lieutenants.runner import LieutenantRunner
+from reef_operator.providers.base import VmObservation, VmRequest
+from reef_operator.providers.instrumented import InstrumentedProvider
+from reef_operator.providers.ratelimit import RateLimiter
+from reef_operator.providers.vers.errors import NotFound
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def scraped() -> dict[str, list[Any]]:
+    """The exposition text as a scraper parses it: family name -> samples."""
+    text = generate_latest(REGISTRY).decode()
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def test_usage_is_counted_by_model_and_token_type() -> None:
+    before = {t: value("reef_agent_tokens_total", namespace="u1", model="p/m", type=t)
+              for t in ("input", "output", "cache_read", "cache_write")}
+    cost = value("reef_agent_cost_usd_total", namespace="u1", model="p/m")
+    metrics.model_usage("u1", "p/m", {"input": 120, "output": 30, "cacheRead": 1000,
+                                      "cacheWrite": 7, "totalTokens": 1157,
+                                      "cost": {"input": 0.1, "total": 0.25}})
+    metrics.model_usage("u1", "p/m", {"input": True, "output": "12", "cost": 3})  # junk
+    assert value("reef_agent_tokens_total", namespace="u1", model="p/m",
+                 type="input") - before["input"] == 120
+    assert value("reef_agent_tokens_total", namespace="u1", model="p/m",
+                 type="output") - before["output"] == 30
+    assert value("reef_agent_tokens_total", namespace="u1", model="p/m",
+                 type="cache_read") - before["cache_read"] == 1000
+    assert value("reef_agent_tokens_total", namespace="u1", model="p/m",
+                 type="cache_write") - before["cache_write"] == 7
+    assert value("reef_agent_cost_usd_total", namespace="u1", model="p/m") - cost == 0.25
+
+
+def test_event_lag_is_observed_for_messages_stamped_at_emission_only() -> None:
+    count = value("reef_agent_event_lag_seconds_count")
+    total = value("reef_agent_event_lag_seconds_sum")
+    now = 1_700_000_010.0
+    metrics.event_consumed({"type": "message_start",
+                            "message": {"role": "user", "timestamp": 1_700_000_008_000}}, now)
+    metrics.event_consumed({"type": "message_start",
+                            "message": {"role": "toolResult", "timestamp": 1_700_000_009_500}},
+                           now)
+    # An assistant message is stamped when the model request starts, not at emission;
+    # other events carry no time at all; a clock ahead of ours counts as no lag.
+    metrics.event_consumed({"type": "message_start",
+                            "message": {"role": "assistant", "timestamp": 1}}, now)
+    metrics.event_consumed({"type": "agent_end"}, now)
+    metrics.event_consumed({"type": "message_start",
+                            "message": {"role": "user", "timestamp": 1_700_000_020_000}}, now)
+    assert value("reef_agent_event_lag_seconds_count") - count == 3
+    assert value("reef_agent_event_lag_seconds_sum") - total == pytest.approx(2.5)
+
+
+def test_platform_outcomes_are_status_classes() -> None:
+    assert [metrics.status_outcome(s) for s in (200, 204, 404, 429, 503)] == [
+        "ok", "ok", "4xx", "4xx", "5xx"]
+
+
+@pytest.fixture
+def picture() -> Iterator[list[metrics.Picture]]:
+    shown: list[metrics.Picture] = [metrics.Picture()]
+    previous = metrics.PICTURE.source
+    metrics.show_picture(lambda: shown[0])
+    yield shown
+    metrics.show_picture(previous)
+
+
+def test_gauges_show_the_current_picture(picture: list[metrics.Picture]) -> None:
+    picture[0] = metrics.Picture(
+        lieutenant_phases={("team-a", "Working"): 2, ("team-a", "Idle"): 1,
+                           ("team-b", "Error"): 1},
+        in_backoff={"VMNode": 3}, backlog_bytes={"team-a": 4096})
+    families = scraped()
+    phases = {(s.labels["namespace"], s.labels["phase"]): s.value
+              for s in families["reef_lieutenants"]}
+    assert phases[("team-a", "Working")] == 2 and phases[("team-a", "Idle")] == 1
+    assert phases[("team-a", "Paused")] == 0 and phases[("team-b", "Error")] == 1
+    assert {phase for ns, phase in phases if ns == "team-b"} == set(metrics.LIEUTENANT_PHASES)
+    assert {s.labels["kind"]: s.value for s in families["reef_objects_in_backoff"]} == {
+        "VMNode": 3, "Lieutenant": 0}
+    assert [(s.labels, s.value) for s in families["reef_agent_event_backlog_bytes"]] == [
+        ({"namespace": "team-a"}, 4096)]
+
+    picture[0] = metrics.Picture()   # every lieutenant gone: no stale series
+    families = scraped()
+    assert families["reef_lieutenants"] == [] and families["reef_agent_event_backlog_bytes"] == []
+
+
+class _FakeProvider:
+    name = "local"
+
+    async def observe(self, vm_id: str) -> VmObservation:
+        if vm_id == "missing":
+            raise NotFound("no such VM", endpoint="local")
+        return VmObservation(vm_id, "running")
+
+    async def create(self, request: VmRequest) -> str:
+        raise RuntimeError("disk full")
+
+
+async def test_provider_operations_are_counted_with_bounded_outcomes() -> None:
+    provider = InstrumentedProvider(_FakeProvider())  # type: ignore[arg-type]
+    ok = value("reef_provider_operations_total", provider="local", operation="observe",
+               outcome="ok")
+    missing = value("reef_provider_operations_total", provider="local", operation="observe",
+                    outcome="NotFound")
+    other = value("reef_provider_operations_total", provider="local", operation="create",
+                  outcome="other")
+    assert (await provider.observe("vm-1")).state == "running"
+    with pytest.raises(NotFound):
+        await provider.observe("missing")
+    with pytest.raises(RuntimeError):
+        await provider.create(VmRequest(owner_uid="u", name="n", namespace="ns"))
+    assert value("reef_provider_operations_total", provider="local", operation="observe",
+                 outcome="ok") - ok == 1
+    assert value("reef_provider_operations_total", provider="local", operation="observe",
+                 outcome="NotFound") - missing == 1
+    assert value("reef_provider_operations_total", provider="local", operation="create",
+                 outcome="other") - other == 1
+
+
+async def test_calls_waiting_for_the_rate_limiter_are_shown() -> None:
+    limiter = RateLimiter(rate=5, burst=1)
+    await limiter.acquire()                       # the only token
+    waiting = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0.05)
+    assert value("reef_platform_rate_limit_waiters") == 1
+    await waiting
+    assert value("reef_platform_rate_limit_waiters") == 0
+
+
+class _Kube:
+    def __init__(self) -> None:
+        self.fail = False
+        self.patches: list[dict[str, Any]] = []
+
+    async def patch_status(self, plural: str, namespace: str, name: str,
+                           status: dict[str, Any]) -> None:
+        if self.fail:
+            raise OSError("apiserver unreachable")
+        self.patches.append(status)
+
+
+class _Runtime:
+    def __init__(self) -> None:
+        self.kube = _Kube()
+        self.vmnode_bodies: dict[Any, Any] = {}
+        self.events: list[tuple[str, str, str]] = []
+
+    def post_event(self, body: Any, kind: str, reason: str, message: str) -> None:
+        self.events.append((kind, reason, message))
+
+
+ASSISTANT: dict[str, Any] = {"role": "assistant", "provider": "anthropic", "model": "claude-x",
+             "content": [{"type": "text", "text": "done"}], "stopReason": "stop",
+             "usage": {"input": 40, "output": 9, "cacheRead": 0, "cacheWrite": 0,
+                       "cost": {"total": 0.0}}}
+
+
+async def test_tasks_and_tokens_count_once_their_status_is_written() -> None:
+    rt = _Runtime()
+    body = {"metadata": {"name": "api", "namespace": "u2", "generation": 1},
+            "spec": {"tasks": [{"name": "one", "message": "do it"},
+                               {"name": "two", "message": "then this"}]}}
+    runner = LieutenantRunner(rt, body, asyncio.Event())
+    tasks = value("reef_tasks_total", namespace="u2", outcome="Succeeded")
+    failed = value("reef_tasks_total", namespace="u2", outcome="Failed")
+    tokens = value("reef_agent_tokens_total", namespace="u2", model="anthropic/claude-x",
+                   type="input")
+    one, two = runner.ledger.tasks
+    runner.ledger.mark_sent(one, "prompt", "task-one")
+    runner.ledger.user_message("do it")
+    runner.ledger.assistant_message(ASSISTANT)
+    runner._unwritten_usage.append((runner._model_label(ASSISTANT), ASSISTANT["usage"]))
+    runner.ledger.settle()
+
+    rt.kube.fail = True                 # the status write fails: nothing is announced yet
+    with pytest.raises(OSError):
+        await runner.flush(force=True)
+    assert rt.events == []
+    assert value("reef_tasks_total", namespace="u2", outcome="Succeeded") == tasks
+
+    rt.kube.fail = False
+    await runner.flush(force=True)
+    await runner.flush(force=True)      # nothing new: nothing counted twice
+    assert [reason for _, reason, _ in rt.events] == ["TaskStarted", "TaskSucceeded"]
+    assert value("reef_tasks_total", namespace="u2", outcome="Succeeded") - tasks == 1
+    assert value("reef_agent_tokens_total", namespace="u2", model="anthropic/claude-x",
+                 type="input") - tokens == 40
+
+    runner.ledger.mark_sent(two, "prompt", "task-two")
+    runner.ledger.fail_queued("task-two", "No API key found for anthropic")
+    await runner.flush(force=True)
+    kind, reason, message = rt.events[-1]
+    assert (kind, reason) == ("Warning", "TaskFailed")
+    assert "No API key found for anthropic" in message
+    assert value("reef_tasks_total", namespace="u2", outcome="Failed") - failed == 1
