@@ -14,6 +14,7 @@ import yaml
 from kubernetes import client
 
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.providers.local import processes
 from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.scripted_model.harness import ScriptedModel
@@ -242,3 +243,38 @@ def test_sigkills_during_tasks_lose_and_duplicate_nothing(
                and not r["conversation"][-1]["toolResult"]]
     for name in names:
         assert prompts.count(f"Count {name}") == 1, (name, prompts)
+
+
+def _pi_running(vm_id: str) -> bool:
+    """Whether a pi process runs on the Local VM (pi names its process `pi`)."""
+    for pid in processes.scan(vm_id):
+        try:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except FileNotFoundError:
+            continue
+        if argv0.endswith(b"pi"):
+            return True
+    return False
+
+
+def test_stop_when_done_stops_the_agent_and_a_new_task_starts_it_again(
+    admin: Kube, namespace: str, operator: OperatorProcess, models_config: str
+) -> None:
+    _apply(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}],
+           postTaskDisposition="StopWhenDone")
+    stopped = wait_for(lambda: (lambda s: s if s.get("phase") == "Stopped"
+                                and len(s.get("history", [])) == 1 else None)(
+        _status(admin, namespace, "api")), 120, "stopped after the task", operator)
+    assert _cond(stopped, "Ready")["reason"] == "Stopped"
+    assert not _pi_running(stopped["vmId"])           # the agent is stopped, the VM is not
+    assert _cond(admin.get("vmnodes", "api", namespace)["status"], "Ready")["status"] == "True"
+
+    _append(admin, namespace, "api", {"name": "recall", "message": "What was the long task?"})
+    again = wait_for(lambda: (lambda s: s if s.get("phase") == "Stopped"
+                              and len(s.get("history", [])) == 2 else None)(
+        _status(admin, namespace, "api")), 120, "the second task, then stopped", operator)
+    # Started on its session file: the conversation went on.
+    assert again["history"][1]["response"] == "It was the long task."
+    assert not _pi_running(again["vmId"])
+    events = admin.core.list_namespaced_event(namespace).items
+    assert not [e for e in events if e.reason == "AgentRestarted"]   # a stop is not a crash

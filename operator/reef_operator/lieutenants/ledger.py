@@ -122,6 +122,9 @@ class Ledger:
     def next_pending(self) -> TaskRecord | None:
         return next((t for t in self.tasks if t.phase == "Pending"), None)
 
+    def any_finished(self) -> bool:
+        return any(t.phase in ("Succeeded", "Failed", "Aborted") for t in self.tasks)
+
     def get(self, name: str) -> TaskRecord | None:
         return next((t for t in self.tasks if t.name == name), None)
 

@@ -122,8 +122,24 @@ class LieutenantRunner:
                 Condition("Working", False, "WaitingForVM", "")])
             await self.flush(force=True)
             return 600.0
+        if self._stopped_when_done():
+            # StopWhenDone: pi stays stopped until a new task arrives (a spec change wakes
+            # this loop); the VM keeps running and the session file keeps the conversation.
+            self._set_phase("Stopped", [
+                *_summary(True, "Stopped", "the agent stopped after its tasks "
+                          "(postTaskDisposition StopWhenDone); a new task starts it again"),
+                Condition("Working", False, "Stopped", "")])
+            await self.flush(force=True)
+            return 600.0
         await self._attach(node_status)
         return 0.0
+
+    def _stop_when_done(self) -> bool:
+        return self.spec.get("postTaskDisposition") == "StopWhenDone"
+
+    def _stopped_when_done(self) -> bool:
+        return self._stop_when_done() and self.phase == "Stopped" and \
+            self.ledger.next_pending() is None and self.ledger.running is None
 
     # -- VMNode ---------------------------------------------------------------------------
     async def _ensure_vmnode(self, desired: str) -> dict[str, Any] | None:
@@ -191,7 +207,8 @@ class LieutenantRunner:
                                             node_status.get("hostKeyFingerprint") or None)
         session = PiSession(shell, await self._session_spec())
         started = await session.start()
-        had_session = bool(self.session_info.get("sessionFile"))
+        # A session that was stopped on purpose (StopWhenDone) is started, not restarted.
+        had_session = bool(self.session_info.get("sessionFile")) and self.phase != "Stopped"
         if started and had_session:
             self.restarts += 1
             self.rt.post_event(self.body, "Warning", "AgentRestarted",
@@ -346,6 +363,13 @@ class LieutenantRunner:
                 if desired == "Paused" and self.activity == "idle" and \
                         self.ledger.running is None:
                     raise StepOut("pausing")
+                if self._stop_when_done() and self.activity == "idle" and \
+                        self.ledger.running is None and self.ledger.next_pending() is None \
+                        and self.ledger.any_finished():
+                    with contextlib.suppress(VersError, SessionError):
+                        await session.stop()
+                    self.phase = "Stopped"
+                    raise StepOut("tasks done: the agent stops (StopWhenDone)")
                 self._set_phase(*self._working_phase())
                 if self.dirty:
                     await self.flush()
