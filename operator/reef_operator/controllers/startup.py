@@ -50,8 +50,12 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.INFO
     if webhook.configure(settings):
-        logger.info("admission webhook enabled (ValidatingWebhookConfiguration %s)",
-                    webhook.WEBHOOK_CONFIGURATION)
+        if webhook.managed():
+            logger.info("admission webhook enabled (ValidatingWebhookConfiguration %s, "
+                        "kept by the operator)", webhook.WEBHOOK_CONFIGURATION)
+        else:
+            logger.info("admission webhook enabled (its ValidatingWebhookConfiguration is "
+                        "installed with the chart or manifests)")
     settings.watching.server_timeout = 300
 
     kube = KubeApi(api_client())
