@@ -26,6 +26,8 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_creat
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from reef_operator.api import lieutenant as api_lieutenant
+
 # No `_created` series beside every counter and histogram: they double the series and
 # only matter to exporters that restart counters without restarting the process.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -102,7 +104,7 @@ EVENT_LAG = Histogram(
 # Usage keys in pi's assistant messages (pi-ai's Usage) and the `type` label they count as.
 _TOKEN_TYPES = (("input", "input"), ("output", "output"), ("cacheRead", "cache_read"),
                 ("cacheWrite", "cache_write"))
-LIEUTENANT_PHASES = ("Starting", "Idle", "Working", "Paused", "Error", "Destroyed")
+LIEUTENANT_PHASES = api_lieutenant.PHASES     # status.phase's enum in the CRD
 
 
 # -- recording helpers ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ import yaml
 from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
+from reef_operator.api.lieutenant import PHASES
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
@@ -107,8 +108,7 @@ def test_one_task_shows_in_metrics_probes_and_json_logs(
         assert total(samples, "reef_reconcile_total", kind=kind, outcome="success") > 0, kind
         assert total(samples, "reef_reconcile_duration_seconds_count", kind=kind) > 0, kind
     assert {phase: sample(samples, "reef_lieutenants", namespace=namespace, phase=phase)
-            for phase in ("Starting", "Idle", "Working", "Paused", "Error", "Destroyed")} == {
-        "Starting": 0, "Idle": 1, "Working": 0, "Paused": 0, "Error": 0, "Destroyed": 0}
+            for phase in PHASES} == {phase: int(phase == "Idle") for phase in PHASES}
     assert sample(samples, "reef_tasks_total", namespace=namespace, outcome="Succeeded") == 1
     assert total(samples, "reef_tasks_total", namespace=namespace) == 1
     assert sample(samples, "reef_task_duration_seconds_count", outcome="Succeeded") >= 1
