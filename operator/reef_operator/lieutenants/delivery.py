@@ -2,7 +2,10 @@
 
 Each delivery is one shell command on the VM that first appends the command id
 to `$RUN/sent`, then the command to the FIFO, with hangups ignored so a dropped
-SSH connection or a killed operator cannot stop it half way. A task whose id is
+SSH connection or a killed operator cannot stop it half way. The command line
+travels in the command's arguments, not on stdin: a connection cut while stdin
+was still in flight would give `cat` an early end of input, and an id in the
+sent-log for a line pi never got (found by the resilience suite). A task whose id is
 in the sent-log was delivered (the FIFO's keeper holds the data for pi even if
 pi restarts); one whose id is not there was not, and is sent again.
 """
@@ -22,7 +25,7 @@ DELIVER = (
     "trap '' HUP INT TERM PIPE; "
     "$T has-session -t pi-rpc 2>/dev/null || { echo 'pi is not running' >&2; exit 75; }; "
     "printf '%s\\n' \"$1\" >> \"$RUN/sent\" && "
-    "if ! timeout 10 sh -c 'cat >> \"$0\"' \"$RUN/in\"; then "
+    "if ! printf '%s\\n' \"$2\" | timeout 10 sh -c 'cat >> \"$0\"' \"$RUN/in\"; then "
     "sed -i \"/^$1\\$/d\" \"$RUN/sent\"; echo 'pi did not take the command' >&2; exit 75; fi"
 )
 
@@ -52,8 +55,8 @@ def task_command(message: str, mode: str, working: bool
 
 
 async def deliver(shell: Shell, command_id_: str, command: Mapping[str, Any]) -> None:
-    line = json.dumps({"id": command_id_, **command}, separators=(",", ":")) + "\n"
-    result = await shell.run(PRELUDE + f"set -- {_quote(command_id_)}; {DELIVER}", stdin=line,
+    line = json.dumps({"id": command_id_, **command}, separators=(",", ":"))
+    result = await shell.run(PRELUDE + f"set -- {_quote(command_id_)} {_quote(line)}; {DELIVER}",
                              within=30)
     if result.exit_status != 0:
         raise DeliveryError(f"could not write to pi's input: {result.stderr.strip()[-300:]}")
