@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from reef_operator.providers.local import kill_every_vm
+from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.scripted_model.harness import ScriptedModel
 
@@ -31,6 +32,19 @@ def local_root() -> Iterator[Path]:
     yield root
     kill_every_vm(root)   # VMs of namespaces still being deleted when the module ends
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def operator(control_plane: LocalControlPlane, local_root: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """The operator as its own process, with Local VMs under `local_root` (modules that
+    need more, such as the Vers simulator or the webhook, define their own)."""
+    process = OperatorProcess(control_plane.operator_kubeconfig,
+                              tmp_path_factory.mktemp("operator") / "operator.log",
+                              {"REEF_LOCAL_ROOT": str(local_root)})
+    process.start()
+    yield process
+    process.stop()
 
 
 def wait_for(check: Callable[[], Any], within: float, what: str,

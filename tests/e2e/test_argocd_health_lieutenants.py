@@ -6,8 +6,6 @@ judged against the CRD reference.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +13,6 @@ import yaml
 from kubernetes import client
 
 from reef_operator.constants import GROUP, VERSION
-from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.scripted_model.harness import ScriptedModel
 from tests.conftest import Kube
@@ -36,16 +33,6 @@ tasks:
       - text: "Done quickly."
 """
 
-
-@pytest.fixture(scope="module")
-def operator(control_plane: LocalControlPlane, local_root: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(control_plane.operator_kubeconfig,
-                              tmp_path_factory.mktemp("operator") / "operator.log",
-                              {"REEF_LOCAL_ROOT": str(local_root)})
-    process.start()
-    yield process
-    process.stop()
 
 
 def test_lieutenant_health_through_its_life(admin: Kube, namespace: str,

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ import yaml
 from kubernetes import client
 
 from reef_operator.constants import API_VERSION
-from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.controlplane.processes import free_port
 from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.scripted_model.harness import ScriptedModel
@@ -52,16 +50,6 @@ tasks:
         delay: 0.3
 """
 
-
-@pytest.fixture(scope="module")
-def operator(control_plane: LocalControlPlane, local_root: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(control_plane.operator_kubeconfig,
-                              tmp_path_factory.mktemp("operator") / "operator.log",
-                              {"REEF_LOCAL_ROOT": str(local_root)})
-    process.start()
-    yield process
-    process.stop()
 
 
 def reef(admin: Kube, *args: str, env: dict[str, str] | None = None,

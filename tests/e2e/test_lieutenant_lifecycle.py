@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from kubernetes import client
 
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.providers.local import processes
-from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.scripted_model.harness import ScriptedModel
 from tests.conftest import Kube
@@ -53,16 +51,6 @@ tasks:
       - text: "Counted."
 """
 
-
-@pytest.fixture(scope="module")
-def operator(control_plane: LocalControlPlane, local_root: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(control_plane.operator_kubeconfig,
-                              tmp_path_factory.mktemp("operator") / "operator.log",
-                              {"REEF_LOCAL_ROOT": str(local_root)})
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

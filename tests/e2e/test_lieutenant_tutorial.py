@@ -183,17 +183,7 @@ def test_dropped_ssh_connections_mid_stream_lose_and_repeat_nothing(
                                 .get("output") else None)(_lieutenant(admin, namespace, "api")),
                        120, "streaming output", operator)
     vm_id = working["status"]["vmId"]
-    cut = 0
-    for procs in Path("/sys/fs/cgroup").glob(f"**/versim-*/{vm_id}/cgroup.procs"):
-        for pid in procs.read_text().split():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except FileNotFoundError:
-                continue
-            if cmdline.startswith(b"sshd: root"):
-                subprocess.run(["kill", "-9", pid], check=False)
-                cut += 1
-    assert cut, "no SSH connection to cut"
+    assert versim.cut_ssh(vm_id), "no SSH connection to cut"
     done = wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 1
                              and o["status"].get("phase") == "Idle" else None)(
         _lieutenant(admin, namespace, "api")), 120, "the answer after the drop", operator)

@@ -77,6 +77,22 @@ class VersSimulator:
     def vm_action(self, vm_id: str, action: str) -> None:
         self._control.post(f"/_sim/vms/{vm_id}/{action}").raise_for_status()
 
+    def cut_ssh(self, vm_id: str) -> int:
+        """Kill the VM's sshd session processes: every SSH connection to it drops at once,
+        as on a network cut (its sshd keeps listening). Returns how many were cut."""
+        cut = 0
+        for procs in Path("/sys/fs/cgroup").glob(f"**/versim-*/{vm_id}/cgroup.procs"):
+            for pid in procs.read_text().split():
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except FileNotFoundError:
+                    continue
+                if cmdline.startswith(b"sshd: root"):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+                    cut += 1
+        return cut
+
     def tag(self, tag: str, commit_id: str) -> None:
         self._control.put(f"/_sim/tags/{tag}", json={"commit_id": commit_id}).raise_for_status()
 
