@@ -33,7 +33,7 @@ def test_demo_runs_the_tutorial_from_a_clean_state(tmp_path: Path,
     history = out[out.index("=== 7."):out.index("=== 8.")]
     for n, task in enumerate(("scaffold", "database", "users"), start=1):
         assert f"=== Response {n} ===\n(task {task}, stop)" in history
-    assert "pool built from DATABASE_URL in the config I wrote" in history
+    assert "a pg Pool built from DATABASE_URL in the config I wrote" in history
     assert "=== Current (idle) ===" in history
     # The files are on the lieutenant's VM, read back through the plugin.
     files = out[out.index("=== 8."):out.index("=== 9.")]
