@@ -254,7 +254,8 @@ def test_stop_when_done_stops_the_agent_and_a_new_task_starts_it_again(
                                 and len(s.get("history", [])) == 1 else None)(
         _status(admin, namespace, "api")), 120, "stopped after the task", operator)
     assert _cond(stopped, "Ready")["reason"] == "Stopped"
-    assert not _pi_running(stopped["vmId"])           # the agent is stopped, the VM is not
+    # The agent is stopped (pi exits on the hangup a moment after tmux goes), the VM is not.
+    wait_for(lambda: not _pi_running(stopped["vmId"]), 30, "pi gone", operator)
     assert _cond(admin.get("vmnodes", "api", namespace)["status"], "Ready")["status"] == "True"
 
     _append(admin, namespace, "api", {"name": "recall", "message": "What was the long task?"})
@@ -263,6 +264,6 @@ def test_stop_when_done_stops_the_agent_and_a_new_task_starts_it_again(
         _status(admin, namespace, "api")), 120, "the second task, then stopped", operator)
     # Started on its session file: the conversation went on.
     assert again["history"][1]["response"] == "It was the long task."
-    assert not _pi_running(again["vmId"])
+    wait_for(lambda: not _pi_running(again["vmId"]), 30, "pi gone again", operator)
     events = admin.core.list_namespaced_event(namespace).items
     assert not [e for e in events if e.reason == "AgentRestarted"]   # a stop is not a crash
