@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -51,32 +52,39 @@ def rendered_files() -> dict[str, str]:
     return files
 
 
-def stale_files(root: Path) -> list[str]:
+def stale_files(root: Path, files: dict[str, str] | None = None) -> list[str]:
     """Generated files that are missing or differ from what the definitions render."""
-    stale = []
-    for relative, text in rendered_files().items():
-        path = root / relative
-        if not path.exists() or path.read_text() != text:
-            stale.append(relative)
-    return stale
+    files = rendered_files() if files is None else files
+    return [relative for relative, text in files.items()
+            if not (root / relative).is_file() or (root / relative).read_text() != text]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def write_or_check(files_for: Callable[[Path], dict[str, str]], argv: list[str] | None,
+                   description: str | None, command: str) -> int:
+    """The command line shared by every generator: write the files rendered for the root,
+    or with --check report the stale ones (and tell how to regenerate them: `command`)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("root", nargs="?", type=Path, default=Path.cwd(),
                         help="repository root (default: current directory)")
     parser.add_argument("--check", action="store_true", help="only report stale files")
     args = parser.parse_args(argv)
+    files = files_for(args.root)
     if args.check:
-        stale = stale_files(args.root)
+        stale = stale_files(args.root, files)
         for relative in stale:
-            print(f"stale: {relative} (run python -m reef_operator.api.render)", file=sys.stderr)
+            print(f"stale: {relative} (run {command})", file=sys.stderr)
         return 1 if stale else 0
-    for relative, text in rendered_files().items():
+    for relative, text in files.items():
         path = args.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_or_check(lambda _root: rendered_files(), argv,
+                          __doc__.splitlines()[0] if __doc__ else None,
+                          "python -m reef_operator.api.render")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ Needs the helm binary (`scripts/setup` installs it); the chart tests run the che
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import shutil
@@ -33,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from reef_operator.api import KINDS
+from reef_operator.api import KINDS, render
 from reef_operator.constants import OPERATOR_NAMESPACE
 from reef_operator.profiles.defaults import DEFAULT_PROFILES
 
@@ -222,27 +221,13 @@ def plain_manifests(root: Path) -> dict[str, str]:
 
 
 def stale_files(root: Path) -> list[str]:
-    return [relative for relative, text in plain_manifests(root).items()
-            if not (root / relative).is_file() or (root / relative).read_text() != text]
+    return render.stale_files(root, plain_manifests(root))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("root", nargs="?", type=Path, default=Path.cwd(),
-                        help="repository root (default: current directory)")
-    parser.add_argument("--check", action="store_true", help="only report stale files")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = stale_files(args.root)
-        for relative in stale:
-            print(f"stale: {relative} (run python -m reef_operator.testing.helm)",
-                  file=sys.stderr)
-        return 1 if stale else 0
-    for relative, text in plain_manifests(args.root).items():
-        path = args.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return 0
+    return render.write_or_check(plain_manifests, argv,
+                                 __doc__.splitlines()[0] if __doc__ else None,
+                                 "python -m reef_operator.testing.helm")
 
 
 if __name__ == "__main__":
