@@ -12,9 +12,8 @@ nodes' VMs (none leaked, none doubled), and none is left after deletion; every t
 reached the model exactly once and its answer is in the history once; no secret in any
 log. A summary table is printed.
 
-Small by default (CI); `REEF_CHAOS_LIEUTENANTS=10 REEF_CHAOS_ROUNDS=20` for full scale:
-
-    .venv/bin/pytest tests/resilience -s
+Small by default (as `make test` runs it); the environment variables
+REEF_CHAOS_LIEUTENANTS and REEF_CHAOS_ROUNDS (10 and 20 for full scale) set its size.
 """
 
 from __future__ import annotations
