@@ -44,9 +44,8 @@ class Cluster:
         try:
             config.load_kube_config(config_file=kubeconfig, context=context,
                                     client_configuration=configuration)
-            _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
             if context:
-                contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
                 active = next((c for c in contexts if c["name"] == context), active)
             default_namespace = (active or {}).get("context", {}).get("namespace") or "default"
         except config.ConfigException as error:
