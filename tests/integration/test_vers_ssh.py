@@ -101,8 +101,10 @@ async def test_pause_freezes_processes_and_resume_continues_them(
     vers: VersClient, versim: VersSimulator, connector: VersConnector
 ) -> None:
     vm_id = await vers.new_root(wait_boot=True)
+    # The counter is renamed into place so a read never sees a half-written file.
     await connector.run(vm_id, "setsid sh -c 'echo $$ > /root/pid; i=0; while true; do "
-                        "i=$((i+1)); echo $i > /root/count; sleep 0.05; done' "
+                        "i=$((i+1)); echo $i > /root/count.new; mv /root/count.new /root/count; "
+                        "sleep 0.05; done' "
                         ">/dev/null 2>&1 < /dev/null &")
     pid_before = (await connector.run(vm_id, "sleep 0.3; cat /root/pid")).stdout
     count_file = Path(_sim_vm(versim, vm_id)["directory"]) / "root" / "count"
