@@ -17,7 +17,9 @@ LABEL_PROFILE: Final = f"{GROUP}/profile"
 LABEL_PROFILE_HASH: Final = f"{GROUP}/profile-hash"
 LABEL_PROVIDER: Final = f"{GROUP}/provider"
 
-ANNOTATION_CREATE_PENDING: Final = f"{GROUP}/create-pending"
+# When the node's current VM was first requested: written before the create is sent and
+# kept while the node has that VM (removed when the VM is released on purpose).
+ANNOTATION_VM_REQUESTED: Final = f"{GROUP}/vm-requested-at"
 ANNOTATION_PAUSED: Final = f"{GROUP}/paused"
 ANNOTATION_RECONCILE_REQUESTED_AT: Final = f"{GROUP}/reconcile-requested-at"
 

@@ -162,7 +162,7 @@ def test_vers_lifecycle_running_paused_running_destroyed_deleted(
     assert (vm_root / "booted").read_text() == "booted-by-test\n"
     identity = (vm_root / ".reef" / "identity.env").read_text()
     assert "REEF_NODE='api'" in identity and "GREETING=hello" in identity
-    assert f"{GROUP}/create-pending" not in (node["metadata"].get("annotations") or {})
+    requested_at = node["metadata"]["annotations"][f"{GROUP}/vm-requested-at"]
 
     _patch(admin, namespace, "api", {"state": "Paused"})
     paused = wait_for(_until(admin, namespace, "api",
@@ -181,12 +181,16 @@ def test_vers_lifecycle_running_paused_running_destroyed_deleted(
                          what="Destroyed", operator=operator)
     assert "vmId" not in destroyed["status"]
     assert _sim_vms(versim, uid) == []
+    released = admin.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
+                                                         "api")
+    assert f"{GROUP}/vm-requested-at" not in (released["metadata"].get("annotations") or {})
     for reason in ("Created", "Booted", "Paused", "Resumed", "Destroyed"):
         assert reason in _events(admin, namespace, "api"), reason
 
     _patch(admin, namespace, "api", {"state": "Running"})
-    wait_for(_ready(admin, namespace, "api"), what="a new VM", operator=operator)
+    renewed = wait_for(_ready(admin, namespace, "api"), what="a new VM", operator=operator)
     assert len(_sim_vms(versim, uid)) == 1
+    assert renewed["metadata"]["annotations"][f"{GROUP}/vm-requested-at"] != requested_at
     admin.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes", "api")
     wait_for(lambda: "api" not in _names(admin, namespace), what="object gone",
              operator=operator)

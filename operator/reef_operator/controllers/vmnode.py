@@ -10,7 +10,7 @@ from typing import Any
 import kopf
 
 from reef_operator import metrics
-from reef_operator.constants import ANNOTATION_CREATE_PENDING, GROUP, VERSION
+from reef_operator.constants import ANNOTATION_VM_REQUESTED, GROUP, VERSION
 from reef_operator.controllers import runtime
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
 from reef_operator.providers.base import VmRequest
@@ -26,6 +26,7 @@ async def vmnode_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> Non
         rt.fleet.remove(*key)
         rt.wakers.pop(key, None)
         rt.vmnode_bodies.pop(key, None)
+        rt.vmnodes.forget(*key)
         _wake_lieutenant(rt, key)
         return
     rt.vmnode_bodies[key] = dict(body)
@@ -112,7 +113,7 @@ async def _release_vm(body: kopf.Body, retry: int) -> None:
     if provider is None:
         return
     try:
-        if not vm_id and ANNOTATION_CREATE_PENDING in meta.annotations:
+        if not vm_id and ANNOTATION_VM_REQUESTED in meta.annotations:
             vm_id = await provider.find(VmRequest(owner_uid=meta.uid or "", name=meta.name or "",
                                                   namespace=meta.namespace or ""))
         if vm_id:

@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from reef_operator import metrics
 from reef_operator.agent.events import Activity, confirms_idle, next_activity, text_delta
 from reef_operator.agent.session import PiSession, SessionError, SessionSpec
@@ -115,9 +117,10 @@ class LieutenantRunner:
             await self.flush(force=True)
             return 600.0
         if not ready:
-            reason = _find(node_status, "Ready").get("reason") or "Creating"
+            # One message for the whole wait (the VMNode's own status tells its steps):
+            # each step repeated here would be one more write per lieutenant.
             self._set_phase("Starting", [
-                *_summary(False, "WaitingForVM", f"VMNode {self.name} is not ready ({reason})",
+                *_summary(False, "WaitingForVM", f"waiting for VMNode {self.name} to be Ready",
                           reconciling=True),
                 Condition("Working", False, "WaitingForVM", "")])
             await self.flush(force=True)
@@ -156,18 +159,27 @@ class LieutenantRunner:
             wanted["parentRef"] = {"name": parent["name"]}
         if node is None:
             meta = self.body.get("metadata", {})
+            metadata = self.rt.vmnodes.metadata_for_new(self.namespace, self.name, wanted)
+            metadata["labels"] = {**metadata.get("labels", {}), LABEL_LIEUTENANT: self.name}
             body = {
                 "apiVersion": API_VERSION, "kind": "VMNode",
-                "metadata": {"name": self.name, "namespace": self.namespace,
-                             "labels": {LABEL_LIEUTENANT: self.name},
+                "metadata": {"name": self.name, "namespace": self.namespace, **metadata,
                              "ownerReferences": [{
                                  "apiVersion": API_VERSION, "kind": "Lieutenant",
                                  "name": self.name, "uid": meta.get("uid"),
                                  "controller": True, "blockOwnerDeletion": True}]},
                 "spec": wanted,
             }
-            await asyncio.to_thread(self.rt.kube.custom.create_namespaced_custom_object,
-                                    GROUP, VERSION, self.namespace, "vmnodes", body)
+            try:
+                created = await asyncio.to_thread(
+                    self.rt.kube.custom.create_namespaced_custom_object,
+                    GROUP, VERSION, self.namespace, "vmnodes", body)
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+                return None  # made by an earlier pass; its watch event is on the way
+            # Known at once, so a pass woken before the watch event does not create it twice.
+            self.rt.vmnode_bodies.setdefault((self.namespace, self.name), created)
             return None
         owners = node.get("metadata", {}).get("ownerReferences") or []
         if not any(o.get("uid") == self.body.get("metadata", {}).get("uid") for o in owners):

@@ -43,7 +43,7 @@ class VmRequest:
     memory_mib: int | None = None
     disk_mib: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
-    # When the create-pending mark was written: a VM created after it (minus clock
+    # When the vm-requested-at mark was written: a VM created after it (minus clock
     # skew) that nobody labelled may be this owner's, half-made before a crash.
     pending_since: datetime.datetime | None = None
 

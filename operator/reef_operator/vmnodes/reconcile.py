@@ -2,13 +2,19 @@
 
 Level-triggered and safe to re-run at any moment: every pass starts from the
 object as it is and the VM as the provider reports it. The only state carried
-between passes is what is written on the object (status, the create-pending
+between passes is what is written on the object (status, the vm-requested-at
 annotation), so a killed operator picks up exactly where it stopped.
 
-Never two VMs for one node: the create-pending annotation is written before a
-create is sent, the VM id is recorded right after, the VM carries the node's
-uid as a label, and while the annotation stands the VM is looked up before any
-new create.
+Never two VMs for one node: the vm-requested-at annotation is written before a
+create is sent (a lieutenant writes it when it creates its node), the VM carries
+the node's uid as a label, and while status has no VM id the VM is looked up
+before any new create. So the id is recorded with the pass's status write, not
+in a write of its own: a crash before that write is recovered by the lookup.
+
+Writes are few on purpose (they are what an apiserver shared by thousands of
+objects pays for): one status write per pass at most, a progress write only
+before a long step nothing has reported yet, and the heartbeat's time only every
+half stale-after interval (the liveness itself is kept in memory between those).
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from reef_operator.constants import (
-    ANNOTATION_CREATE_PENDING,
     ANNOTATION_PAUSED,
+    ANNOTATION_VM_REQUESTED,
+    FINALIZER,
     GROUP,
     LABEL_CATEGORY,
     LABEL_PARENT,
@@ -93,6 +100,13 @@ class VmNodeReconciler:
         self.default_profile = default_profile
         self.post_event = post_event
         self.read_secret = secret_reader
+        # The last heartbeat each node answered, kept here between the (rarer) writes
+        # of status.lastHeartbeatTime.
+        self.heartbeats: dict[tuple[str, str], datetime.datetime] = {}
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The node is gone: drop what memory holds for it."""
+        self.heartbeats.pop((namespace, name), None)
 
     # -- entry point --------------------------------------------------------------------
     async def reconcile(self, body: Mapping[str, Any]) -> float:
@@ -140,6 +154,7 @@ class VmNodeReconciler:
             return IDLE
         if not vm_id:
             if desired == "Destroyed":
+                await self._forget_request(work)
                 return self._destroyed(work)
             vm_id = await self._create(work, provider, profile, metadata_patch)
             metadata_patch = {}
@@ -149,6 +164,8 @@ class VmNodeReconciler:
         observed = await provider.observe(vm_id)
         status["vmId"] = vm_id
         if observed.state == "gone":
+            if desired == "Destroyed":
+                await self._forget_request(work)
             return self._vm_gone(work, desired, adopted=bool(spec.get("vmId")))
         status["vmState"] = observed.state
         if observed.address:
@@ -159,6 +176,7 @@ class VmNodeReconciler:
         if desired == "Destroyed":
             await provider.delete(vm_id)
             self._event(work, "Normal", "Destroyed", f"deleted VM {vm_id}; object kept")
+            await self._forget_request(work)
             for key in ("vmId", "vmState", "address", "hostKeyFingerprint", "boot",
                         "lastHeartbeatTime"):
                 status.pop(key, None)
@@ -215,15 +233,8 @@ class VmNodeReconciler:
                           parent_uid: str | None) -> dict[str, Any]:
         """The metadata patch (labels, ownerReference) the lineage asks for; {} if none."""
         labels = dict(work.meta.get("labels") or {})
-        wanted = {
-            LABEL_CATEGORY: str(work.spec.get("category") or profile.category),
-            LABEL_ROOT: root,
-            LABEL_PROFILE: profile.name,
-            LABEL_PROVIDER: profile.provider,
-        }
+        wanted = _lineage_labels(work.spec, profile, root)
         parent = (work.spec.get("parentRef") or {}).get("name")
-        if parent:
-            wanted[LABEL_PARENT] = parent
         patch: dict[str, Any] = {}
         label_patch: dict[str, str | None] = {k: v for k, v in wanted.items()
                                               if labels.get(k) != v}
@@ -241,20 +252,39 @@ class VmNodeReconciler:
             }]
         return patch
 
+    def metadata_for_new(self, namespace: str, name: str,
+                         spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Metadata for a node the operator itself creates (a lieutenant's own).
+
+        What the first passes would otherwise write one patch at a time: the lineage
+        labels, the finalizer, the vm-requested-at mark (a lookup before the first
+        create costs one platform call; a create is about to be sent anyway).
+        """
+        metadata: dict[str, Any] = {"finalizers": [FINALIZER],
+                                    "annotations": {ANNOTATION_VM_REQUESTED: now_iso()}}
+        profile = self.profiles.get((spec.get("profileRef") or {}).get("name")
+                                    or self.default_profile)
+        parent = (spec.get("parentRef") or {}).get("name")
+        try:
+            root = self.fleet.lineage(namespace, parent).root if parent else name
+        except LineageError:
+            return metadata  # the node's own passes report the broken chain
+        if profile is not None:
+            metadata["labels"] = _lineage_labels(spec, profile, root)
+        return metadata
+
     async def _create(self, work: Pass, provider: Provider, profile: ProfileView,
                       metadata_patch: dict[str, Any]) -> str:
         annotations = work.meta.get("annotations") or {}
-        pending = annotations.get(ANNOTATION_CREATE_PENDING)
-        if pending is None:
-            pending = now_iso()
-            await self._report_progress(work, "Creating", "creating the VM and running the "
-                                        "profile's boot script")
+        requested = annotations.get(ANNOTATION_VM_REQUESTED)
+        if requested is None:
+            requested = now_iso()
             # Persisted before the create is sent: the proof that one may be in flight.
             await self.kube.patch_metadata(PLURAL, work.namespace, work.name, {
-                **metadata_patch, "annotations": {ANNOTATION_CREATE_PENDING: pending}})
+                **metadata_patch, "annotations": {ANNOTATION_VM_REQUESTED: requested}})
         elif metadata_patch:
             await self.kube.patch_metadata(PLURAL, work.namespace, work.name, metadata_patch)
-        request = self._request(work, profile, parse_time(pending))
+        request = self._request(work, profile, parse_time(requested))
         vm_id = await provider.find(request)
         if vm_id is None:
             vm_id = await provider.create(request)
@@ -263,11 +293,13 @@ class VmNodeReconciler:
             self._event(work, "Normal", "Recovered",
                         f"found VM {vm_id} made before an interruption; using it")
         work.status["vmId"] = vm_id
-        # Record the id first, then drop the mark: a crash in between is harmless.
-        await self.kube.patch_status(PLURAL, work.namespace, work.name, {"vmId": vm_id})
-        await self.kube.patch_metadata(PLURAL, work.namespace, work.name,
-                                       {"annotations": {ANNOTATION_CREATE_PENDING: None}})
         return vm_id
+
+    async def _forget_request(self, work: Pass) -> None:
+        """The VM was released on purpose: a later create is a new request."""
+        if ANNOTATION_VM_REQUESTED in (work.meta.get("annotations") or {}):
+            await self.kube.patch_metadata(PLURAL, work.namespace, work.name,
+                                           {"annotations": {ANNOTATION_VM_REQUESTED: None}})
 
     def _request(self, work: Pass, profile: ProfileView,
                  pending_since: datetime.datetime | None) -> VmRequest:
@@ -296,6 +328,7 @@ class VmNodeReconciler:
 
         boot = dict(status.get("boot") or {})
         if not boot.get("profileHash"):
+            await self._report_progress(work, "Booting", "running the profile's boot script")
             await self._boot(work, shell, profile, boot)
         work.condition("Booted", True, "BootScriptSucceeded",
                        f"booted with profile {profile.name}")
@@ -316,7 +349,7 @@ class VmNodeReconciler:
         previous = _condition(work.body, "Alive")
         if previous and previous.get("status") == "False":
             self._event(work, "Normal", "HeartbeatRecovered", f"VM {vm_id} answers again")
-        status["lastHeartbeatTime"] = now_iso()
+        self._beat(work, alive_before=bool(previous and previous.get("status") == "True"))
         work.condition("Alive", True, "HeartbeatOk", "")
         await self._checkpoints(work, provider, vm_id)
         self._summarize(work, "Running", f"VM {vm_id} is running and answering", ready=True)
@@ -413,9 +446,31 @@ class VmNodeReconciler:
     def _heartbeat_interval(self, work: Pass) -> float:
         return float((work.spec.get("heartbeat") or {}).get("intervalSeconds", 60))
 
+    def _stale_after(self, work: Pass) -> float:
+        return float((work.spec.get("heartbeat") or {}).get("staleAfterSeconds", 300))
+
+    def _beat(self, work: Pass, alive_before: bool) -> None:
+        """Remember a heartbeat; put its time in status every half stale-after interval.
+
+        Written at every beat, the time alone would be most of an idle fleet's writes;
+        the Alive condition changes the moment liveness does either way.
+        """
+        now = datetime.datetime.now(datetime.UTC)
+        self.heartbeats[(work.namespace, work.name)] = now
+        written = parse_time(work.status.get("lastHeartbeatTime"))
+        if not alive_before or written is None or \
+                (now - written).total_seconds() >= self._stale_after(work) / 2:
+            work.status["lastHeartbeatTime"] = now_iso()
+
+    def _last_heartbeat(self, work: Pass) -> datetime.datetime | None:
+        written = parse_time(work.status.get("lastHeartbeatTime"))
+        remembered = self.heartbeats.get((work.namespace, work.name))
+        known = [moment for moment in (written, remembered) if moment is not None]
+        return max(known) if known else None
+
     def _heartbeat_failed(self, work: Pass, reason: str) -> float:
-        stale_after = float((work.spec.get("heartbeat") or {}).get("staleAfterSeconds", 300))
-        last = parse_time(work.status.get("lastHeartbeatTime"))
+        stale_after = self._stale_after(work)
+        last = self._last_heartbeat(work)
         age = (datetime.datetime.now(datetime.UTC) - last).total_seconds() if last else None
         if age is None or age > stale_after:
             message = (f"no heartbeat for {age:.0f}s (stale after {stale_after:.0f}s): {reason}"
@@ -465,13 +520,19 @@ class VmNodeReconciler:
         work.condition("Stalled", stalled, reason, message if stalled else "")
 
     async def _report_progress(self, work: Pass, reason: str, message: str) -> None:
-        """Say Reconciling=True before a long step (create, boot), not only after it."""
+        """Say Reconciling=True before a long step (the boot script), unless already said.
+
+        The status gathered so far (the VM id among it) goes with it.
+        """
+        reconciling = _condition(work.body, "Reconciling")
+        if reconciling and reconciling.get("status") == "True":
+            return
         generation = int(work.meta.get("generation", 0))
         progress = Pass(work.body, {})
         self._summarize(progress, reason, message, reconciling=True)
         current = (work.body.get("status") or {}).get("conditions")
         await self.kube.patch_status(PLURAL, work.namespace, work.name, {
-            "observedGeneration": generation,
+            **work.status, "observedGeneration": generation,
             "conditions": merge_conditions(current, progress.conditions, generation, now_iso()),
         })
 
@@ -501,6 +562,19 @@ class VmNodeReconciler:
             if key not in status:
                 patch[key] = None  # merge patch: remove
         await self.kube.patch_status(PLURAL, work.namespace, work.name, patch)
+
+
+def _lineage_labels(spec: Mapping[str, Any], profile: ProfileView, root: str) -> dict[str, str]:
+    labels = {
+        LABEL_CATEGORY: str(spec.get("category") or profile.category),
+        LABEL_ROOT: root,
+        LABEL_PROFILE: profile.name,
+        LABEL_PROVIDER: profile.provider,
+    }
+    parent = (spec.get("parentRef") or {}).get("name")
+    if parent:
+        labels[LABEL_PARENT] = parent
+    return labels
 
 
 def _condition(body: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 LABEL_UID = f"{GROUP}/uid"
 LABEL_NAME = f"{GROUP}/name"
 LABEL_NAMESPACE = f"{GROUP}/namespace"
-# How far a VM's creation time may precede the create-pending mark and still be ours.
+# How far a VM's creation time may precede the vm-requested-at mark and still be ours.
 CLOCK_SKEW = datetime.timedelta(seconds=60)
 _EPOCH = datetime.datetime.fromtimestamp(0, datetime.UTC)
 
