@@ -112,7 +112,9 @@ STATUS = obj(
                 "attempts": integer("Boot script runs so far.", minimum=0),
             },
         ),
-        "lastHeartbeatTime": timestamp("Last successful liveness check."),
+        "lastHeartbeatTime": timestamp(
+            "A recent successful liveness check: refreshed every half staleAfterSeconds "
+            "while the VM answers (the Alive condition changes at once)."),
         "checkpoints": array(
             "Retained snapshots, oldest first.",
             obj(
