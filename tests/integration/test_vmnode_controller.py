@@ -181,8 +181,7 @@ def test_vers_lifecycle_running_paused_running_destroyed_deleted(
                          what="Destroyed", operator=operator)
     assert "vmId" not in destroyed["status"]
     assert _sim_vms(versim, uid) == []
-    released = admin.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
-                                                         "api")
+    released = admin.get("vmnodes", "api", namespace)
     assert f"{GROUP}/vm-requested-at" not in (released["metadata"].get("annotations") or {})
     for reason in ("Created", "Booted", "Paused", "Resumed", "Destroyed"):
         assert reason in _events(admin, namespace, "api"), reason

@@ -40,10 +40,11 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
     rt = runtime.current()
     key = (body.metadata.namespace or "", body.metadata.name or "")
     waker = rt.lieutenant_wakers.setdefault(key, asyncio.Event())
-    runner = LieutenantRunner(rt, body, waker)
+    runner = LieutenantRunner(rt, body, waker, stopping=lambda: bool(stopped))
     rt.lieutenants[key] = runner
     failures = 0
     last_problem = ""
+    wake_on_stop = asyncio.create_task(_wake_when_stopped(stopped, waker))
     try:
         while not stopped:
             waker.clear()
@@ -90,6 +91,13 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
             if delay > 0:
                 await sleep_until(waker, stopped, delay)
     finally:
+        wake_on_stop.cancel()
         rt.lieutenant_wakers.pop(key, None)
         rt.lieutenants.pop(key, None)
         rt.backing_off("Lieutenant", key, 0)
+
+
+async def _wake_when_stopped(stopped: kopf.DaemonStopped, waker: asyncio.Event) -> None:
+    """An attached loop notices a stop (deletion, shutdown) at once, not at its next event."""
+    await stopped.wait()
+    waker.set()

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -50,10 +50,12 @@ class StepOut(Exception):
 
 
 class LieutenantRunner:
-    def __init__(self, rt: Any, body: Mapping[str, Any], wake: asyncio.Event) -> None:
+    def __init__(self, rt: Any, body: Mapping[str, Any], wake: asyncio.Event,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
         self.rt = rt
         self.body = body                    # kopf's live view of the object
         self.wake = wake
+        self.stopping = stopping            # the loop is asked to end (deletion, shutdown)
         meta = body.get("metadata", {})
         self.name = str(meta.get("name"))
         self.namespace = str(meta.get("namespace"))
@@ -89,6 +91,8 @@ class LieutenantRunner:
     # -- the outer loop -------------------------------------------------------------------
     async def reconcile(self) -> float:
         """One pass; returns how long to wait for a change before the next."""
+        if self._deleting():
+            return 600.0  # the object goes away with its VMNode: nothing left to report
         self.ledger.sync_spec(self.spec)
         desired = str(self.spec.get("state", "Running"))
         node = await self._ensure_vmnode(desired)
@@ -136,6 +140,9 @@ class LieutenantRunner:
             return 600.0
         await self._attach(node_status)
         return 0.0
+
+    def _deleting(self) -> bool:
+        return bool(self.body.get("metadata", {}).get("deletionTimestamp"))
 
     def _stop_when_done(self) -> bool:
         return self.spec.get("postTaskDisposition") == "StopWhenDone"
@@ -292,6 +299,8 @@ class LieutenantRunner:
                 self.activity = "idle" if confirms_idle(data) else "working"
                 if self.activity == "idle":
                     self.ledger.settle()
+                # The phase goes with the session's details in one write.
+                self._set_phase(*self._working_phase())
                 ready.set()
             elif command in pending_settle or command in pokes:
                 pending_settle.discard(command)
@@ -353,7 +362,9 @@ class LieutenantRunner:
             async for event, end in session.events(self.offset):
                 await handle(event)
                 self.offset = end
-                if ready.is_set():
+                # A delivery in flight writes its own status when it returns (with
+                # whatever the events read meanwhile say): one write, not two.
+                if ready.is_set() and not deliver_lock.locked():
                     await self.flush()
             raise StepOut("the event stream ended")
 
@@ -367,6 +378,8 @@ class LieutenantRunner:
             while True:
                 self.ledger.sync_spec(self.spec)
                 await deliver_pending()
+                if self.stopping() or self._deleting():
+                    raise StepOut("the lieutenant's loop is stopping")
                 desired = str(self.spec.get("state", "Running"))
                 if desired == "Destroyed":
                     with contextlib.suppress(VersError, SessionError):
@@ -511,6 +524,8 @@ class LieutenantRunner:
             await self._write_status()
 
     async def _write_status(self) -> None:
+        if self._deleting():
+            return
         meta = self.body.get("metadata", {})
         generation = int(meta.get("generation", 0))
         node = self.rt.vmnode_bodies.get((self.namespace, self.name)) or {}
@@ -524,7 +539,11 @@ class LieutenantRunner:
         }
         status["conditions"] = merge_conditions(self.status.get("conditions"), self.conditions,
                                                 generation, now_iso())
-        comparable = {k: v for k, v in status.items() if k != "lastActivityTime"}
+        # Fields that never cause a write on their own, only travel with the next one:
+        # times, the VMNode's VM id (echoed here), and the stream offset (re-reading
+        # events past the written offset after a restart changes nothing).
+        comparable = {k: v for k, v in status.items() if k not in ("lastActivityTime", "vmId")}
+        comparable["session"] = {k: v for k, v in status["session"].items() if k != "offset"}
         comparable["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
                                     for c in status["conditions"]]
         if comparable == self.written:
