@@ -10,8 +10,9 @@ import kopf
 
 from reef_operator import webhook
 from reef_operator.config import load_config
-from reef_operator.constants import FINALIZER, GROUP
+from reef_operator.constants import FINALIZER
 from reef_operator.controllers import runtime
+from reef_operator.controllers.persistence import MemoryProgress, NoDiffBase
 from reef_operator.kube.api import KubeApi, api_client
 from reef_operator.providers.base import Provider
 from reef_operator.providers.instrumented import InstrumentedProvider
@@ -28,25 +29,10 @@ from reef_operator.vmnodes.reconcile import VmNodeReconciler
 logger = logging.getLogger("reef_operator")
 
 
-class NoDiffBase(kopf.DiffBaseStorage):
-    """Keep no last-handled configuration on our objects.
-
-    The controllers are level-triggered (they never ask kopf what changed), so
-    the annotation kopf would otherwise rewrite after every spec, label or
-    annotation change is pure write traffic.
-    """
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return None
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        return None
-
-
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.progress_storage = MemoryProgress()
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.INFO
     if webhook.configure(settings):
