@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from typing import Any
 
@@ -29,6 +30,10 @@ from reef_operator.vmnodes.reconcile import backoff
 async def lieutenant_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     rt = runtime.current()
     key = (body.metadata.namespace or "", body.metadata.name or "")
+    runner = rt.lieutenants.get(key)
+    if event.get("type") == "DELETED" and runner is not None and \
+            runner.body.get("metadata", {}).get("uid") == body.metadata.uid:
+        runner.gone = True  # no finalizer holds it: the loop ends itself
     waker = rt.lieutenant_wakers.get(key)
     if waker is not None:
         waker.set()
@@ -39,14 +44,14 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
                           **_: Any) -> None:
     rt = runtime.current()
     key = (body.metadata.namespace or "", body.metadata.name or "")
-    waker = rt.lieutenant_wakers.setdefault(key, asyncio.Event())
+    waker = rt.lieutenant_wakers[key] = asyncio.Event()
     runner = LieutenantRunner(rt, body, waker, stopping=lambda: bool(stopped))
     rt.lieutenants[key] = runner
     failures = 0
     last_problem = ""
     wake_on_stop = asyncio.create_task(_wake_when_stopped(stopped, waker))
     try:
-        while not stopped:
+        while not stopped and not runner.gone:
             waker.clear()
             started = time.monotonic()
             runner.attached_at = None
@@ -92,9 +97,29 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
                 await sleep_until(waker, stopped, delay)
     finally:
         wake_on_stop.cancel()
-        rt.lieutenant_wakers.pop(key, None)
-        rt.lieutenants.pop(key, None)
-        rt.backing_off("Lieutenant", key, 0)
+        # A lieutenant re-created under the same name may already have its own loop.
+        if rt.lieutenants.get(key) is runner:
+            rt.lieutenant_wakers.pop(key, None)
+            rt.lieutenants.pop(key, None)
+            rt.backing_off("Lieutenant", key, 0)
+
+
+def _without_finalizer(daemon: Any) -> None:
+    """Run a lieutenant's loop without kopf's finalizer on the object.
+
+    kopf gives every daemon a finalizer so it can stop the daemon before the object
+    goes; that is two writes per lieutenant (add, remove) for nothing here: the
+    lieutenant's VMNode (which holds its own finalizer until the VM is released)
+    goes with it by ownerReference, and the loop ends itself on the DELETED event.
+    kopf has no public switch for this (pinned version; a test deletes lieutenants).
+    """
+    spawning = kopf.get_default_registry()._spawning
+    spawning._handlers = [dataclasses.replace(handler, requires_finalizer=False)
+                          if handler.fn is daemon else handler
+                          for handler in spawning._handlers]
+
+
+_without_finalizer(lieutenant_loop)
 
 
 async def _wake_when_stopped(stopped: kopf.DaemonStopped, waker: asyncio.Event) -> None:

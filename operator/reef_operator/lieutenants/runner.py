@@ -56,6 +56,7 @@ class LieutenantRunner:
         self.body = body                    # kopf's live view of the object
         self.wake = wake
         self.stopping = stopping            # the loop is asked to end (deletion, shutdown)
+        self.gone = False                   # the object was deleted
         meta = body.get("metadata", {})
         self.name = str(meta.get("name"))
         self.namespace = str(meta.get("namespace"))
@@ -142,7 +143,7 @@ class LieutenantRunner:
         return 0.0
 
     def _deleting(self) -> bool:
-        return bool(self.body.get("metadata", {}).get("deletionTimestamp"))
+        return self.gone or bool(self.body.get("metadata", {}).get("deletionTimestamp"))
 
     def _stop_when_done(self) -> bool:
         return self.spec.get("postTaskDisposition") == "StopWhenDone"
