@@ -142,6 +142,10 @@ def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: O
     assert [t["phase"] for t in status["tasks"]] == ["Succeeded"] * 3
     assert status["taskCount"] == 3
     assert status["session"]["offset"] > 0
+    # The version is read from pi's package.json; it must say what pi itself says.
+    assert status["session"]["piVersion"] == subprocess.run(  # pi prints it on stderr
+        ["pi", "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        check=True).stdout.strip()
     assert status["usage"]["outputTokens"] > 0
 
     recorded = model.requests()

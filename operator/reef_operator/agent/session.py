@@ -124,6 +124,19 @@ class PiSession:
         """Kill pi and the keeper; the event log and the session file stay."""
         await self.shell.run(PRELUDE + "$T kill-server 2>/dev/null; true", within=15)
 
+    async def version(self) -> str:
+        """pi's version, read from its package.json beside the installed command.
+
+        `pi --version` starts node and loads all of pi: about a CPU-second per VM,
+        as much as starting pi itself. It stays the fallback for another layout.
+        """
+        result = await self.shell.run(
+            'cli=$(readlink -f "$(command -v pi)") && '
+            "sed -n 's/^ *\"version\": *\"\\([^\"]*\\)\".*/\\1/p' "
+            '"${cli%/dist/*}/package.json" 2>/dev/null | head -n 1 | grep . || '
+            "pi --version 2>&1", within=30)
+        return result.stdout.strip()[-64:]
+
     async def session_file(self) -> str:
         result = await self._run(f'echo "{self.session_path}"', step="resolve paths")
         return result.strip()

@@ -237,12 +237,13 @@ class LieutenantRunner:
         self.session_info.update({
             "sessionFile": await session.session_file(),
             "model": f"{self._model()[0]}/{self._model()[1]}",
-            "piVersion": (await shell.run("pi --version 2>&1", within=30)).stdout.strip()[-64:],
             "restarts": self.restarts,
             # startedAt moves only when pi is started; an attachedAt later than it means
             # the operator found pi running and re-attached (shown by `kubectl reef discover`).
             "attachedAt": now_iso(),
         })
+        if started or not self.session_info.get("piVersion"):
+            self.session_info["piVersion"] = await session.version()
         if started or not self.session_info.get("startedAt"):
             self.session_info["startedAt"] = self.session_info["attachedAt"]
         for sent_id in await delivery.delivered_ids(shell):
