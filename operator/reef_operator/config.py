@@ -61,13 +61,15 @@ REEF_DEFAULT_PROFILE: Final = "REEF_DEFAULT_PROFILE"
 REEF_LOCAL_ROOT: Final = "REEF_LOCAL_ROOT"
 REEF_PLATFORM_RATE: Final = "REEF_PLATFORM_RATE"
 REEF_PLATFORM_BURST: Final = "REEF_PLATFORM_BURST"
+REEF_MAX_AGENT_STARTS: Final = "REEF_MAX_AGENT_STARTS"
 REEF_DEFAULT_MODEL_PROVIDER: Final = "REEF_DEFAULT_MODEL_PROVIDER"
 REEF_DEFAULT_MODEL_ID: Final = "REEF_DEFAULT_MODEL_ID"
 
 KEYS: Final = (
     VERS_API_KEY, VERS_BASE_URL, VERS_VM_DOMAIN, VERS_SSH_PORT, VERS_SSH_CONNECT_HOST,
     VERS_TLS_VERIFY, REEF_DEFAULT_PROFILE, REEF_LOCAL_ROOT, REEF_PLATFORM_RATE,
-    REEF_PLATFORM_BURST, REEF_DEFAULT_MODEL_PROVIDER, REEF_DEFAULT_MODEL_ID,
+    REEF_PLATFORM_BURST, REEF_MAX_AGENT_STARTS, REEF_DEFAULT_MODEL_PROVIDER,
+    REEF_DEFAULT_MODEL_ID,
 )
 SECRET_KEYS: Final = frozenset({VERS_API_KEY})
 
@@ -84,6 +86,9 @@ DEFAULT_SSH_PORT: Final = 443
 DEFAULT_PROFILE: Final = "full"
 DEFAULT_PLATFORM_RATE: Final = 20.0
 DEFAULT_PLATFORM_BURST: Final = 40
+# Lieutenants starting (or re-attaching to) their agent at once; the others wait their
+# turn in phase Starting. Each start is a handful of SSH commands and pi loading.
+DEFAULT_MAX_AGENT_STARTS: Final = 32
 DEFAULT_MODEL_PROVIDER: Final = "anthropic"
 DEFAULT_MODEL_ID: Final = "claude-sonnet-4-5"
 DEFAULT_CONFIGMAP: Final = "reef-operator-config"
@@ -133,6 +138,7 @@ class OperatorConfig:
     local_root: Path
     platform_rate: float
     platform_burst: int
+    max_agent_starts: int
     default_model_provider: str
     default_model_id: str
     # Not hashed: a dict cannot be, and two configs with equal values are the same config.
@@ -168,6 +174,7 @@ class OperatorConfig:
             REEF_LOCAL_ROOT: str(self.local_root),
             REEF_PLATFORM_RATE: f"{self.platform_rate:g}",
             REEF_PLATFORM_BURST: str(self.platform_burst),
+            REEF_MAX_AGENT_STARTS: str(self.max_agent_starts),
             REEF_DEFAULT_MODEL_PROVIDER: self.default_model_provider,
             REEF_DEFAULT_MODEL_ID: self.default_model_id,
         }
@@ -246,6 +253,7 @@ def resolve(
         local_root=pick(REEF_LOCAL_ROOT, _local_root, default_local_root(env)),
         platform_rate=pick(REEF_PLATFORM_RATE, _rate, DEFAULT_PLATFORM_RATE),
         platform_burst=pick(REEF_PLATFORM_BURST, _burst, DEFAULT_PLATFORM_BURST),
+        max_agent_starts=pick(REEF_MAX_AGENT_STARTS, _starts, DEFAULT_MAX_AGENT_STARTS),
         default_model_provider=pick(REEF_DEFAULT_MODEL_PROVIDER, _word, DEFAULT_MODEL_PROVIDER),
         default_model_id=pick(REEF_DEFAULT_MODEL_ID, _word, DEFAULT_MODEL_ID),
         sources=sources,
@@ -420,6 +428,16 @@ def _burst(text: str, key: str, source: str) -> int:
     if burst < 1:
         raise _bad(key, source, text, "is not a whole number of calls of at least 1")
     return burst
+
+
+def _starts(text: str, key: str, source: str) -> int:
+    try:
+        starts = int(text)
+    except ValueError:
+        starts = 0
+    if starts < 1:
+        raise _bad(key, source, text, "is not a whole number of agent starts of at least 1")
+    return starts
 
 
 def _word(text: str, key: str, source: str) -> str:

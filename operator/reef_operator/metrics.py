@@ -174,6 +174,7 @@ class Picture:
     lieutenant_phases: dict[tuple[str, str], int] = field(default_factory=dict)
     in_backoff: dict[str, int] = field(default_factory=dict)           # kind -> objects
     backlog_bytes: dict[str, int] = field(default_factory=dict)        # namespace -> max
+    agent_starts: dict[str, int] = field(default_factory=dict)         # starting/waiting
 
 
 class PictureCollector(Collector):
@@ -219,6 +220,13 @@ class PictureCollector(Collector):
         for namespace, size in sorted(picture.backlog_bytes.items()):
             backlog.add_metric([namespace], size)
         yield backlog
+        starts = GaugeMetricFamily(
+            "reef_agent_starts",
+            "Lieutenants starting (or re-attaching to) pi right now, and those waiting for "
+            "a turn (at most REEF_MAX_AGENT_STARTS start at once).", labels=["state"])
+        for state in ("starting", "waiting"):
+            starts.add_metric([state], picture.agent_starts.get(state, 0))
+        yield starts
 
 
 PICTURE = PictureCollector()

@@ -13,6 +13,7 @@ from reef_operator import metrics
 from reef_operator.config import OperatorConfig
 from reef_operator.kube.api import KubeApi
 from reef_operator.lieutenants.runner import LieutenantRunner
+from reef_operator.lieutenants.startgate import StartGate
 from reef_operator.providers.base import Provider
 from reef_operator.vmnodes.fleet import Fleet, Key
 from reef_operator.vmnodes.profiles import ProfileBook
@@ -35,6 +36,11 @@ class Runtime:
     # objects of each kind whose loop is backing off after a failed pass.
     lieutenants: dict[Key, LieutenantRunner] = field(default_factory=dict)
     in_backoff: dict[str, set[Key]] = field(default_factory=dict)
+    # Agent starts in flight are bounded (REEF_MAX_AGENT_STARTS).
+    agent_starts: StartGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.agent_starts = StartGate(self.config.max_agent_starts)
 
     @staticmethod
     def post_event(body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
@@ -67,7 +73,9 @@ class Runtime:
 
     def picture(self) -> metrics.Picture:
         """The current picture for the metrics' gauges, from memory only."""
-        picture = metrics.Picture(in_backoff={k: len(v) for k, v in self.in_backoff.items()})
+        picture = metrics.Picture(in_backoff={k: len(v) for k, v in self.in_backoff.items()},
+                                  agent_starts={"starting": self.agent_starts.starting,
+                                                "waiting": self.agent_starts.waiting})
         for (namespace, _), runner in list(self.lieutenants.items()):
             key = (namespace, runner.phase)
             picture.lieutenant_phases[key] = picture.lieutenant_phases.get(key, 0) + 1

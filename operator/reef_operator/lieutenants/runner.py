@@ -220,6 +220,23 @@ class LieutenantRunner:
 
     # -- attachment -----------------------------------------------------------------------
     async def _attach(self, node_status: Mapping[str, Any]) -> None:
+        """Start or find pi, then follow it; one of a bounded number of starts at a time."""
+        gate = self.rt.agent_starts
+        await gate.enter()
+        held = True
+
+        def answered() -> None:  # pi answered the handshake: the start is over
+            nonlocal held
+            if held:
+                held = False
+                gate.leave()
+        try:
+            await self._start_and_follow(node_status, answered)
+        finally:
+            answered()
+
+    async def _start_and_follow(self, node_status: Mapping[str, Any],
+                                on_ready: Callable[[], None]) -> None:
         node = self.rt.vmnode_bodies.get((self.namespace, self.name)) or {}
         provider_key = node.get("metadata", {}).get("labels", {}).get(f"{GROUP}/provider", "vers")
         provider = self.rt.providers[provider_key]
@@ -252,9 +269,10 @@ class LieutenantRunner:
                     self.ledger.mark_sent(task, "unknown", sent_id)  # sent before a crash
         handshake = f"hs-{uuid.uuid4().hex[:8]}"
         await session.send({"id": handshake, "type": "get_state"})
-        await self._consume(session, shell, handshake)
+        await self._consume(session, shell, handshake, on_ready)
 
-    async def _consume(self, session: PiSession, shell: Shell, handshake: str) -> None:
+    async def _consume(self, session: PiSession, shell: Shell, handshake: str,
+                       on_ready: Callable[[], None]) -> None:
         ready = asyncio.Event()
         pending_settle: set[str] = set()
         # Watchdog pokes by id → deliveries made before it: a poke's answer speaks for
@@ -374,6 +392,7 @@ class LieutenantRunner:
             """Between events: new tasks, pause/destroy, flushes, the watchdog."""
             nonlocal last_liveness, last_event
             await asyncio.wait_for(ready.wait(), HANDSHAKE_TIMEOUT)
+            on_ready()
             self.attached_at = time.monotonic()
             self._set_phase(*self._working_phase())
             await self.flush(force=True)
