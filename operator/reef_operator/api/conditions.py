@@ -106,9 +106,8 @@ VMNODE = KindConditions(
     ),
     summaries=(
         Summary("Running", True, False, False, "Healthy", "the VM runs and answers"),
-        Summary("Creating", False, True, False, "Progressing",
-                "the VM is being created and its boot script run"),
-        Summary("Booting", False, True, False, "Progressing", "the platform is booting the VM"),
+        Summary("Booting", False, True, False, "Progressing",
+                "the platform is booting the VM, or its boot script runs"),
         Summary("PlatformError", False, True, False, "Progressing",
                 "a platform call failed; retried with backoff"),
         Summary("BootScriptFailed", False, True, False, "Progressing",
