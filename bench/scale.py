@@ -348,9 +348,11 @@ class Watcher:
     def _run(self) -> None:
         try:
             self._follow()
+            ending = "by the server"
         except Exception as error:  # stopping the stream ends it with an error too
-            if not self._stopped:
-                print(f"watch of {self.plural} ended: {error}", file=sys.stderr)
+            ending = str(error)
+        if not self._stopped:
+            print(f"watch of {self.plural} ended: {ending}", file=sys.stderr)
 
     def _follow(self) -> None:
         for event in self._stream.stream(self.custom.list_namespaced_custom_object, GROUP,
@@ -386,8 +388,9 @@ class Watcher:
                 if len(first) >= count:
                     return first
                 if time.monotonic() > deadline:
+                    listed = sum(check(o.get("status") or {}) for o in self._list())
                     raise SystemExit(f"only {len(first)}/{count} {self.plural} got there in "
-                                     f"{within:g}s")
+                                     f"{within:g}s (a fresh list shows {listed})")
                 self.changed.wait(0.5)
 
     def wait_gone(self, count: int, within: float) -> None:
@@ -396,8 +399,15 @@ class Watcher:
             while self.live:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{len(self.live)}/{count} {self.plural} not deleted "
-                                     f"in {within:g}s")
+                                     f"in {within:g}s (a fresh list shows "
+                                     f"{len(self._list())})")
                 self.changed.wait(0.5)
+
+    def _list(self) -> list[dict[str, Any]]:
+        """The objects as a fresh list shows them: tells a lost watch from a slow operator."""
+        listing = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace,
+                                                            self.plural)
+        return list(listing["items"])
 
     def stop(self) -> None:
         self._stopped = True
