@@ -4,9 +4,11 @@ Real control plane, the operator, the real pi on a Local VM, the scripted model
 (no model latency). For each of N tasks appended one at a time it measures:
   - append → pi's request reaches the model (delivery latency),
   - the model's last answer → the history entry visible through a watch,
-  - Kubernetes writes by the operator during the task (from the audit log).
+  - Kubernetes writes by the operator during the task (from the audit log);
+then one task whose answer streams for STREAM_SECONDS, and the lieutenant's status
+patches per second while it streams (coalesced: at most one a second).
 
-    .venv/bin/python bench/lieutenant_task.py [N]
+    .venv/bin/python -m bench.lieutenant_task [N]
 """
 
 from __future__ import annotations
@@ -27,8 +29,15 @@ from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.scripted_model.harness import ScriptedModel
 
-SCRIPT = """
+STREAM_CHUNKS, CHUNK_DELAY = 50, 0.2
+STREAM_SECONDS = STREAM_CHUNKS * CHUNK_DELAY
+SCRIPT = f"""
 tasks:
+  - match: "Stream"
+    steps:
+      - text: "{'Streaming a long answer. ' * STREAM_CHUNKS}"
+        chunks: {STREAM_CHUNKS}
+        delay: {CHUNK_DELAY}
   - match: "Task"
     steps:
       - text: "Done with it."
@@ -76,12 +85,23 @@ def main() -> int:
             time.sleep(1.5)  # let the final writes of this task land in its count
             counts, mark = audit_counts(audit, mark)
             writes.append(sum(v for k, v in counts.items() if k.startswith("write")))
+        tasks = custom.get_namespaced_custom_object(GROUP, VERSION, "bench", "lieutenants",
+                                                    "lt")["spec"]["tasks"]  # type: ignore[index]
+        started = time.time()
+        custom.patch_namespaced_custom_object(GROUP, VERSION, "bench", "lieutenants", "lt", {
+            "spec": {"tasks": [*tasks, {"name": "stream", "message": "Stream an answer"}]}})
+        streamed = wait_history(custom, count + 1) - started
+        counts, mark = audit_counts(audit, mark)
+        patches_per_second = counts["write patch lieutenants/status"] / streamed
         print(f"tasks: {count}")
         for name, values, unit in (("append → pi asks the model", deliveries, "s"),
                                    ("model answered → history visible", settles, "s"),
                                    ("operator Kubernetes writes per task", writes, "")):
             print(f"{name:40} median {statistics.median(values):7.3f}{unit}  "
                   f"max {max(values):7.3f}{unit}")
+        print(f"{'status patches per second, streaming':40} {patches_per_second:7.2f}  "
+              f"({counts['write patch lieutenants/status']} over {streamed:.1f}s of a "
+              f"{STREAM_SECONDS:g}s streamed answer)")
     finally:
         operator.stop()
         model.stop()
