@@ -5,7 +5,7 @@ VMNode through create → Ready → Paused → Running → Destroyed → delete,
 prints the operator's Kubernetes requests (from the apiserver's audit log) and
 the platform calls (from the simulator's request log), per phase.
 
-    .venv/bin/python bench/vmnode_lifecycle.py
+    .venv/bin/python -m bench.vmnode_lifecycle
 """
 
 from __future__ import annotations

@@ -235,7 +235,9 @@ def test_bad_specs_give_clear_conditions_and_touch_nothing(
         assert text in ready["message"], (name, ready["message"])
         assert _condition(node, "Stalled")["status"] == "True"
         assert _sim_vms(versim, node["metadata"]["uid"]) == []
-        assert reason in _events(admin, namespace, name)
+        # kopf posts Events in the background: one may land just after the status.
+        wait_for(lambda r=reason, n=name: r in _events(admin, namespace, n),
+                 what=f"{name} event {reason}", operator=operator)
 
 
 def test_adopt_an_existing_vm_and_orphan_it(

@@ -8,8 +8,9 @@ annotation), so a killed operator picks up exactly where it stopped.
 Never two VMs for one node: the vm-requested-at annotation is written before a
 create is sent (a lieutenant writes it when it creates its node), the VM carries
 the node's uid as a label, and while status has no VM id the VM is looked up
-before any new create. So the id is recorded with the pass's status write, not
-in a write of its own: a crash before that write is recovered by the lookup.
+before any new create (unless this very process marked the request and has sent
+nothing for it yet). So the id is recorded with the pass's status write, not in
+a write of its own: a crash before that write is recovered by the lookup.
 
 Writes are few on purpose (they are what an apiserver shared by thousands of
 objects pays for): one status write per pass at most, a progress write only
@@ -103,10 +104,16 @@ class VmNodeReconciler:
         # The last heartbeat each node answered, kept here between the (rarer) writes
         # of status.lastHeartbeatTime.
         self.heartbeats: dict[tuple[str, str], datetime.datetime] = {}
+        # VM requests this process marked (namespace, name, vm-requested-at) and has not
+        # sent a create for yet: no create can be in flight for them, so the first create
+        # needs no lookup (a list of every VM: O(N) per node, O(N²) for a fleet). After a
+        # restart the set is empty and every pending request is looked up first.
+        self.fresh_requests: set[tuple[str, str, str]] = set()
 
     def forget(self, namespace: str, name: str) -> None:
         """The node is gone: drop what memory holds for it."""
         self.heartbeats.pop((namespace, name), None)
+        self.fresh_requests = {r for r in self.fresh_requests if r[:2] != (namespace, name)}
 
     # -- entry point --------------------------------------------------------------------
     async def reconcile(self, body: Mapping[str, Any]) -> float:
@@ -260,8 +267,10 @@ class VmNodeReconciler:
         labels, the finalizer, the vm-requested-at mark (a lookup before the first
         create costs one platform call; a create is about to be sent anyway).
         """
+        requested = now_iso()
+        self.fresh_requests.add((namespace, name, requested))
         metadata: dict[str, Any] = {"finalizers": [FINALIZER],
-                                    "annotations": {ANNOTATION_VM_REQUESTED: now_iso()}}
+                                    "annotations": {ANNOTATION_VM_REQUESTED: requested}}
         profile = self.profiles.get((spec.get("profileRef") or {}).get("name")
                                     or self.default_profile)
         parent = (spec.get("parentRef") or {}).get("name")
@@ -282,11 +291,14 @@ class VmNodeReconciler:
             # Persisted before the create is sent: the proof that one may be in flight.
             await self.kube.patch_metadata(PLURAL, work.namespace, work.name, {
                 **metadata_patch, "annotations": {ANNOTATION_VM_REQUESTED: requested}})
+            self.fresh_requests.add((work.namespace, work.name, requested))
         elif metadata_patch:
             await self.kube.patch_metadata(PLURAL, work.namespace, work.name, metadata_patch)
         request = self._request(work, profile, parse_time(requested))
-        vm_id = await provider.find(request)
+        fresh = (work.namespace, work.name, requested)
+        vm_id = None if fresh in self.fresh_requests else await provider.find(request)
         if vm_id is None:
+            self.fresh_requests.discard(fresh)  # from here on a create may be in flight
             vm_id = await provider.create(request)
             self._event(work, "Normal", "Created", f"created VM {vm_id} ({provider.name})")
         else:
