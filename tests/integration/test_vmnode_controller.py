@@ -4,6 +4,7 @@ the operator as its own process, the Vers simulator and the Local provider."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 import uuid
@@ -121,6 +122,10 @@ def _ready(admin: Kube, namespace: str, name: str) -> Callable[[], dict[str, Any
                   lambda o: _condition(o, "Ready").get("status") == "True")
 
 
+def _has_event(admin: Kube, namespace: str, name: str, reason: str) -> bool:
+    return reason in _events(admin, namespace, name)
+
+
 def _has_reason(reason: str) -> Callable[[dict[str, Any]], bool]:
     return lambda obj: _condition(obj, "Ready").get("reason") == reason
 
@@ -236,7 +241,7 @@ def test_bad_specs_give_clear_conditions_and_touch_nothing(
         assert _condition(node, "Stalled")["status"] == "True"
         assert _sim_vms(versim, node["metadata"]["uid"]) == []
         # kopf posts Events in the background: one may land just after the status.
-        wait_for(lambda r=reason, n=name: r in _events(admin, namespace, n),
+        wait_for(functools.partial(_has_event, admin, namespace, name, reason),
                  what=f"{name} event {reason}", operator=operator)
 
 
