@@ -420,24 +420,21 @@ def _rate(text: str, key: str, source: str) -> float:
     return rate
 
 
-def _burst(text: str, key: str, source: str) -> int:
-    try:
-        burst = int(text)
-    except ValueError:
-        burst = 0
-    if burst < 1:
-        raise _bad(key, source, text, "is not a whole number of calls of at least 1")
-    return burst
+def _count_of(what: str) -> Callable[[str, str, str], int]:
+    """A parser for a whole number of `what`, at least 1."""
+    def parse(text: str, key: str, source: str) -> int:
+        try:
+            count = int(text)
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise _bad(key, source, text, f"is not a whole number of {what} of at least 1")
+        return count
+    return parse
 
 
-def _starts(text: str, key: str, source: str) -> int:
-    try:
-        starts = int(text)
-    except ValueError:
-        starts = 0
-    if starts < 1:
-        raise _bad(key, source, text, "is not a whole number of agent starts of at least 1")
-    return starts
+_burst = _count_of("calls")
+_starts = _count_of("agent starts")
 
 
 def _word(text: str, key: str, source: str) -> str:
