@@ -181,8 +181,9 @@ class Meter:
 
 
 class Bench:
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, platform_rate: float) -> None:
         self.work = work
+        self.platform_rate = platform_rate
         self.plane = LocalControlPlane(work / "cp", log=lambda m: print(m, file=sys.stderr))
         self.plane.up()
         self.audit = self.plane.state_dir / "logs" / "audit.log"
@@ -246,7 +247,9 @@ class Bench:
                 data={"models.json": self.model.models_json()}))
         operator = OperatorProcess(
             self.plane.operator_kubeconfig, self.work / f"op-{kind.plural}-{n}.log",
-            {**simulator_env(self.sim), "REEF_DEFAULT_PROFILE": "bench"})
+            {**simulator_env(self.sim), "REEF_DEFAULT_PROFILE": "bench",
+             "REEF_PLATFORM_RATE": f"{self.platform_rate:g}",
+             "REEF_PLATFORM_BURST": str(_burst(self.platform_rate))})
         operator.start()
         try:
             time.sleep(1)
@@ -256,7 +259,7 @@ class Bench:
             try:
                 self._create_until_ready(result, kind, objects, vmnodes, n)
                 result.platform_rate_floor_seconds = _platform_rate_floor(
-                    meter.platform_calls())
+                    meter.platform_calls(), self.platform_rate)
                 time.sleep(SETTLE_SECONDS)
                 phases = {"create": meter.take()}
                 if kind is LIEUTENANTS:
@@ -435,9 +438,14 @@ def _lifecycle_figures(result: Result, phases: dict[str, Phase], n: int) -> None
         sum(phase.platform.values()) for phase in phases.values()) / n
 
 
-def _platform_rate_floor(calls: int) -> float:
+def _platform_rate_floor(calls: int, rate: float) -> float:
     """Seconds the operator's token bucket (full at the start) needs for so many calls."""
-    return max(0, calls - DEFAULT_PLATFORM_BURST) / DEFAULT_PLATFORM_RATE
+    return max(0, calls - _burst(rate)) / rate
+
+
+def _burst(rate: float) -> int:
+    """The bucket's size for a rate, in the operator defaults' proportion."""
+    return max(1, round(rate * DEFAULT_PLATFORM_BURST / DEFAULT_PLATFORM_RATE))
 
 
 def _writes(counts: Counter[str]) -> dict[str, int]:
@@ -569,7 +577,7 @@ ROWS = [
     ("raw ceiling: create+status (s)", "ceiling_seconds", "{:.2f}"),
     ("operator: all Ready (s)", "ready_all_seconds", "{:.2f}"),
     ("  ratio to ceiling", "ratio_ready_to_ceiling", "{:.1f}x"),
-    (f"  floor: platform calls at {DEFAULT_PLATFORM_RATE:g}/s (s)",
+    ("  floor: platform calls at REEF_PLATFORM_RATE (s)",
      "platform_rate_floor_seconds", "{:.2f}"),
     ("  Ready p50 / object (s)", "ready_p50", "{:.2f}"),
     ("  Ready p95 / object (s)", "ready_p95", "{:.2f}"),
@@ -629,12 +637,16 @@ def main(argv: list[str] | None = None) -> int:
                              "a VMNode's heartbeat time is written every half "
                              "staleAfterSeconds (150 s by default), so a shorter window "
                              "can miss those writes")
+    parser.add_argument("--platform-rate", type=float, default=DEFAULT_PLATFORM_RATE,
+                        help="the operator's REEF_PLATFORM_RATE (default %(default)g calls/s, "
+                             "the operator's default; the burst keeps the default proportion): "
+                             "raise it to see the operator's own limit rather than this one")
     parser.add_argument("--json", type=Path, default=Path("bench-scale.json"),
                         help="where to write the figures (default: %(default)s)")
     args = parser.parse_args(argv)
     lieutenant_ns = args.n if args.n or args.vmnodes else [10, 100, 500, 1000]
     work = Path(tempfile.mkdtemp(prefix="reef-sc-"))
-    bench = Bench(work)
+    bench = Bench(work, args.platform_rate)
     results: list[Result] = []
     finished = False
     try:
@@ -654,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {work}: operator logs op-*.log, simulator sim/versim.log",
                   file=sys.stderr)
     print(table(results))
+    print(f"REEF_PLATFORM_RATE {args.platform_rate:g} calls/s, burst {_burst(args.platform_rate)}")
     args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     print(f"figures written to {args.json}")
     return 0
