@@ -8,20 +8,23 @@ the whole test session (built from Debian's source on a machine's first run);
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.providers.vers.client import RetryPolicy, VersClient
 from reef_operator.providers.vers.ssh import SshSettings, VersConnector
 from reef_operator.secret import Secret
 from reef_operator.testing.controlplane import LocalControlPlane
+from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.versim.harness import VersSimulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -128,3 +131,21 @@ async def connector(versim: VersSimulator, vers: VersClient) -> AsyncIterator[Ve
     ssh = VersConnector(settings, key)
     yield ssh
     await ssh.close()
+
+
+def wait_for(check: Callable[[], Any], within: float = 60.0, what: str = "",
+             operator: OperatorProcess | None = None) -> Any:
+    """Poll until `check` returns something truthy; an API error (the object is not there
+    yet, the apiserver restarts) counts as not yet."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except ApiException as error:
+            last = error
+        if last and not isinstance(last, ApiException):
+            return last
+        time.sleep(0.3)
+    tail = operator.log_tail(60) if operator else ""
+    raise AssertionError(f"timed out waiting for {what or check}: last {last!r}\n{tail}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,13 +17,12 @@ from typing import Any, cast
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from reef_operator.api.argocd import CM_PATCH, HEALTH_LUA
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
-from tests.conftest import REPO_ROOT, Kube
+from tests.conftest import REPO_ROOT, Kube, wait_for
 from tests.gitops import Recorder, Verdict, condition, verdict
 
 pytestmark = pytest.mark.controlplane
@@ -71,21 +69,6 @@ def operator(control_plane: LocalControlPlane, local_root: Path, quick_profile: 
     process.stop()
 
 
-def wait_for(check: Callable[[], Any], operator: OperatorProcess, what: str,
-             within: float = 60.0) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except ApiException as error:
-            last = error
-        if last and not isinstance(last, ApiException):
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out: {what}; last {last!r}\n{operator.log_tail(60)}")
-
-
 def _until(get: Callable[[], dict[str, Any]],
            predicate: Callable[[dict[str, Any]], bool]) -> Callable[[], dict[str, Any] | None]:
     def check() -> dict[str, Any] | None:
@@ -129,7 +112,8 @@ def test_bootprofiles_valid_invalid_and_fixed(admin: Kube, operator: OperatorPro
         def get() -> dict[str, Any]:
             return admin.get("bootprofiles", name)
 
-        bad = wait_for(_until(get, _is("Stalled")), operator, "invalid profile Stalled")
+        bad = wait_for(_until(get, _is("Stalled")), what="invalid profile Stalled",
+                       operator=operator)
         judged = verdict(bad)
         assert (judged.health, judged.kstatus) == ("Degraded", "Failed")
         assert judged.message.startswith("Invalid: env[0] (REEF_ROLE): names starting with "
@@ -138,7 +122,7 @@ def test_bootprofiles_valid_invalid_and_fixed(admin: Kube, operator: OperatorPro
 
         admin.custom.patch_cluster_custom_object(GROUP, VERSION, "bootprofiles", name, {
             "spec": {"env": [{"name": "ROLE", "value": "x"}]}})
-        fixed = wait_for(_until(get, _is("Ready")), operator, "fixed profile Ready")
+        fixed = wait_for(_until(get, _is("Ready")), what="fixed profile Ready", operator=operator)
         judged = verdict(fixed)
         assert (judged.health, judged.kstatus) == ("Healthy", "Current")
         assert condition(fixed, "Stalled")["status"] == "False"
@@ -164,7 +148,7 @@ def test_vmnode_created_ready_paused_resumed_destroyed(
     with Recorder(admin.kubeconfig, "vmnodes", namespace) as recorder:
         admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
                                                      _node("api", quick_profile))
-        ready = verdict(wait_for(_until(get, _is("Ready")), operator, "Ready"))
+        ready = verdict(wait_for(_until(get, _is("Ready")), what="Ready", operator=operator))
         assert (ready.health, ready.kstatus) == ("Healthy", "Current")
         assert ready.message.startswith("Running: VM ")
         created = _verdicts(recorder, "api")
@@ -176,16 +160,17 @@ def test_vmnode_created_ready_paused_resumed_destroyed(
                    and v.message.startswith("Booting: ") for v in created), created
 
         patch("Paused")
-        paused = verdict(wait_for(_until(get, _is("Paused")), operator, "Paused"))
+        paused = verdict(wait_for(_until(get, _is("Paused")), what="Paused", operator=operator))
         assert (paused.health, paused.kstatus) == ("Suspended", "Current")
 
         patch("Running")
-        resumed = verdict(wait_for(_until(get, _is("Ready")), operator, "Ready again"))
+        resumed = verdict(wait_for(_until(get, _is("Ready")), what="Ready again",
+                                   operator=operator))
         assert (resumed.health, resumed.kstatus) == ("Healthy", "Current")
 
         patch("Destroyed")
-        gone = verdict(wait_for(_until(get, _is("Ready", "False", "Destroyed")), operator,
-                                "Destroyed"))
+        gone = verdict(wait_for(_until(get, _is("Ready", "False", "Destroyed")),
+                                what="Destroyed", operator=operator))
         assert (gone.health, gone.kstatus) == ("Healthy", "Current")
         everything = _verdicts(recorder, "api")
     # Each spec change is Progressing (not yet observed) before it is acted on.
@@ -205,7 +190,7 @@ def test_vmnode_with_an_unknown_profile_is_degraded_until_the_profile_exists(
     with Recorder(admin.kubeconfig, "vmnodes", namespace) as recorder:
         admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
                                                      _node("early", profile))
-        stalled = verdict(wait_for(_until(get, _is("Stalled")), operator, "Stalled"))
+        stalled = verdict(wait_for(_until(get, _is("Stalled")), what="Stalled", operator=operator))
         assert (stalled.health, stalled.kstatus) == ("Degraded", "Failed")
         assert stalled.message == (f"ProfileNotFound: BootProfile '{profile}' does not exist; "
                                    "create it or set spec.profileRef.name to an existing "
@@ -213,15 +198,16 @@ def test_vmnode_with_an_unknown_profile_is_degraded_until_the_profile_exists(
         admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles",
                                                   _profile(profile, bootScript="sleep 2"))
         try:
-            ready = wait_for(_until(get, _is("Ready")), operator, "Ready once the profile exists")
+            ready = wait_for(_until(get, _is("Ready")), what="Ready once the profile exists",
+                             operator=operator)
             assert (verdict(ready).health, verdict(ready).kstatus) == ("Healthy", "Current")
             assert condition(ready, "Stalled")["status"] == "False"
             journey = _verdicts(recorder, "early")
         finally:
             admin.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
                                                          "early")
-            wait_for(lambda: "early" not in _names(admin, "vmnodes", namespace), operator,
-                     "node deleted")
+            wait_for(lambda: "early" not in _names(admin, "vmnodes", namespace),
+                     what="node deleted", operator=operator)
             admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", profile)
     # Degraded until the profile appears; then no Stalled is left over while the VM is
     # made (Progressing, kstatus InProgress), then Healthy.
@@ -247,7 +233,7 @@ def test_lieutenants_that_cannot_start_are_degraded(
                     "metadata": {"name": name}, "spec": {"role": "r", **spec}}
             admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
         failed = {name: wait_for(_until(_getter(admin, "lieutenants", name, namespace),
-                                        _is("Stalled")), operator, f"{name} Stalled")
+                                        _is("Stalled")), what=f"{name} Stalled", operator=operator)
                   for name in lieutenants}
         journeys = {name: _verdicts(recorder, name) for name in lieutenants}
     lost, nokey = verdict(failed["lost"]), verdict(failed["nokey"])
@@ -275,7 +261,7 @@ def test_an_operator_that_is_down_or_behind_is_never_taken_for_healthy(
 
     admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
                                                  _node("steady", quick_profile))
-    wait_for(_until(get("steady"), _is("Ready")), operator, "steady Ready")
+    wait_for(_until(get("steady"), _is("Ready")), what="steady Ready", operator=operator)
     operator.kill()
     try:
         admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
@@ -291,7 +277,8 @@ def test_an_operator_that_is_down_or_behind_is_never_taken_for_healthy(
     finally:
         operator.start()
     for name in ("fresh", "steady"):
-        judged = verdict(wait_for(_until(get(name), _is("Ready")), operator, f"{name} Ready"))
+        judged = verdict(wait_for(_until(get(name), _is("Ready")), what=f"{name} Ready",
+                                  operator=operator))
         assert (judged.health, judged.kstatus) == ("Healthy", "Current")
 
     # A management pause (reconciliation stopped by annotation) shows as Suspended.

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.providers.vers.client import VersClient
 from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess, simulator_env
 from reef_operator.testing.versim.harness import VersSimulator
-from tests.conftest import Kube
+from tests.conftest import Kube, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -91,22 +90,6 @@ def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
         if condition["type"] == type_:
             return dict(condition)
     return {}
-
-
-def wait_for(check: Callable[[], Any], within: float = 60.0, what: str = "",
-             operator: OperatorProcess | None = None) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except ApiException as error:
-            last = error
-        if last and not isinstance(last, ApiException):
-            return last
-        time.sleep(0.3)
-    tail = operator.log_tail(60) if operator else ""
-    raise AssertionError(f"timed out waiting for {what or check}: last {last!r}\n{tail}")
 
 
 def _until(admin: Kube, namespace: str, name: str,
