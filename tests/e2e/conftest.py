@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from reef_operator.providers.local import kill_every_vm
 from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
 from reef_operator.testing.scripted_model.harness import ScriptedModel
+from tests.conftest import Kube
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +25,15 @@ def model(request: pytest.FixtureRequest,
     """The scripted model, following the test module's SCRIPT."""
     with ScriptedModel(request.module.SCRIPT, tmp_path_factory.mktemp("model")) as scripted:
         yield scripted
+
+
+@pytest.fixture
+def scripted(admin: Kube, namespace: str, model: ScriptedModel) -> str:
+    """A namespace with the scripted model's pi models.json in ConfigMap scripted-models."""
+    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="scripted-models"),
+        data={"models.json": model.models_json()}))
+    return namespace
 
 
 @pytest.fixture(scope="module")

@@ -9,25 +9,22 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 
 from reef_operator.constants import API_VERSION
 from reef_operator.testing.controlplane.processes import free_port
 from reef_operator.testing.operator_process import OperatorProcess
-from reef_operator.testing.scripted_model.harness import ScriptedModel
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
+from tests.e2e.plugin import PLUGIN, create, failed, ok, reef
 
 pytestmark = pytest.mark.controlplane
 
-PLUGIN = str(Path(sys.executable).parent / "kubectl-reef")
 SCRIPT = """
 tasks:
   - match: "Scaffold the API"
@@ -50,39 +47,6 @@ tasks:
         delay: 0.3
 """
 
-
-
-def reef(admin: Kube, *args: str, env: dict[str, str] | None = None,
-         stdin: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PLUGIN, *args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout,
-                          env={**os.environ, "KUBECONFIG": str(admin.kubeconfig), **(env or {})})
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}{result.stdout}"
-    return result.stdout
-
-
-def failed(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
-    assert result.returncode == code, f"exit {result.returncode}: {result.stdout}"
-    assert result.stderr.startswith("error: ") or code == 2, result.stderr
-    return result.stderr
-
-
-@pytest.fixture
-def scripted(admin: Kube, namespace: str, model: ScriptedModel) -> str:
-    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="scripted-models"),
-        data={"models.json": model.models_json()}))
-    return namespace
-
-
-def create(admin: Kube, namespace: str, name: str = "api") -> None:
-    out = ok(reef(admin, "-n", namespace, "create", name, "--role", "Build the API",
-                  "--profile", "local", "--model", "scripted/scripted-1",
-                  "--providers", "scripted-models", "--wait", "--timeout", "120"))
-    assert out.splitlines() == [f"lieutenant/{name} created", f"lieutenant/{name} is ready"]
 
 
 def test_create_send_follow_and_read_history(admin: Kube, scripted: str,

@@ -31,6 +31,10 @@ class PluginError(Exception):
         self.exit_code = exit_code
 
 
+class NotFound(PluginError):
+    """The object asked for does not exist (the message names what does)."""
+
+
 @dataclass
 class Cluster:
     api: client.ApiClient
@@ -87,7 +91,7 @@ class Cluster:
                     GROUP, VERSION, namespace, plural, name))
         except PluginError:
             if not self.exists(plural, name, namespace):
-                raise PluginError(self.not_found(plural, name, namespace)) from None
+                raise NotFound(self.not_found(plural, name, namespace)) from None
             raise
 
     def exists(self, plural: str, name: str, namespace: str) -> bool:

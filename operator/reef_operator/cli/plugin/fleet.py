@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from reef_operator.cli.plugin import output
@@ -68,8 +69,18 @@ def dna(node: Mapping[str, Any]) -> dict[str, list[str]]:
             "capabilities": sorted(found.get("capabilities", spec.get("capabilities") or []))}
 
 
-def tree(vmnodes: list[Obj], root: str | None = None) -> list[str]:
-    """Lineage as an indented tree: each line `name [Category] State vm=… dna: …`."""
+@dataclass
+class Branch:
+    """A node of the lineage with its children; `repeated` marks a node met again below
+    itself (a cycle, flagged by the operator's condition): drawn once more, not descended."""
+
+    node: Obj
+    children: list[Branch] = field(default_factory=list)
+    repeated: bool = False
+
+
+def forest(vmnodes: list[Obj], root: str | None = None) -> list[Branch]:
+    """The lineage as trees: nodes whose parent is not listed are roots (or only `root`)."""
     names = {(n["metadata"]["namespace"], n["metadata"]["name"]) for n in vmnodes}
     children: dict[tuple[str, str], list[Obj]] = {}
     roots: list[Obj] = []
@@ -82,21 +93,55 @@ def tree(vmnodes: list[Obj], root: str | None = None) -> list[str]:
             roots.append(node)
     if root is not None:
         roots = [n for n in vmnodes if n["metadata"]["name"] == root]
+
+    def grow(node: Obj, seen: frozenset[tuple[str, str]]) -> Branch:
+        key = (node["metadata"]["namespace"], node["metadata"]["name"])
+        if key in seen:
+            return Branch(node, repeated=True)
+        return Branch(node, [grow(child, seen | {key}) for child in children.get(key, [])])
+
+    return [grow(node, frozenset()) for node in roots]
+
+
+def matching(branches: list[Branch], wanted: Callable[[Obj], bool]) -> list[Branch]:
+    """Only the branches leading to a node that is `wanted` (its ancestors kept for context,
+    its own subtree filtered the same way)."""
+    kept = []
+    for branch in branches:
+        children = [] if branch.repeated else matching(branch.children, wanted)
+        if children or wanted(branch.node):
+            kept.append(Branch(branch.node, children, branch.repeated))
+    return kept
+
+
+def selector(category: str | None, module: str | None,
+             capability: str | None) -> Callable[[Obj], bool]:
+    """Seed's 'find by role, organ or capability': every given criterion must hold."""
+    def wanted(node: Obj) -> bool:
+        genes = dna(node)
+        node_category = str((node.get("spec") or {}).get("category", "Agent"))
+        return ((category is None or node_category.lower() == category.lower())
+                and (module is None or module in genes["modules"])
+                and (capability is None or capability in genes["capabilities"]))
+    return wanted
+
+
+def tree(vmnodes: list[Obj], root: str | None = None,
+         wanted: Callable[[Obj], bool] | None = None) -> list[str]:
+    """Lineage as an indented tree: each line `name [Category] State vm=… dna: …`."""
+    branches = forest(vmnodes, root)
+    if wanted is not None:
+        branches = matching(branches, wanted)
     lines: list[str] = []
 
-    def walk(node: Obj, prefix: str, branch: str, seen: frozenset[str]) -> None:
-        key = (node["metadata"]["namespace"], node["metadata"]["name"])
-        lines.append(f"{prefix}{branch}{_describe(node)}")
-        if key[1] in seen:  # a cycle: shown once, flagged by the operator's condition
-            return
-        kids = children.get(key, [])
-        deeper = prefix + ("" if not branch else ("    " if branch == "└── " else "│   "))
-        for index, child in enumerate(kids):
-            walk(child, deeper, "└── " if index == len(kids) - 1 else "├── ",
-                 seen | {key[1]})
+    def draw(branch: Branch, prefix: str, connector: str) -> None:
+        lines.append(f"{prefix}{connector}{_describe(branch.node)}")
+        deeper = prefix + ("" if not connector else ("    " if connector == "└── " else "│   "))
+        for index, child in enumerate(branch.children):
+            draw(child, deeper, "└── " if index == len(branch.children) - 1 else "├── ")
 
-    for node in roots:
-        walk(node, "", "", frozenset())
+    for branch in branches:
+        draw(branch, "", "")
     return lines
 
 

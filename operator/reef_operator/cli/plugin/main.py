@@ -5,7 +5,7 @@
     kubectl reef read api [--history 3] [--tail 2000] [--follow]
     kubectl reef status | pause api | resume api | destroy api|'*'
     kubectl reef discover | tree | diff A B | exec api -- ls | cp api:/root/x ./x
-    kubectl reef wait api --for=condition=Ready | config
+    kubectl reef wait api --for=condition=Ready | config | dashboard
 
 Exit codes: 0 done, 1 failed (the message says why), 2 bad usage.
 """
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reef_operator.cli.plugin import fleet, lieutenants, output, settings, vm
+from reef_operator.cli.plugin import dashboard, fleet, lieutenants, output, settings, vm
 from reef_operator.cli.plugin.cluster import Cluster, PluginError
 
 
@@ -106,6 +106,11 @@ def parser() -> argparse.ArgumentParser:
 
     sub = command("tree", "the VM lineage as a tree: category, state, DNA")
     sub.add_argument("root", nargs="?", help="only this node's subtree")
+    sub.add_argument("--category", help="only nodes of this category (Lieutenant, Swarm, "
+                     "Agent, Infra) and their ancestors")
+    sub.add_argument("--module", help="only nodes whose DNA has this module (and ancestors)")
+    sub.add_argument("--capability",
+                     help="only nodes whose DNA has this capability (and ancestors)")
     everywhere(sub)
     formats(sub)
 
@@ -129,6 +134,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("name", help="a lieutenant, or vmnode/NAME")
     sub.add_argument("--for", dest="wait_for", required=True, metavar="condition=TYPE[=STATUS]")
     sub.add_argument("--timeout", type=float, default=300, help="seconds (default 300)")
+
+    sub = command("dashboard", "the lieutenants and the VM tree in a browser, live "
+                  "(read-only, served from this machine)")
+    sub.add_argument("--address", default="127.0.0.1",
+                     help="address to listen on (default: %(default)s, this machine only)")
+    sub.add_argument("--port", type=int, default=8474,
+                     help="port (default: %(default)s; 0 picks a free one)")
+    everywhere(sub)
 
     sub = command("config", "the operator configuration, with where each value comes from")
     sub.add_argument("--from-deployment", metavar="NAME", nargs="?", const="reef-operator",
@@ -206,10 +219,15 @@ def dispatch(cluster: Cluster, args: argparse.Namespace) -> int:
         nodes = cluster.items("vmnodes", all_namespaces=args.all_namespaces)
         if args.root and not any(n["metadata"]["name"] == args.root for n in nodes):
             raise PluginError(f"vmnode {args.root!r} not found in namespace {cluster.namespace}")
+        wanted = None
+        if args.category or args.module or args.capability:
+            wanted = fleet.selector(args.category, args.module, args.capability)
         if args.output != "table":
-            say(output.structured([_node_summary(n) for n in nodes], args.output))
+            say(output.structured([_node_summary(n) for n in nodes
+                                   if wanted is None or wanted(n)], args.output))
         else:
-            say("\n".join(fleet.tree(nodes, args.root)) or "No VMNodes found.")
+            say("\n".join(fleet.tree(nodes, args.root, wanted)) or
+                ("No VMNodes match." if wanted else "No VMNodes found."))
     elif command == "diff":
         a, b = cluster.get("vmnodes", args.a), cluster.get("vmnodes", args.b)
         difference = fleet.dna_diff(a, b)
@@ -233,6 +251,8 @@ def dispatch(cluster: Cluster, args: argparse.Namespace) -> int:
             plural, name = "vmnodes", name.split("/", 1)[1]
         lieutenants.wait_for(cluster, name, condition, expected, args.timeout, plural=plural)
         say(f"{plural[:-1]}/{name} condition met")
+    elif command == "dashboard":
+        dashboard.serve(cluster, args.address, args.port, args.all_namespaces, say)
     elif command == "config":
         env = (settings.deployment_env(cluster, args.from_deployment, args.operator_namespace)
                if args.from_deployment else dict(os.environ))

@@ -1,0 +1,214 @@
+"""kubectl reef dashboard: the lieutenants and the VM tree in a browser, live.
+
+The seed had an HTML dashboard and a visual tree; here the page is served from
+the user's own machine and reads the cluster through the same client as every
+other command (the user's kubeconfig and RBAC), so it shows exactly what the
+user may see and changes nothing. It listens on loopback unless told
+otherwise, answers only requests addressed to the name it listens on (so a web
+page elsewhere cannot read it through DNS rebinding) and allows only its own
+script to run in the page.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from reef_operator.cli.plugin import fleet, output
+from reef_operator.cli.plugin.cluster import Cluster, NotFound, Obj, PluginError
+
+STATIC = {"/": ("dashboard.html", "text/html; charset=utf-8"),
+          "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+          "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8")}
+DETAIL = re.compile(r"^/api/lieutenants/([a-z0-9.-]+)/([a-z0-9.-]+)$")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+                               "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def fleet_view(cluster: Cluster, all_namespaces: bool) -> dict[str, Any]:
+    """Everything the page's overview shows, in one answer."""
+    lieutenants = cluster.items("lieutenants", all_namespaces=all_namespaces)
+    nodes = cluster.items("vmnodes", all_namespaces=all_namespaces)
+    on_node = {(lt["metadata"]["namespace"], (lt.get("status") or {}).get("vmNodeName")):
+               lt["metadata"]["name"] for lt in lieutenants}
+    return {
+        "server": cluster.server,
+        "namespace": None if all_namespaces else cluster.namespace,
+        "readAt": _now(),
+        "lieutenants": [_lieutenant_row(lt) for lt in lieutenants],
+        "tree": [_branch_json(b, on_node) for b in fleet.forest(nodes)],
+    }
+
+
+def lieutenant_view(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    """One lieutenant in full: its tasks (message and outcome), live output, history."""
+    lieutenant = cluster.get("lieutenants", name, namespace)
+    spec, status = lieutenant.get("spec") or {}, lieutenant.get("status") or {}
+    outcomes = {t.get("name"): t for t in status.get("tasks") or []}
+    current = status.get("currentTask") or {}
+    return {
+        **_lieutenant_row(lieutenant),
+        "instructions": spec.get("instructions", ""),
+        "conditions": [{k: c.get(k, "") for k in ("type", "status", "reason", "message")}
+                       for c in status.get("conditions") or []],
+        "tasks": [{"name": t.get("name"), "mode": t.get("mode", "prompt"),
+                   "message": t.get("message", ""),
+                   "phase": (outcomes.get(t.get("name")) or {}).get("phase", "Pending"),
+                   "note": (outcomes.get(t.get("name")) or {}).get("note", "")}
+                  for t in spec.get("tasks") or []],
+        "live": str(current.get("output") or "") if current.get("name") else "",
+        "history": [{k: h.get(k) for k in ("task", "completedAt", "stopReason", "response",
+                                           "truncated")}
+                    for h in status.get("history") or []],
+    }
+
+
+def _lieutenant_row(lieutenant: Obj) -> dict[str, Any]:
+    meta, spec = lieutenant["metadata"], lieutenant.get("spec") or {}
+    status = lieutenant.get("status") or {}
+    usage, model = status.get("usage") or {}, spec.get("model") or {}
+    ready = output.condition(lieutenant, "Ready")
+    return {
+        "namespace": meta.get("namespace"), "name": meta["name"],
+        "role": spec.get("role", ""), "desiredState": spec.get("state", "Running"),
+        "phase": status.get("phase") or "Pending",
+        "task": (status.get("currentTask") or {}).get("name") or "",
+        "taskCount": status.get("taskCount", 0),
+        "vmNode": status.get("vmNodeName") or "", "vmId": status.get("vmId") or "",
+        "model": "/".join(v for v in (model.get("provider"), model.get("id")) if v),
+        "tokens": int(usage.get("inputTokens") or 0) + int(usage.get("outputTokens") or 0),
+        "cost": float(usage.get("cost") or 0),
+        "lastActivity": status.get("lastActivityTime") or "",
+        "ready": {k: ready.get(k, "") for k in ("status", "reason", "message")},
+    }
+
+
+def _branch_json(branch: fleet.Branch, on_node: dict[tuple[Any, Any], str]) -> dict[str, Any]:
+    node = branch.node
+    meta, spec, status = node["metadata"], node.get("spec") or {}, node.get("status") or {}
+    ready = output.condition(node, "Ready")
+    return {
+        "namespace": meta["namespace"], "name": meta["name"],
+        "category": spec.get("category", "Agent"),
+        "state": status.get("vmState") or spec.get("state", "Running"),
+        "ready": {k: ready.get(k, "") for k in ("status", "reason", "message")},
+        "vmId": status.get("vmId") or "",
+        "lieutenant": on_node.get((meta["namespace"], meta["name"]), ""),
+        "dna": fleet.dna(node),
+        "repeated": branch.repeated,
+        "children": [_branch_json(child, on_node) for child in branch.children],
+    }
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class DashboardServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: str, port: int, cluster: Cluster,
+                 all_namespaces: bool) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        super().__init__((address, port), _Handler)
+        self.cluster, self.all_namespaces = cluster, all_namespaces
+        bound_port = self.server_address[1]
+        # Names a browser may use to reach us; a request naming anything else comes from
+        # another site's page that resolved its own name to this address.
+        names = {"localhost", "127.0.0.1", "[::1]"} if address in LOOPBACK else {address}
+        self.allowed_hosts = {f"{_bracketed(name)}:{bound_port}" for name in names}
+        self.url = f"http://{_bracketed(address)}:{bound_port}/"
+        # The kubernetes client's pool is shared by the request threads; one read at a
+        # time keeps the apiserver's load from the page bounded whatever the tab count.
+        self.reads = threading.Lock()
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DashboardServer
+    server_version = "kubectl-reef-dashboard"
+
+    def do_GET(self) -> None:  # the stdlib calls it by this name
+        if self.headers.get("Host", "") not in self.server.allowed_hosts:
+            self._json(HTTPStatus.FORBIDDEN, {"error": "this dashboard answers only at "
+                                              f"{self.server.url}"})
+            return
+        path = urlsplit(self.path).path
+        if path in STATIC:
+            filename, content_type = STATIC[path]
+            body = (resources.files("reef_operator.cli.plugin") / "static" /
+                    filename).read_bytes()
+            self._send(HTTPStatus.OK, body, content_type)
+            return
+        try:
+            with self.server.reads:
+                if path == "/api/fleet":
+                    answer = fleet_view(self.server.cluster, self.server.all_namespaces)
+                elif match := DETAIL.match(unquote(path)):
+                    answer = lieutenant_view(self.server.cluster, *match.groups())
+                else:
+                    self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+                    return
+        except NotFound as error:
+            self._json(HTTPStatus.NOT_FOUND, {"error": str(error)})
+            return
+        except PluginError as error:
+            self._json(HTTPStatus.BAD_GATEWAY, {"error": str(error)})
+            return
+        self._json(HTTPStatus.OK, answer)
+
+    def do_POST(self) -> None:
+        self._json(HTTPStatus.METHOD_NOT_ALLOWED,
+                   {"error": "the dashboard is read-only: use kubectl reef or kubectl"})
+
+    do_PUT = do_PATCH = do_DELETE = do_POST
+
+    def _json(self, status: HTTPStatus, body: object) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json")
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the page polls every second; errors reach the page itself."""
+
+
+def serve(cluster: Cluster, address: str, port: int, all_namespaces: bool,
+          announce: Any) -> None:
+    try:
+        server = DashboardServer(address, port, cluster, all_namespaces)
+    except OSError as error:
+        raise PluginError(f"cannot listen on {address}:{port}: {error.strerror}") from None
+    where = "every namespace" if all_namespaces else f"namespace {cluster.namespace}"
+    announce(f"dashboard for {where} at {server.url} (Ctrl-C stops it)")
+    if address not in LOOPBACK:
+        announce(f"note: listening on {address}: whoever reaches it sees what your "
+                 "credentials can read")
+    with server:
+        server.serve_forever()

@@ -1,0 +1,214 @@
+// kubectl reef dashboard: polls the plugin's read-only JSON and draws it.
+// Text from the cluster is only ever set as text (never parsed as HTML): a model's answer
+// may contain anything.
+"use strict";
+
+const POLL_MS = 1000;
+let fleet = null;          // the last /api/fleet answer
+let selected = null;       // "namespace/name" of the lieutenant shown in detail
+
+function el(tag, attributes, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes || {})) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function getJSON(url) {
+  const response = await fetch(url, { cache: "no-store" });
+  let body = {};
+  try { body = await response.json(); } catch (_) { /* not JSON: the status says it */ }
+  if (!response.ok) {
+    const error = new Error(body.error || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function showProblem(text) {
+  const problem = document.getElementById("problem");
+  problem.textContent = text;
+  problem.hidden = !text;
+}
+
+function ago(timestamp) {
+  if (!timestamp) return "";
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(timestamp)) / 1000));
+  if (seconds < 60) return `${seconds}s ago`;
+  if (seconds < 7200) return `${Math.floor(seconds / 60)}m ago`;
+  if (seconds < 172800) return `${Math.floor(seconds / 3600)}h ago`;
+  return `${Math.floor(seconds / 86400)}d ago`;
+}
+
+function phase(text) {
+  return el("span", { class: `phase phase-${text}` }, text);
+}
+
+// -- lieutenants table ------------------------------------------------------------------
+
+function renderLieutenants() {
+  const body = document.querySelector("#lieutenants tbody");
+  const rows = fleet.lieutenants.map((lt) => {
+    const key = `${lt.namespace}/${lt.name}`;
+    const row = el("tr", {
+      "data-lieutenant": key, class: key === selected ? "selected" : "",
+      onclick: () => { location.hash = `#lieutenant/${key}`; },
+    },
+    el("td", {}, fleet.namespace ? lt.name : key),
+    el("td", { title: lt.ready.message || "" }, phase(lt.phase)),
+    el("td", {}, lt.task), el("td", {}, lt.taskCount),
+    el("td", { class: "vm" }, lt.vmId), el("td", {}, lt.model),
+    el("td", {}, lt.tokens), el("td", {}, `$${lt.cost.toFixed(4)}`),
+    el("td", {}, ago(lt.lastActivity)));
+    return row;
+  });
+  body.replaceChildren(...rows);
+  document.getElementById("no-lieutenants").hidden = rows.length > 0;
+}
+
+// -- one lieutenant -----------------------------------------------------------------------
+
+function selectedFromHash() {
+  const match = location.hash.match(/^#lieutenant\/([^/]+)\/([^/]+)$/);
+  return match ? `${decodeURIComponent(match[1])}/${decodeURIComponent(match[2])}` : null;
+}
+
+function renderDetail(lt) {
+  document.getElementById("detail").hidden = false;
+  document.getElementById("detail-name").replaceChildren(
+    `${lt.name} `, phase(lt.phase));
+  document.getElementById("detail-role").textContent = lt.role;
+  const ready = lt.ready.reason ? `${lt.ready.reason}: ${lt.ready.message}` : "";
+  document.getElementById("detail-state").textContent =
+    `desired ${lt.desiredState}; VM ${lt.vmId || "-"} on node ${lt.vmNode || "-"}` +
+    (ready ? `; ${ready}` : "");
+  document.getElementById("detail-tasks").replaceChildren(...lt.tasks.map((task) =>
+    el("li", { "data-task": task.name },
+      el("strong", {}, task.name), " ", phase(task.phase),
+      task.mode !== "prompt" ? ` (${task.mode}) ` : " ",
+      task.message.split("\n")[0],
+      task.note ? el("div", { class: "note" }, task.note) : null)));
+
+  const live = document.getElementById("live-output");
+  const atBottom = live.scrollTop + live.clientHeight >= live.scrollHeight - 4;
+  document.getElementById("live-heading").textContent =
+    lt.task ? `Live output (${lt.task})` : "Live output (idle)";
+  if (live.textContent !== lt.live) live.textContent = lt.live;
+  if (atBottom) live.scrollTop = live.scrollHeight;
+
+  document.getElementById("history").replaceChildren(...lt.history.map((entry, index) =>
+    el("div", { class: "response", "data-task": entry.task },
+      el("h4", {}, `=== Response ${index + 1} === task ${entry.task}, ` +
+        `${entry.stopReason || "stop"}${entry.truncated ? " [truncated]" : ""}, ` +
+        ago(entry.completedAt)),
+      el("pre", {}, entry.response || ""))));
+}
+
+async function refreshDetail() {
+  selected = selectedFromHash();
+  if (!selected) {
+    document.getElementById("detail").hidden = true;
+    return;
+  }
+  const [namespace, name] = selected.split("/");
+  try {
+    renderDetail(await getJSON(
+      `api/lieutenants/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`));
+  } catch (error) {
+    if (error.status === 404) {
+      document.getElementById("detail").hidden = true;
+      showProblem(error.message);
+    } else throw error;
+  }
+}
+
+// -- the VM tree --------------------------------------------------------------------------
+
+function nodeWords(node) {
+  return [node.name, node.category, node.state, node.vmId, node.lieutenant,
+    ...node.dna.modules, ...node.dna.capabilities].join(" ").toLowerCase();
+}
+
+function matches(node, terms) {
+  const words = nodeWords(node);
+  return terms.every((term) => words.includes(term));
+}
+
+// A branch is drawn when it or something below it matches; ancestors of matches are
+// drawn faded, as context.
+function drawBranch(node, terms, counter) {
+  const hit = terms.length === 0 || matches(node, terms);
+  const children = node.children.map((child) => drawBranch(child, terms, counter))
+    .filter(Boolean);
+  counter.total += 1;
+  if (hit) counter.hits += 1;
+  if (!hit && children.length === 0) return null;
+  const ready = node.ready.status && node.ready.status !== "True" && node.ready.reason
+    ? el("span", { class: "badge", title: node.ready.message }, node.ready.reason) : null;
+  const genes = [
+    ...node.dna.modules.map((m) => el("span", { class: "gene module" }, m)),
+    ...node.dna.capabilities.map((c) => el("span", { class: "gene capability" }, c)),
+  ];
+  const lieutenant = node.lieutenant ? el("a", {
+    href: `#lieutenant/${node.namespace}/${node.lieutenant}`,
+  }, `lieutenant ${node.lieutenant}`) : null;
+  return el("li", {
+    "data-vmnode": `${node.namespace}/${node.name}`,
+    class: terms.length && hit ? "match" : (terms.length ? "context" : ""),
+  },
+  el("span", { class: "node" },
+    el("strong", { class: "name" }, node.name),
+    el("span", { class: "badge" }, node.category),
+    el("span", {}, node.state), ready,
+    el("span", { class: "vm" }, node.vmId || "-"), lieutenant, ...genes,
+    node.repeated ? el("span", { class: "badge" }, "cycle") : null),
+  children.length ? el("ul", {}, ...children) : null);
+}
+
+function renderTree() {
+  if (!fleet) return;
+  const query = document.getElementById("find").value.trim().toLowerCase();
+  const terms = query ? query.split(/\s+/) : [];
+  const counter = { hits: 0, total: 0 };
+  const branches = fleet.tree.map((node) => drawBranch(node, terms, counter)).filter(Boolean);
+  document.getElementById("tree").replaceChildren(...branches);
+  document.getElementById("find-count").textContent = terms.length
+    ? `${counter.hits} of ${counter.total} VMs match` : `${counter.total} VMs`;
+}
+
+// -- polling ------------------------------------------------------------------------------
+
+async function refresh() {
+  try {
+    fleet = await getJSON("api/fleet");
+    document.getElementById("where").textContent =
+      `${fleet.server}, ${fleet.namespace ? `namespace ${fleet.namespace}` : "all namespaces"}`;
+    document.getElementById("read-at").textContent = `read ${fleet.readAt}`;
+    showProblem("");
+    renderLieutenants();
+    renderTree();
+    await refreshDetail();
+  } catch (error) {
+    showProblem(error.message === "Failed to fetch"
+      ? "the dashboard stopped (kubectl reef dashboard is not running)" : error.message);
+  }
+}
+
+async function poll() {
+  await refresh();
+  setTimeout(poll, POLL_MS);
+}
+
+window.addEventListener("hashchange", () => { refresh(); });
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("find").addEventListener("input", renderTree);
+  poll();
+});
