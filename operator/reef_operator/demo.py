@@ -6,7 +6,9 @@ dependent tasks, shows its history, pauses, resumes, is steered mid-task and
 is destroyed, printing what `kubectl get lieutenants` and `kubectl reef` show
 at each step.
 
-    python -m reef_operator.demo [--keep] [--state-dir DIR] [--vers-sim]
+    python -m reef_operator.demo [--keep] [--state-dir DIR] [--vers-sim] [--dashboard-port N]
+
+While it runs, `kubectl reef dashboard` shows the same in a browser (the URL is printed).
 
 The model: Anthropic when ANTHROPIC_API_KEY is set (REEF_DEMO_MODEL picks the
 id), otherwise a scripted model server on 127.0.0.1 that answers like one (the
@@ -139,6 +141,17 @@ class Tutorial:
     def reef(self, *args: str, timeout: float = 900) -> str:
         return self.run("reef", "-n", NAMESPACE, *args, timeout=timeout)
 
+    def dashboard(self, port: int, stack: contextlib.ExitStack) -> None:
+        """`kubectl reef dashboard` beside the tutorial, to watch it in a browser."""
+        args = ["reef", "-n", NAMESPACE, "dashboard", "--port", str(port)]
+        print(f"\n$ kubectl {' '.join(args)} &", flush=True)
+        process = subprocess.Popen([self.kubectl_binary, *args], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, env=self.env)
+        stack.callback(_stop, process)
+        assert process.stdout is not None
+        print(process.stdout.readline().rstrip("\n") or "(the dashboard did not start)",
+              flush=True)
+
     def lieutenants(self) -> str:
         return self.run("get", "lieutenants", "-n", NAMESPACE)
 
@@ -150,6 +163,12 @@ class Tutorial:
                 return
             time.sleep(0.3)
         raise SystemExit(f"lieutenant api did not reach {phase} within {within:g}s")
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
 
 
 def step(title: str) -> None:
@@ -166,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave the control plane and the lieutenant's object afterwards")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="control-plane state directory (default: the dev one)")
+    parser.add_argument("--dashboard-port", type=int, default=8474,
+                        help="where `kubectl reef dashboard` shows the tutorial live in a "
+                        "browser (default: %(default)s; 0 picks a free port)")
     parser.add_argument("--vers-sim", action="store_true",
                         help="run the VM on the Vers simulator instead of the Local provider")
     args = parser.parse_args(argv)
@@ -197,6 +219,7 @@ def _tutorial(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack)
     stack.callback(operator.stop)
     print(f"operator running, VMs from profile {profile!r} (operator log: {operator.log_file})")
 
+    tutorial.dashboard(args.dashboard_port, stack)
     tutorial.run("apply", "-f", "-", stdin=_setup_documents(model, platform))
     step("3. create the lieutenant `api` (it boots a VM and starts pi in RPC mode)")
     create = ["reef", "-n", NAMESPACE, "create", "api", "--role",
@@ -248,6 +271,7 @@ def _tutorial(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack)
     tutorial.run("apply", "-f", "-", stdin=_worker(tutorial, profile))
     tutorial.reef("wait", "vmnode/api-worker-1", "--for=condition=Ready", "--timeout", "300")
     tutorial.reef("tree")
+    tutorial.reef("tree", "--capability", "npm")
     tutorial.reef("diff", "api", "api-worker-1")
 
     step("13. destroy it: the agent stops and the VM is deleted; the history stays")

@@ -17,12 +17,14 @@ def test_demo_runs_the_tutorial_from_a_clean_state(tmp_path: Path,
     env = {k: v for k, v in os.environ.items()
            if k not in ("ANTHROPIC_API_KEY", "VERS_API_KEY", "KUBECONFIG")}
     result = subprocess.run(
-        [sys.executable, "-m", "reef_operator.demo", "--state-dir", str(tmp_path / "cp")],
+        [sys.executable, "-m", "reef_operator.demo", "--state-dir", str(tmp_path / "cp"),
+         "--dashboard-port", "0"],
         capture_output=True, text=True, timeout=900, env=env,
     )
     out = result.stdout
     assert result.returncode == 0, out[-4000:] + result.stderr[-3000:]
     assert "using the SCRIPTED model server" in out          # it says which model it uses
+    assert "dashboard for namespace reef-demo at http://127.0.0.1:" in out
     steps = ["=== 3. create the lieutenant", "=== 4. task 1", "=== 5. task 2", "=== 6. task 3",
              "=== 7. how the work evolved", "=== 9. pause", "=== 10. resume", "=== 11. steer",
              "=== 13. destroy"]
@@ -45,6 +47,8 @@ def test_demo_runs_the_tutorial_from_a_clean_state(tmp_path: Path,
     steer = out[out.index("=== 11."):out.index("=== 12.")]
     assert "(task no-prisma, stop)\nUnderstood: no Prisma." in steer
     assert "api-worker-1 [Swarm]" in out and "  + test-runner" in out   # tree and diff
+    found = out[out.index("$ kubectl reef -n reef-demo tree --capability npm"):]
+    assert found.splitlines()[2].startswith("└── api-worker-1 [Swarm]")  # below its parent
     assert _row(out, "=== 13.", "api ").split()[1] == "Destroyed"
     assert "control plane stopped" in out
     assert not (tmp_path / "cp").exists()                # the control plane was torn down

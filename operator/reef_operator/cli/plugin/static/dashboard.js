@@ -181,7 +181,8 @@ function renderTree() {
   const branches = fleet.tree.map((node) => drawBranch(node, terms, counter)).filter(Boolean);
   document.getElementById("tree").replaceChildren(...branches);
   document.getElementById("find-count").textContent = terms.length
-    ? `${counter.hits} of ${counter.total} VMs match` : `${counter.total} VMs`;
+    ? `${counter.hits} of ${counter.total} VMs match`
+    : `${counter.total} VM${counter.total === 1 ? "" : "s"}`;
 }
 
 // -- polling ------------------------------------------------------------------------------
