@@ -283,3 +283,41 @@ def test_config_shows_each_value_with_its_source_and_masks_the_key(
     assert key not in table and table.splitlines()[0].split() == ["KEY", "VALUE", "SOURCE"]
     assert "no Deployment reef-system/reef-operator" in failed(
         reef(admin, "config", "--from-deployment"))
+
+
+def test_config_set_checks_the_value_and_changes_only_the_configmap(
+    admin: Kube, namespace: str
+) -> None:
+    ns = ["--operator-namespace", namespace]
+    lines = ok(reef(admin, "config", "set", "REEF_PLATFORM_RATE", "50", *ns)).splitlines()
+    assert lines[0] == f"REEF_PLATFORM_RATE=50 set in ConfigMap {namespace}/reef-operator-config"
+    assert "rollout restart deployment/reef-operator" in lines[-1]
+    rows = {r["key"]: r for r in json.loads(ok(reef(admin, "config", "-o", "json", *ns)))}
+    assert rows["REEF_PLATFORM_RATE"] == {
+        "key": "REEF_PLATFORM_RATE", "value": "50",
+        "source": f"configmap {namespace}/reef-operator-config"}
+    ok(reef(admin, "config", "set", "REEF_DEFAULT_PROFILE", "swarm", *ns))
+
+    # Refused with the operator's own message; nothing stored is changed.
+    assert "not set: REEF_PLATFORM_RATE" in failed(
+        reef(admin, "config", "set", "REEF_PLATFORM_RATE", "fast", *ns))
+    refused = failed(reef(admin, "config", "set", "VERS_API_KEY", "vers-secret-" + "x" * 20,
+                          *ns))
+    assert "never goes in a ConfigMap" in refused and "vers-secret" not in refused
+    assert "unknown key 'REEF_SPEED'" in failed(
+        reef(admin, "config", "set", "REEF_SPEED", "1", *ns))
+    assert "expected `config set KEY VALUE`" in failed(
+        reef(admin, "config", "set", "REEF_PLATFORM_RATE", *ns), code=2)
+    data = admin.core.read_namespaced_config_map("reef-operator-config", namespace).data
+    assert data == {"REEF_PLATFORM_RATE": "50", "REEF_DEFAULT_PROFILE": "swarm"}
+
+    # The environment wins over the ConfigMap, and the plugin says so.
+    assert "also set in the environment" in ok(reef(
+        admin, "config", "set", "REEF_PLATFORM_RATE", "60", *ns,
+        env={"REEF_PLATFORM_RATE": "5"}))
+    assert ok(reef(admin, "config", "unset", "REEF_PLATFORM_RATE", *ns)).startswith(
+        f"REEF_PLATFORM_RATE removed from ConfigMap {namespace}/reef-operator-config")
+    rows = {r["key"]: r for r in json.loads(ok(reef(admin, "config", "-o", "json", *ns)))}
+    assert rows["REEF_PLATFORM_RATE"]["source"] == "default"
+    assert rows["REEF_DEFAULT_PROFILE"]["value"] == "swarm"
+    assert "nothing to do" in ok(reef(admin, "config", "unset", "REEF_PLATFORM_RATE", *ns))

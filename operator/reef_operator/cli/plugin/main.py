@@ -5,7 +5,7 @@
     kubectl reef read api [--history 3] [--tail 2000] [--follow]
     kubectl reef status | pause api | resume api | destroy api|'*'
     kubectl reef discover | tree | diff A B | exec api -- ls | cp api:/root/x ./x
-    kubectl reef wait api --for=condition=Ready | config | dashboard
+    kubectl reef wait api --for=condition=Ready | config [set KEY VALUE] | dashboard
 
 Exit codes: 0 done, 1 failed (the message says why), 2 bad usage.
 """
@@ -143,7 +143,10 @@ def parser() -> argparse.ArgumentParser:
                      help="port (default: %(default)s; 0 picks a free one)")
     everywhere(sub)
 
-    sub = command("config", "the operator configuration, with where each value comes from")
+    sub = command("config", "the operator configuration, with where each value comes from; "
+                  "`config set KEY VALUE` / `config unset KEY` change its ConfigMap")
+    sub.add_argument("change", nargs="*", metavar="set KEY VALUE | unset KEY",
+                     help="change one key in the operator's ConfigMap (checked first)")
     sub.add_argument("--from-deployment", metavar="NAME", nargs="?", const="reef-operator",
                      help="use the environment of the operator's Deployment (default name "
                      "reef-operator) instead of this shell's")
@@ -256,6 +259,11 @@ def dispatch(cluster: Cluster, args: argparse.Namespace) -> int:
     elif command == "config":
         env = (settings.deployment_env(cluster, args.from_deployment, args.operator_namespace)
                if args.from_deployment else dict(os.environ))
+        if args.change:
+            key, value = _parse_change(args.change)
+            for line in settings.change(cluster, env, args.operator_namespace, key, value):
+                say(line)
+            return 0
         rows = settings.resolved(cluster, env, args.operator_namespace)
         say(output.structured(rows, args.output) if args.output != "table" else
             output.table(["key", "value", "source"],
@@ -266,6 +274,15 @@ def dispatch(cluster: Cluster, args: argparse.Namespace) -> int:
 def _write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def _parse_change(words: list[str]) -> tuple[str, str | None]:
+    if len(words) == 3 and words[0] == "set":
+        return words[1], words[2]
+    if len(words) == 2 and words[0] == "unset":
+        return words[1], None
+    raise PluginError(f"config {' '.join(words)}: expected `config set KEY VALUE` or "
+                      "`config unset KEY`", exit_code=2)
 
 
 def _parse_for(text: str) -> tuple[str, str]:

@@ -4,6 +4,10 @@ Same code path as the operator's startup (`reef_operator.config.load_config`):
 environment, then the ConfigMap, then the Secret (API key only), then the file.
 The environment is this shell's, or with `--from-deployment` the operator
 Deployment's literal `env` values, so the answer matches an operator run there.
+
+`config set KEY VALUE` / `config unset KEY` change the ConfigMap (the seed's config
+overrides), after checking the value with the operator's own parser: a value the
+operator would refuse at start is refused here, and nothing is written.
 """
 
 from __future__ import annotations
@@ -14,7 +18,17 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from reef_operator.cli.plugin.cluster import Cluster, PluginError
-from reef_operator.config import ConfigError, load_config
+from reef_operator.config import (
+    DEFAULT_CONFIGMAP,
+    DEFAULT_SECRET,
+    KEYS,
+    REEF_CONFIGMAP,
+    REEF_SECRET,
+    SECRET_KEYS,
+    ConfigError,
+    load_config,
+    resolve,
+)
 from reef_operator.constants import OPERATOR_NAMESPACE
 
 
@@ -47,3 +61,50 @@ def deployment_env(cluster: Cluster, name: str, namespace: str = OPERATOR_NAMESP
             if item.value is not None:
                 env[item.name] = item.value
     return env
+
+
+def change(cluster: Cluster, env: dict[str, str], namespace: str, key: str,
+           value: str | None) -> list[str]:
+    """Set (or with `value` None, remove) one key in the operator's ConfigMap."""
+    if key not in KEYS:
+        raise PluginError(f"unknown key {key!r}: the operator reads {', '.join(KEYS)}")
+    secret = env.get(REEF_SECRET, "").strip() or DEFAULT_SECRET
+    if key in SECRET_KEYS:
+        raise PluginError(f"{key} is a secret and never goes in a ConfigMap: put it in Secret "
+                          f"{namespace}/{secret} (kubectl -n {namespace} create secret generic "
+                          f"{secret} --from-literal={key}=…)")
+    name = env.get(REEF_CONFIGMAP, "").strip() or DEFAULT_CONFIGMAP
+    core = client.CoreV1Api(cluster.api)
+    with cluster.errors(f"cannot read ConfigMap {namespace}/{name}"):
+        try:
+            current = dict(core.read_namespaced_config_map(name, namespace).data or {})
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            current = None
+    if value is None:
+        if current is None or key not in current:
+            return [f"{key} is not set in ConfigMap {namespace}/{name}: nothing to do"]
+        with cluster.errors(f"cannot change ConfigMap {namespace}/{name}"):
+            core.patch_namespaced_config_map(name, namespace, {"data": {key: None}})
+        done = f"{key} removed from ConfigMap {namespace}/{name}"
+    else:
+        try:
+            resolve({}, {**(current or {}), key: value}, configmap_name=f"{namespace}/{name}")
+        except ConfigError as error:
+            raise PluginError(f"not set: {error}") from None
+        with cluster.errors(f"cannot change ConfigMap {namespace}/{name}"):
+            if current is None:
+                core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+                    metadata=client.V1ObjectMeta(name=name), data={key: value}))
+            else:
+                core.patch_namespaced_config_map(name, namespace, {"data": {key: value}})
+        done = f"{key}={value} set in ConfigMap {namespace}/{name}"
+    lines = [done]
+    if key in env:
+        lines.append(f"note: {key} is also set in the environment given, which wins over the "
+                     "ConfigMap")
+    lines.append("the operator reads its configuration when it starts: kubectl -n "
+                 f"{namespace} rollout restart deployment/reef-operator (with Helm or GitOps, "
+                 "change the values there, or the next sync puts the old value back)")
+    return lines
