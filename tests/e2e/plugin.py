@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from reef_operator.constants import API_VERSION
 from tests.conftest import Kube
 
 PLUGIN = str(Path(sys.executable).parent / "kubectl-reef")
@@ -36,3 +39,16 @@ def create(admin: Kube, namespace: str, name: str = "api") -> None:
                   "--profile", "local", "--model", "scripted/scripted-1",
                   "--providers", "scripted-models", "--wait", "--timeout", "120"))
     assert out.splitlines() == [f"lieutenant/{name} created", f"lieutenant/{name} is ready"]
+
+
+def spawn_worker(admin: Kube, namespace: str, lieutenant: str) -> str:
+    """A Ready swarm VMNode `worker` (DNA: module test-runner, capability npm) below the
+    lieutenant's VMNode, whose name is returned."""
+    parent = str(admin.get("lieutenants", lieutenant, namespace)["status"]["vmNodeName"])
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump({
+        "apiVersion": API_VERSION, "kind": "VMNode", "metadata": {"name": "worker"},
+        "spec": {"category": "Swarm", "profileRef": {"name": "local"},
+                 "parentRef": {"name": parent}, "modules": ["test-runner"],
+                 "capabilities": ["npm"]}}))
+    ok(reef(admin, "-n", namespace, "wait", "vmnode/worker", "--for=condition=Ready"))
+    return parent

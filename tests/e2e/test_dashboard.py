@@ -23,11 +23,10 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from reef_operator.constants import API_VERSION
 from reef_operator.testing.controlplane.processes import free_port
 from reef_operator.testing.operator_process import OperatorProcess
 from tests.conftest import Kube
-from tests.e2e.plugin import PLUGIN, create, failed, ok, reef
+from tests.e2e.plugin import PLUGIN, create, failed, ok, reef, spawn_worker
 
 pytestmark = pytest.mark.controlplane
 
@@ -156,13 +155,7 @@ def test_the_vm_tree_and_finding_vms_by_their_dna(
 ) -> None:
     ns = scripted
     create(admin, ns)
-    parent = admin.get("lieutenants", "api", ns)["status"]["vmNodeName"]
-    admin.kubectl("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump({
-        "apiVersion": API_VERSION, "kind": "VMNode", "metadata": {"name": "worker"},
-        "spec": {"category": "Swarm", "profileRef": {"name": "local"},
-                 "parentRef": {"name": parent}, "modules": ["test-runner"],
-                 "capabilities": ["npm"]}}))
-    ok(reef(admin, "-n", ns, "wait", "vmnode/worker", "--for=condition=Ready"))
+    parent = spawn_worker(admin, ns, "api")
     worker_vm = admin.get("vmnodes", "worker", ns)["status"]["vmId"]
 
     # The same search on the command line: the matches with their ancestors.

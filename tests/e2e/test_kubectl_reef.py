@@ -21,7 +21,7 @@ from reef_operator.testing.controlplane.processes import free_port
 from reef_operator.testing.operator_process import OperatorProcess
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
-from tests.e2e.plugin import PLUGIN, create, failed, ok, reef
+from tests.e2e.plugin import PLUGIN, create, failed, ok, reef, spawn_worker
 
 pytestmark = pytest.mark.controlplane
 
@@ -209,13 +209,7 @@ def test_tree_diff_and_discover_after_an_operator_restart(
 ) -> None:
     ns = scripted
     create(admin, ns)
-    parent = admin.get("lieutenants", "api", ns)["status"]["vmNodeName"]
-    admin.kubectl("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump({
-        "apiVersion": API_VERSION, "kind": "VMNode", "metadata": {"name": "worker"},
-        "spec": {"category": "Swarm", "profileRef": {"name": "local"},
-                 "parentRef": {"name": parent}, "modules": ["test-runner"],
-                 "capabilities": ["npm"]}}))
-    ok(reef(admin, "-n", ns, "wait", "vmnode/worker", "--for=condition=Ready"))
+    parent = spawn_worker(admin, ns, "api")
 
     tree = ok(reef(admin, "-n", ns, "tree")).splitlines()
     worker_vm = admin.get("vmnodes", "worker", ns)["status"]["vmId"]
