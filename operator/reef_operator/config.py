@@ -395,6 +395,12 @@ def _tls_verify(text: str, key: str, source: str) -> bool | Path:
     return path
 
 
+def names_a_file(key: str, text: str) -> bool:
+    """Whether this value of `key` is the path of a file on the operator's machine (which
+    only that machine can check)."""
+    return key == VERS_TLS_VERIFY and text.strip().lower() not in _TRUE | _FALSE
+
+
 def _profile(text: str, key: str, source: str) -> str:
     if len(text) > 253 or not _DNS_SUBDOMAIN.match(text):
         raise _bad(key, source, text, "is not a BootProfile name (lowercase letters, digits, "

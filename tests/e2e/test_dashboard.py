@@ -131,8 +131,14 @@ def test_a_lieutenants_work_shows_live_and_answers_stay_text(
         expect(scaffolded).to_have_text(f"Scaffolded the API. {INJECTED} Done.",
                                         timeout=60_000)
         assert page.locator("#injected").count() == 0
-        assert page.title() == "reef: lieutenants"
         expect(page.locator("#history h4").first).to_contain_text("=== Response 1 === task task-1")
+
+        # Polling does not redraw what did not change (a reader's scroll position and
+        # selection in a long answer survive).
+        page.evaluate("window.firstAnswer = document.querySelector('#history .response')")
+        page.wait_for_timeout(2500)
+        assert page.evaluate(
+            "document.querySelector('#history .response') === window.firstAnswer")
 
         # Only this page's own name is answered (another site resolving its name to
         # 127.0.0.1 gets nothing), and nothing can be changed through it.
@@ -146,8 +152,20 @@ def test_a_lieutenants_work_shows_live_and_answers_stay_text(
             urllib.request.urlopen(urllib.request.Request(
                 f"{dashboard.url}api/fleet", data=b"{}", method="POST"), timeout=10)
         assert read_only.value.code == 405
-        with urllib.request.urlopen(f"{dashboard.url}api/fleet", timeout=10) as answer_:
+        with urllib.request.urlopen(dashboard.url, timeout=10) as answer_:
             assert "script-src 'self'" in answer_.headers["Content-Security-Policy"]
+        odd = urllib.request.Request(f"{dashboard.url}api/lieutenants/{ns}/%2e%2e")
+        with pytest.raises(urllib.error.HTTPError) as not_a_name:
+            urllib.request.urlopen(odd, timeout=10)
+        assert not_a_name.value.code == 404
+
+        # The lieutenant deleted while shown: the page says so and shows nothing stale.
+        admin.custom.delete_namespaced_custom_object("reef.vers.sh", "v1alpha1", ns,
+                                                     "lieutenants", "api")
+        expect(page.locator("#problem")).to_contain_text(
+            f"lieutenant 'api' not found in namespace {ns}", timeout=60_000)
+        expect(page.locator("#detail")).to_be_hidden()
+        expect(row).to_have_count(0)
 
 
 def test_the_vm_tree_and_finding_vms_by_their_dna(
@@ -191,7 +209,18 @@ def test_the_vm_tree_and_finding_vms_by_their_dna(
         top.locator("a", has_text="lieutenant api").click()
         expect(page.locator("#detail-name")).to_contain_text("api")
 
+    # Every namespace: lieutenants named with their namespace.
+    for everywhere in open_dashboard(admin.kubeconfig, "-A"):
+        assert "dashboard for every namespace" in everywhere.announcement
+        page.goto(everywhere.url)
+        expect(page.locator("#where")).to_contain_text("all namespaces")
+        expect(page.locator(f'tr[data-lieutenant="{ns}/api"] td').first).to_have_text(
+            f"{ns}/api")
+
+    for dashboard in open_dashboard(admin.kubeconfig, "-n", ns):
+        page.goto(dashboard.url)
         # Deleted behind the page's back: it says so instead of showing stale data.
+        expect(page.locator(f'li[data-vmnode="{ns}/worker"]')).to_have_count(1)
         admin.custom.delete_namespaced_custom_object(
             "reef.vers.sh", "v1alpha1", ns, "vmnodes", "worker")
         expect(page.locator(f'li[data-vmnode="{ns}/worker"]')).to_have_count(0,

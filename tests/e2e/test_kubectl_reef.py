@@ -315,3 +315,19 @@ def test_config_set_checks_the_value_and_changes_only_the_configmap(
     assert rows["REEF_PLATFORM_RATE"]["source"] == "default"
     assert rows["REEF_DEFAULT_PROFILE"]["value"] == "swarm"
     assert "nothing to do" in ok(reef(admin, "config", "unset", "REEF_PLATFORM_RATE", *ns))
+    assert "use `kubectl reef config unset REEF_DEFAULT_PROFILE`" in failed(
+        reef(admin, "config", "set", "REEF_DEFAULT_PROFILE", " ", *ns))
+
+    # A CA bundle lives in the operator's container: its path is not checked here.
+    assert "not checked here" in ok(reef(admin, "config", "set", "VERS_TLS_VERIFY",
+                                         "/etc/reef/ca.pem", *ns))
+
+    # A key leaked into the ConfigMap by hand can be taken out (nothing else is accepted
+    # while it is there).
+    admin.core.patch_namespaced_config_map("reef-operator-config", namespace,
+                                           {"data": {"VERS_API_KEY": "vers-leaked-1234567890"}})
+    refused = failed(reef(admin, "config", "set", "REEF_PLATFORM_RATE", "10", *ns))
+    assert "put VERS_API_KEY in a Secret" in refused and "vers-leaked" not in refused
+    ok(reef(admin, "config", "unset", "VERS_API_KEY", *ns))
+    data = admin.core.read_namespaced_config_map("reef-operator-config", namespace).data
+    assert data == {"REEF_DEFAULT_PROFILE": "swarm", "VERS_TLS_VERIFY": "/etc/reef/ca.pem"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from reef_operator.cli.plugin import fleet, output
+from reef_operator.cli.plugin import dashboard, fleet, output
 
 
 def _lieutenant(history: list[dict[str, Any]], phase: str = "Idle",
@@ -77,7 +77,10 @@ def test_tree_draws_lineage_and_survives_a_cycle() -> None:
     assert [line.split(" [")[0] for line in lines] == [
         "root", "├── a", "│   └── a1", "└── b"]
     cycle = [_node("x", "y"), _node("y", "x")]
-    assert fleet.tree(cycle) == []                      # no root: nothing drawn, no hang
+    assert [line.split(" [")[0] for line in fleet.tree(cycle)] == [   # drawn once, no hang
+        "x", "└── y", "    └── x"]
+    assert [n["metadata"]["name"] for n in fleet.flatten(fleet.forest(nodes + cycle))] == [
+        "root", "a", "a1", "b", "x", "y"]
     assert len(fleet.tree(cycle, root="x")) == 3        # x → y → x, shown once and stopped
 
 
@@ -99,3 +102,19 @@ def test_discover_tells_a_reattached_session_from_a_fresh_one() -> None:
     assert fleet.discover_rows([lt], [node])[0]["held"] == "created, re-attached"
     node["spec"]["vmId"] = "adopted-vm"
     assert fleet.discover_rows([lt], [node])[0]["held"] == "adopted, re-attached"
+
+
+def test_the_dashboard_answers_only_to_its_own_names() -> None:
+    assert dashboard.host_allowed("127.0.0.1:8474", "127.0.0.1", 8474)
+    assert dashboard.host_allowed("localhost:8474", "127.0.0.1", 8474)
+    assert dashboard.host_allowed("[::1]:8474", "::1", 8474)
+    assert dashboard.host_allowed("[::1]", "::1", 80)                # default port left out
+    assert dashboard.host_allowed("devbox:8474", "devbox", 8474)     # the name given
+    assert dashboard.host_allowed("10.1.2.3:8474", "0.0.0.0", 8474)  # any IP on a wildcard
+    # Another site's page whose name now resolves here (DNS rebinding), a wrong port,
+    # or no Host at all.
+    assert not dashboard.host_allowed("evil.example:8474", "127.0.0.1", 8474)
+    assert not dashboard.host_allowed("evil.example:8474", "0.0.0.0", 8474)
+    assert not dashboard.host_allowed("127.0.0.1:9999", "127.0.0.1", 8474)
+    assert not dashboard.host_allowed("", "127.0.0.1", 8474)
+    assert not dashboard.host_allowed("127.0.0.1.evil.example:8474", "127.0.0.1", 8474)

@@ -40,6 +40,9 @@ class Cluster:
     api: client.ApiClient
     namespace: str
     server: str
+    # Seconds a read may take (None: the client's default, no limit); the dashboard sets one
+    # so a hung apiserver shows on the page instead of freezing it.
+    read_timeout: float | None = None
 
     @classmethod
     def connect(cls, kubeconfig: str | None, context: str | None,
@@ -88,7 +91,8 @@ class Cluster:
         try:
             with self.errors(f"cannot read {KINDS[plural]} {namespace}/{name}"):
                 return cast(Obj, self.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, plural, name))
+                    GROUP, VERSION, namespace, plural, name,
+                    _request_timeout=self.read_timeout))
         except PluginError:
             if not self.exists(plural, name, namespace):
                 raise NotFound(self.not_found(plural, name, namespace)) from None
@@ -96,7 +100,8 @@ class Cluster:
 
     def exists(self, plural: str, name: str, namespace: str) -> bool:
         try:
-            self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+            self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name,
+                                                     _request_timeout=self.read_timeout)
         except ApiException as error:
             if error.status == 404:
                 return False
@@ -119,10 +124,12 @@ class Cluster:
              all_namespaces: bool = False) -> list[Obj]:
         with self.errors(f"cannot list {plural}"):
             if all_namespaces or plural == "bootprofiles":
-                found = cast(Obj, self.custom.list_cluster_custom_object(GROUP, VERSION, plural))
+                found = cast(Obj, self.custom.list_cluster_custom_object(
+                    GROUP, VERSION, plural, _request_timeout=self.read_timeout))
             else:
                 found = cast(Obj, self.custom.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace or self.namespace, plural))
+                    GROUP, VERSION, namespace or self.namespace, plural,
+                    _request_timeout=self.read_timeout))
         items = cast(list[Obj], found.get("items", []))
         return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""),
                                             o["metadata"]["name"]))

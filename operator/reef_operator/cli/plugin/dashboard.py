@@ -12,15 +12,17 @@ script to run in the page.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import re
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from reef_operator.cli.plugin import fleet, output
 from reef_operator.cli.plugin.cluster import Cluster, NotFound, Obj, PluginError
@@ -28,7 +30,9 @@ from reef_operator.cli.plugin.cluster import Cluster, NotFound, Obj, PluginError
 STATIC = {"/": ("dashboard.html", "text/html; charset=utf-8"),
           "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
           "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8")}
-DETAIL = re.compile(r"^/api/lieutenants/([a-z0-9.-]+)/([a-z0-9.-]+)$")
+# Kubernetes names (DNS-1123), matched on the raw path: nothing percent-encoded gets through.
+_NAME = r"([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)"
+DETAIL = re.compile(rf"^/api/lieutenants/{_NAME}/{_NAME}$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
                                "connect-src 'self'; img-src 'self'; base-uri 'none'; "
@@ -119,6 +123,30 @@ def _now() -> str:
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+READ_TIMEOUT = 15.0     # seconds for one apiserver read; the page says when one fails
+
+
+def host_allowed(host_header: str, address: str, port: int) -> bool:
+    """Whether a request's Host header names this dashboard.
+
+    A DNS-rebinding page reaches us under its own DNS name, so the only names accepted are
+    the one we listen on and `localhost` (no other site's page can be at `localhost`). An
+    IP literal is the browser's own choice of address, never a rebinding.
+    """
+    name, sep, given_port = host_header.rpartition(":")
+    if not sep or name.endswith(":") or (host_header.startswith("[") and
+                                         not name.endswith("]")):
+        name, given_port = host_header, "80"          # no port: the default one
+    if given_port != str(port):
+        return False
+    bare = name.strip("[]").lower()
+    if bare in (address.lower(), "localhost"):
+        return True
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        return False
+    return True
 
 
 class DashboardServer(ThreadingHTTPServer):
@@ -129,15 +157,18 @@ class DashboardServer(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
         super().__init__((address, port), _Handler)
         self.cluster, self.all_namespaces = cluster, all_namespaces
-        bound_port = self.server_address[1]
-        # Names a browser may use to reach us; a request naming anything else comes from
-        # another site's page that resolved its own name to this address.
-        names = {"localhost", "127.0.0.1", "[::1]"} if address in LOOPBACK else {address}
-        self.allowed_hosts = {f"{_bracketed(name)}:{bound_port}" for name in names}
-        self.url = f"http://{_bracketed(address)}:{bound_port}/"
+        self.address, self.port = address, int(self.server_address[1])
+        shown = "127.0.0.1" if address in ("0.0.0.0", "::") else address
+        self.url = f"http://{_bracketed(shown)}:{self.port}/"
         # The kubernetes client's pool is shared by the request threads; one read at a
         # time keeps the apiserver's load from the page bounded whatever the tab count.
         self.reads = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A tab closed mid-answer is normal; anything else is worth a line."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            print(f"dashboard: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 def _bracketed(host: str) -> str:
@@ -149,7 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "kubectl-reef-dashboard"
 
     def do_GET(self) -> None:  # the stdlib calls it by this name
-        if self.headers.get("Host", "") not in self.server.allowed_hosts:
+        if not host_allowed(self.headers.get("Host", ""), self.server.address,
+                            self.server.port):
             self._json(HTTPStatus.FORBIDDEN, {"error": "this dashboard answers only at "
                                               f"{self.server.url}"})
             return
@@ -164,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
             with self.server.reads:
                 if path == "/api/fleet":
                     answer = fleet_view(self.server.cluster, self.server.all_namespaces)
-                elif match := DETAIL.match(unquote(path)):
+                elif match := DETAIL.match(path):
                     answer = lieutenant_view(self.server.cluster, *match.groups())
                 else:
                     self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
@@ -174,6 +206,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except PluginError as error:
             self._json(HTTPStatus.BAD_GATEWAY, {"error": str(error)})
+            return
+        except Exception as error:  # an object of a shape we did not expect: say so
+            self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                       {"error": f"the dashboard failed on {path}: "
+                                 f"{type(error).__name__}: {error}"})
             return
         self._json(HTTPStatus.OK, answer)
 
@@ -201,6 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def serve(cluster: Cluster, address: str, port: int, all_namespaces: bool,
           announce: Any) -> None:
+    cluster.read_timeout = READ_TIMEOUT
     try:
         server = DashboardServer(address, port, cluster, all_namespaces)
     except OSError as error:

@@ -94,13 +94,32 @@ def forest(vmnodes: list[Obj], root: str | None = None) -> list[Branch]:
     if root is not None:
         roots = [n for n in vmnodes if n["metadata"]["name"] == root]
 
+    drawn: set[tuple[str, str]] = set()
+
     def grow(node: Obj, seen: frozenset[tuple[str, str]]) -> Branch:
         key = (node["metadata"]["namespace"], node["metadata"]["name"])
+        drawn.add(key)
         if key in seen:
             return Branch(node, repeated=True)
         return Branch(node, [grow(child, seen | {key}) for child in children.get(key, [])])
 
-    return [grow(node, frozenset()) for node in roots]
+    grown = [grow(node, frozenset()) for node in roots]
+    if root is None:
+        # Nodes in a parent cycle have no root above them: each cycle is drawn from its
+        # first node rather than left out.
+        for node in vmnodes:
+            if (node["metadata"]["namespace"], node["metadata"]["name"]) not in drawn:
+                grown.append(grow(node, frozenset()))
+    return grown
+
+
+def flatten(branches: list[Branch]) -> list[Obj]:
+    """Every node of the trees once, parents before children."""
+    nodes: list[Obj] = []
+    for branch in branches:
+        if not branch.repeated:          # a cycle's node is already in the list
+            nodes += [branch.node, *flatten(branch.children)]
+    return nodes
 
 
 def matching(branches: list[Branch], wanted: Callable[[Obj], bool]) -> list[Branch]:
@@ -126,12 +145,17 @@ def selector(category: str | None, module: str | None,
     return wanted
 
 
+def shown(vmnodes: list[Obj], root: str | None = None,
+          wanted: Callable[[Obj], bool] | None = None) -> list[Branch]:
+    """The trees `tree` shows: below `root` if given, only towards `wanted` nodes if given."""
+    branches = forest(vmnodes, root)
+    return branches if wanted is None else matching(branches, wanted)
+
+
 def tree(vmnodes: list[Obj], root: str | None = None,
          wanted: Callable[[Obj], bool] | None = None) -> list[str]:
     """Lineage as an indented tree: each line `name [Category] State vm=… dna: …`."""
-    branches = forest(vmnodes, root)
-    if wanted is not None:
-        branches = matching(branches, wanted)
+    branches = shown(vmnodes, root, wanted)
     lines: list[str] = []
 
     def draw(branch: Branch, prefix: str, connector: str) -> None:

@@ -226,8 +226,8 @@ def dispatch(cluster: Cluster, args: argparse.Namespace) -> int:
         if args.category or args.module or args.capability:
             wanted = fleet.selector(args.category, args.module, args.capability)
         if args.output != "table":
-            say(output.structured([_node_summary(n) for n in nodes
-                                   if wanted is None or wanted(n)], args.output))
+            say(output.structured([_node_summary(n) for n in fleet.flatten(
+                fleet.shown(nodes, args.root, wanted))], args.output))
         else:
             say("\n".join(fleet.tree(nodes, args.root, wanted)) or
                 ("No VMNodes match." if wanted else "No VMNodes found."))

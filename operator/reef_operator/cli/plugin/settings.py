@@ -27,6 +27,7 @@ from reef_operator.config import (
     SECRET_KEYS,
     ConfigError,
     load_config,
+    names_a_file,
     resolve,
 )
 from reef_operator.constants import OPERATOR_NAMESPACE
@@ -69,7 +70,10 @@ def change(cluster: Cluster, env: dict[str, str], namespace: str, key: str,
     if key not in KEYS:
         raise PluginError(f"unknown key {key!r}: the operator reads {', '.join(KEYS)}")
     secret = env.get(REEF_SECRET, "").strip() or DEFAULT_SECRET
-    if key in SECRET_KEYS:
+    if value is not None and not value.strip():
+        raise PluginError(f"an empty value would leave {key} unset: use `kubectl reef config "
+                          f"unset {key}`")
+    if key in SECRET_KEYS and value is not None:   # removing a leaked one is always allowed
         raise PluginError(f"{key} is a secret and never goes in a ConfigMap: put it in Secret "
                           f"{namespace}/{secret} (kubectl -n {namespace} create secret generic "
                           f"{secret} --from-literal={key}=…)")
@@ -89,8 +93,11 @@ def change(cluster: Cluster, env: dict[str, str], namespace: str, key: str,
             core.patch_namespaced_config_map(name, namespace, {"data": {key: None}})
         done = f"{key} removed from ConfigMap {namespace}/{name}"
     else:
+        # A file the operator reads exists (or not) in its container, not on this machine:
+        # only the rest of the value can be checked here.
+        checked = "true" if names_a_file(key, value) else value
         try:
-            resolve({}, {**(current or {}), key: value}, configmap_name=f"{namespace}/{name}")
+            resolve({}, {**(current or {}), key: checked}, configmap_name=f"{namespace}/{name}")
         except ConfigError as error:
             raise PluginError(f"not set: {error}") from None
         with cluster.errors(f"cannot change ConfigMap {namespace}/{name}"):
@@ -101,7 +108,10 @@ def change(cluster: Cluster, env: dict[str, str], namespace: str, key: str,
                 core.patch_namespaced_config_map(name, namespace, {"data": {key: value}})
         done = f"{key}={value} set in ConfigMap {namespace}/{name}"
     lines = [done]
-    if key in env:
+    if value is not None and names_a_file(key, value):
+        lines.append(f"note: {value} is not checked here: it must be a file in the "
+                     "operator's container")
+    if env.get(key, "").strip():
         lines.append(f"note: {key} is also set in the environment given, which wins over the "
                      "ConfigMap")
     lines.append("the operator reads its configuration when it starts: kubectl -n "

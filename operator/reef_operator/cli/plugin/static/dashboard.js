@@ -6,6 +6,16 @@
 const POLL_MS = 1000;
 let fleet = null;          // the last /api/fleet answer
 let selected = null;       // "namespace/name" of the lieutenant shown in detail
+const drawn = {};          // what each part of the page was last drawn from
+
+// Redraw a part only when its data changed, so scrolling and selecting text in it survive
+// the polling.
+function changed(part, data) {
+  const text = JSON.stringify(data);
+  if (drawn[part] === text) return false;
+  drawn[part] = text;
+  return true;
+}
 
 function el(tag, attributes, ...children) {
   const node = document.createElement(tag);
@@ -21,8 +31,11 @@ function el(tag, attributes, ...children) {
   return node;
 }
 
+const FETCH_TIMEOUT_MS = 20000;   // the server gives the apiserver 15 s per read
+
 async function getJSON(url) {
-  const response = await fetch(url, { cache: "no-store" });
+  const response = await fetch(url, {
+    cache: "no-store", signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   let body = {};
   try { body = await response.json(); } catch (_) { /* not JSON: the status says it */ }
   if (!response.ok) {
@@ -56,6 +69,7 @@ function phase(text) {
 
 function renderLieutenants() {
   const body = document.querySelector("#lieutenants tbody");
+  // Redrawn at every poll: its ages move on.
   const rows = fleet.lieutenants.map((lt) => {
     const key = `${lt.namespace}/${lt.name}`;
     const row = el("tr", {
@@ -90,12 +104,14 @@ function renderDetail(lt) {
   document.getElementById("detail-state").textContent =
     `desired ${lt.desiredState}; VM ${lt.vmId || "-"} on node ${lt.vmNode || "-"}` +
     (ready ? `; ${ready}` : "");
-  document.getElementById("detail-tasks").replaceChildren(...lt.tasks.map((task) =>
+  if (changed("tasks", lt.tasks)) {
+    document.getElementById("detail-tasks").replaceChildren(...lt.tasks.map((task) =>
     el("li", { "data-task": task.name },
       el("strong", {}, task.name), " ", phase(task.phase),
       task.mode !== "prompt" ? ` (${task.mode}) ` : " ",
       task.message.split("\n")[0],
       task.note ? el("div", { class: "note" }, task.note) : null)));
+  }
 
   const live = document.getElementById("live-output");
   const atBottom = live.scrollTop + live.clientHeight >= live.scrollHeight - 4;
@@ -104,29 +120,41 @@ function renderDetail(lt) {
   if (live.textContent !== lt.live) live.textContent = lt.live;
   if (atBottom) live.scrollTop = live.scrollHeight;
 
-  document.getElementById("history").replaceChildren(...lt.history.map((entry, index) =>
-    el("div", { class: "response", "data-task": entry.task },
-      el("h4", {}, `=== Response ${index + 1} === task ${entry.task}, ` +
-        `${entry.stopReason || "stop"}${entry.truncated ? " [truncated]" : ""}, ` +
-        ago(entry.completedAt)),
-      el("pre", {}, entry.response || ""))));
+  if (changed("history", lt.history)) {
+    document.getElementById("history").replaceChildren(...lt.history.map((entry, index) =>
+      el("div", { class: "response", "data-task": entry.task },
+        el("h4", {}, `=== Response ${index + 1} === task ${entry.task}, ` +
+          `${entry.stopReason || "stop"}${entry.truncated ? " [truncated]" : ""}, ` +
+          `completed ${entry.completedAt || "-"}`),
+        el("pre", {}, entry.response || ""))));
+  }
 }
 
+function clearDetail() {
+  document.getElementById("detail").hidden = true;
+  document.getElementById("live-output").textContent = "";
+  delete drawn.tasks;
+  delete drawn.history;
+}
+
+// Returns a problem to show, or "".
 async function refreshDetail() {
-  selected = selectedFromHash();
-  if (!selected) {
-    document.getElementById("detail").hidden = true;
-    return;
+  const wanted = selectedFromHash();
+  if (wanted !== selected) {
+    selected = wanted;
+    clearDetail();
   }
-  const [namespace, name] = selected.split("/");
+  if (!wanted) return "";
+  const [namespace, name] = wanted.split("/");
   try {
-    renderDetail(await getJSON(
-      `api/lieutenants/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`));
+    const lt = await getJSON(
+      `api/lieutenants/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
+    if (wanted === selected) renderDetail(lt);   // not an answer for a lieutenant left since
+    return "";
   } catch (error) {
-    if (error.status === 404) {
-      document.getElementById("detail").hidden = true;
-      showProblem(error.message);
-    } else throw error;
+    if (error.status !== 404) throw error;
+    if (wanted === selected) clearDetail();
+    return error.message;
   }
 }
 
@@ -176,6 +204,7 @@ function drawBranch(node, terms, counter) {
 function renderTree() {
   if (!fleet) return;
   const query = document.getElementById("find").value.trim().toLowerCase();
+  if (!changed("tree", [fleet.tree, query])) return;
   const terms = query ? query.split(/\s+/) : [];
   const counter = { hits: 0, total: 0 };
   const branches = fleet.tree.map((node) => drawBranch(node, terms, counter)).filter(Boolean);
@@ -193,13 +222,15 @@ async function refresh() {
     document.getElementById("where").textContent =
       `${fleet.server}, ${fleet.namespace ? `namespace ${fleet.namespace}` : "all namespaces"}`;
     document.getElementById("read-at").textContent = `read ${fleet.readAt}`;
-    showProblem("");
     renderLieutenants();
     renderTree();
-    await refreshDetail();
+    showProblem(await refreshDetail());
   } catch (error) {
-    showProblem(error.message === "Failed to fetch"
-      ? "the dashboard stopped (kubectl reef dashboard is not running)" : error.message);
+    // fetch rejects with a TypeError when nothing answers (each browser words it its own way)
+    showProblem(error instanceof TypeError
+      ? "the dashboard stopped (kubectl reef dashboard is not running)"
+      : error.name === "TimeoutError" ? "the dashboard did not answer in time"
+      : error.message);
   }
 }
 
@@ -208,7 +239,7 @@ async function poll() {
   setTimeout(poll, POLL_MS);
 }
 
-window.addEventListener("hashchange", () => { refresh(); });
+window.addEventListener("hashchange", () => { refreshDetail().then(showProblem, () => {}); });
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("find").addEventListener("input", renderTree);
   poll();

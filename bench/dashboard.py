@@ -1,0 +1,140 @@
+"""What an open `kubectl reef dashboard` page costs, beside the raw reads it is made of.
+
+Runs a real control plane, fills a namespace with N VMNodes in lieutenant trees (one
+lieutenant's node with nine swarm workers below it) and N/10 Lieutenants whose status
+carries a full history, starts `kubectl reef dashboard`, and prints for each N: the time
+and size of the page's two answers (the fleet overview, one lieutenant in full) next to
+the time of the plain API reads they need, and the apiserver requests one open page
+makes per minute (it polls every second).
+
+    .venv/bin/python -m bench.dashboard [N ...]        (default: 10 100 1000)
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from reef_operator.constants import API_VERSION, GROUP, VERSION
+from reef_operator.testing.controlplane import LocalControlPlane
+
+NAMESPACE = "bench-dashboard"
+RESPONSE = "All routes now validate their input; " * 100      # ≈ 3.7 KiB per response
+HISTORY = 20
+REPEATS = 15
+POLL_SECONDS = 1.0     # dashboard.js POLL_MS
+
+
+def median_seconds(call: Callable[[], Any]) -> float:
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fill(api: client.CustomObjectsApi, have: int, want: int) -> None:
+    """VMNodes `have`..`want`-1: every tenth is a lieutenant's node with its lieutenant."""
+    for index in range(have, want):
+        lead = index - index % 10
+        spec: dict[str, Any] = {"category": "Lieutenant" if index == lead else "Swarm",
+                                "profileRef": {"name": "local"},
+                                "modules": ["store"], "capabilities": ["npm"]}
+        if index != lead:
+            spec["parentRef"] = {"name": f"node-{lead}"}
+        api.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "vmnodes", {
+            "apiVersion": API_VERSION, "kind": "VMNode",
+            "metadata": {"name": f"node-{index}"}, "spec": spec})
+        if index == lead:
+            name = f"lt-{index // 10}"
+            api.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "lieutenants", {
+                "apiVersion": API_VERSION, "kind": "Lieutenant", "metadata": {"name": name},
+                "spec": {"role": "Build the API", "tasks": [
+                    {"name": f"task-{t}", "message": "Add validation"} for t in range(HISTORY)]}})
+            api.patch_namespaced_custom_object_status(GROUP, VERSION, NAMESPACE, "lieutenants",
+                                                      name, {"status": {
+                "phase": "Idle", "vmNodeName": f"node-{index}", "taskCount": HISTORY,
+                "history": [{"task": f"task-{t}", "completedAt": "2026-01-01T00:00:00Z",
+                             "stopReason": "stop", "response": RESPONSE, "truncated": False}
+                            for t in range(HISTORY)]}})
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as answer:
+        return bytes(answer.read())
+
+
+def main(argv: list[str]) -> int:
+    sizes = [int(a) for a in argv] or [10, 100, 1000]
+    state = Path(tempfile.mkdtemp(prefix="reef-bench-dashboard-"))
+    plane = LocalControlPlane(state)
+    plane.up()
+    plugin = Path(sys.executable).parent / "kubectl-reef"
+    dashboard: subprocess.Popen[str] | None = None
+    try:
+        api_client = config.new_client_from_config(str(plane.kubeconfig))
+        custom = client.CustomObjectsApi(api_client)
+        client.CoreV1Api(api_client).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+        dashboard = subprocess.Popen(
+            [str(plugin), "--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE,
+             "dashboard", "--port", "0"], stdout=subprocess.PIPE, text=True)
+        assert dashboard.stdout is not None
+        url = dashboard.stdout.readline().split(" at ")[1].split(" ")[0]
+        print(f"dashboard at {url}; {REPEATS} reads each, medians\n")
+        print(f"{'VMNodes':>8} {'lts':>5} | {'fleet answer':>12} {'KiB':>7} "
+              f"{'raw 2 lists':>11} {'ratio':>6} | {'one lt':>8} {'KiB':>6} "
+              f"{'raw get':>8} {'ratio':>6} | {'apiserver req/min':>17}")
+        have = 0
+        for size in sizes:
+            fill(custom, have, size)
+            have = size
+            lieutenant = f"lt-{(size - 1) // 10}"
+
+            def raw_lists() -> None:
+                for plural in ("lieutenants", "vmnodes"):
+                    custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural)
+
+            def raw_get(name: str = lieutenant) -> None:
+                custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE,
+                                                    "lieutenants", name)
+
+            fleet_url = f"{url}api/fleet"
+            detail_url = f"{url}api/lieutenants/{NAMESPACE}/{lieutenant}"
+            fleet = json.loads(fetch(fleet_url))
+            assert len(fleet["lieutenants"]) == (size + 9) // 10, "dashboard missed objects"
+            fleet_time = median_seconds(lambda u=fleet_url: fetch(u))      # type: ignore[misc]
+            detail_time = median_seconds(lambda u=detail_url: fetch(u))    # type: ignore[misc]
+            lists_time, get_time = median_seconds(raw_lists), median_seconds(raw_get)
+            fleet_kib = len(fetch(fleet_url)) / 1024
+            detail_kib = len(fetch(detail_url)) / 1024
+            # Per poll: the fleet (two lists) and, with a lieutenant open, one get.
+            per_minute = 3 * 60 / max(POLL_SECONDS, fleet_time + detail_time)
+            print(f"{size:>8} {(size + 9) // 10:>5} | {fleet_time * 1000:>10.1f}ms "
+                  f"{fleet_kib:>7.1f} {lists_time * 1000:>9.1f}ms "
+                  f"{fleet_time / lists_time:>5.2f}x | {detail_time * 1000:>6.1f}ms "
+                  f"{detail_kib:>6.1f} {get_time * 1000:>6.1f}ms "
+                  f"{detail_time / get_time:>5.2f}x | {per_minute:>17.0f}")
+        print("\nratio = the dashboard's answer / the plain API reads it makes (same client "
+              "library, same machine, same run)")
+    finally:
+        if dashboard is not None:
+            dashboard.terminate()
+            dashboard.wait(timeout=10)
+        plane.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
