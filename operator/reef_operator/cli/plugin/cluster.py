@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, cast
 
 import urllib3
@@ -21,6 +22,7 @@ from reef_operator.constants import GROUP, VERSION
 Obj = dict[str, Any]
 
 KINDS = {"lieutenants": "Lieutenant", "vmnodes": "VMNode", "bootprofiles": "BootProfile"}
+USER_AGENT = f"kubectl-reef/{metadata.version('reef-operator')}"
 
 
 class PluginError(Exception):
@@ -63,8 +65,9 @@ class Cluster:
                                   "--kubeconfig)") from None
             default_namespace = "default"
         configuration.retries = 0
-        return cls(client.ApiClient(configuration), namespace or default_namespace,
-                   configuration.host)
+        api = client.ApiClient(configuration)
+        api.user_agent = USER_AGENT      # the apiserver's audit log names the tool
+        return cls(api, namespace or default_namespace, configuration.host)
 
     @property
     def custom(self) -> client.CustomObjectsApi:
@@ -113,12 +116,9 @@ class Cluster:
         return True
 
     def not_found(self, plural: str, name: str, namespace: str) -> str:
-        known = [item["metadata"]["name"] for item in self.items(plural, namespace)]
-        hint = f"; lieutenants there: {', '.join(sorted(known))}" if known else \
-            f"; there are none in namespace {namespace}"
-        kind = KINDS[plural].lower()
-        return f"{kind} {name!r} not found in namespace {namespace}" + (
-            hint if plural == "lieutenants" else "")
+        return not_found_message(plural, name, namespace,
+                                 [item["metadata"]["name"] for item in self.items(plural,
+                                                                                  namespace)])
 
     def items(self, plural: str, namespace: str | None = None,
              all_namespaces: bool = False) -> list[Obj]:
@@ -172,6 +172,15 @@ class Cluster:
                     raise PluginError(f"{KINDS[plural]} {namespace}/{name} was deleted")
                 if event["type"] in ("ADDED", "MODIFIED"):
                     yield cast(Obj, event["object"])
+
+
+def not_found_message(plural: str, name: str, namespace: str, known: list[str]) -> str:
+    """What is missing, and for lieutenants which ones there are instead."""
+    hint = f"; lieutenants there: {', '.join(sorted(known))}" if known else \
+        f"; there are none in namespace {namespace}"
+    kind = KINDS[plural].lower()
+    return f"{kind} {name!r} not found in namespace {namespace}" + (
+        hint if plural == "lieutenants" else "")
 
 
 def _api_message(error: ApiException) -> str:

@@ -3,7 +3,9 @@
 The seed had an HTML dashboard and a visual tree; here the page is served from
 the user's own machine and reads the cluster through the same client as every
 other command (the user's kubeconfig and RBAC), so it shows exactly what the
-user may see and changes nothing. It listens on loopback unless told
+user may see and changes nothing. It watches lieutenants and VMNodes
+(mirror.py) and answers the page from memory, so open tabs and the page's
+one-second polling cost the apiserver nothing more. It listens on loopback unless told
 otherwise, answers only requests addressed to the name it listens on (so a web
 page elsewhere cannot read it through DNS rebinding) and allows only its own
 script to run in the page.
@@ -17,7 +19,6 @@ import json
 import re
 import socket
 import sys
-import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -25,7 +26,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reef_operator.cli.plugin import fleet, output
-from reef_operator.cli.plugin.cluster import Cluster, NotFound, Obj, PluginError
+from reef_operator.cli.plugin.cluster import (
+    Cluster,
+    NotFound,
+    Obj,
+    PluginError,
+    not_found_message,
+)
+from reef_operator.cli.plugin.mirror import Mirror
 
 STATIC = {"/": ("dashboard.html", "text/html; charset=utf-8"),
           "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
@@ -43,24 +51,29 @@ SECURITY_HEADERS = {
 }
 
 
-def fleet_view(cluster: Cluster, all_namespaces: bool) -> dict[str, Any]:
+def fleet_view(mirror: Mirror) -> dict[str, Any]:
     """Everything the page's overview shows, in one answer."""
-    lieutenants = cluster.items("lieutenants", all_namespaces=all_namespaces)
-    nodes = cluster.items("vmnodes", all_namespaces=all_namespaces)
+    lieutenants = mirror.items("lieutenants", READ_TIMEOUT)
+    nodes = mirror.items("vmnodes", READ_TIMEOUT)
     on_node = {(lt["metadata"]["namespace"], (lt.get("status") or {}).get("vmNodeName")):
                lt["metadata"]["name"] for lt in lieutenants}
     return {
-        "server": cluster.server,
-        "namespace": None if all_namespaces else cluster.namespace,
+        "server": mirror.cluster.server,
+        "namespace": None if mirror.all_namespaces else mirror.cluster.namespace,
         "readAt": _now(),
         "lieutenants": [_lieutenant_row(lt) for lt in lieutenants],
         "tree": [_branch_json(b, on_node) for b in fleet.forest(nodes)],
     }
 
 
-def lieutenant_view(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+def lieutenant_view(mirror: Mirror, namespace: str, name: str) -> dict[str, Any]:
     """One lieutenant in full: its tasks (message and outcome), live output, history."""
-    lieutenant = cluster.get("lieutenants", name, namespace)
+    there = [lt for lt in mirror.items("lieutenants", READ_TIMEOUT)
+             if lt["metadata"]["namespace"] == namespace]
+    lieutenant = next((lt for lt in there if lt["metadata"]["name"] == name), None)
+    if lieutenant is None:
+        raise NotFound(not_found_message("lieutenants", name, namespace,
+                                         [lt["metadata"]["name"] for lt in there]))
     spec, status = lieutenant.get("spec") or {}, lieutenant.get("status") or {}
     outcomes = {t.get("name"): t for t in status.get("tasks") or []}
     current = status.get("currentTask") or {}
@@ -123,7 +136,7 @@ def _now() -> str:
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-READ_TIMEOUT = 15.0     # seconds for one apiserver read; the page says when one fails
+READ_TIMEOUT = 15.0     # seconds for a list (and for a page's first answer) before it fails
 
 
 def host_allowed(host_header: str, address: str, port: int) -> bool:
@@ -156,13 +169,10 @@ class DashboardServer(ThreadingHTTPServer):
                  all_namespaces: bool) -> None:
         self.address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
         super().__init__((address, port), _Handler)
-        self.cluster, self.all_namespaces = cluster, all_namespaces
+        self.mirror = Mirror(cluster, all_namespaces)
         self.address, self.port = address, int(self.server_address[1])
         shown = "127.0.0.1" if address in ("0.0.0.0", "::") else address
         self.url = f"http://{_bracketed(shown)}:{self.port}/"
-        # The kubernetes client's pool is shared by the request threads; one read at a
-        # time keeps the apiserver's load from the page bounded whatever the tab count.
-        self.reads = threading.Lock()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A tab closed mid-answer is normal; anything else is worth a line."""
@@ -193,14 +203,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, body, content_type)
             return
         try:
-            with self.server.reads:
-                if path == "/api/fleet":
-                    answer = fleet_view(self.server.cluster, self.server.all_namespaces)
-                elif match := DETAIL.match(path):
-                    answer = lieutenant_view(self.server.cluster, *match.groups())
-                else:
-                    self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
-                    return
+            if path == "/api/fleet":
+                answer = fleet_view(self.server.mirror)
+            elif match := DETAIL.match(path):
+                answer = lieutenant_view(self.server.mirror, *match.groups())
+            else:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+                return
         except NotFound as error:
             self._json(HTTPStatus.NOT_FOUND, {"error": str(error)})
             return
@@ -248,5 +257,9 @@ def serve(cluster: Cluster, address: str, port: int, all_namespaces: bool,
     if address not in LOOPBACK:
         announce(f"note: listening on {address}: whoever reaches it sees what your "
                  "credentials can read")
+    server.mirror.start()
     with server:
-        server.serve_forever()
+        try:
+            server.serve_forever()
+        finally:
+            server.mirror.stop()
