@@ -8,13 +8,15 @@ many commands run at once across all VMs.
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import contextlib
 import logging
+import math
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncssh
 
@@ -68,6 +70,14 @@ class SshSettings:
         return ssl.create_default_context(cafile=str(self.tls_verify))
 
 
+class _LeanTlsProtocol(asyncio.sslproto.SSLProtocol):
+    """asyncio's TLS protocol reading into 16 KiB (a TLS record's largest plaintext) instead
+    of 256 KiB. The operator keeps one connection per VM, and the stock buffer alone held
+    ≈240 KiB resident per connection: half the operator's memory at 1000 VMs."""
+
+    max_size = 16 * 1024
+
+
 class _TlsTunnel:
     """What asyncssh calls to open its transport: a TLS connection with the VM's SNI."""
 
@@ -79,10 +89,21 @@ class _TlsTunnel:
 
     async def create_connection(self, session_factory: Callable[[], Any], _host: str,
                                 _port: int) -> tuple[asyncio.BaseTransport, Any]:
+        # What loop.create_connection(ssl=...) does, with the lean protocol in its place.
         loop = asyncio.get_running_loop()
-        return await loop.create_connection(
-            session_factory, self._address, self._port, ssl=self._context,
-            server_hostname=self._server_name, ssl_handshake_timeout=self._timeout)
+        session = session_factory()
+        handshake: asyncio.Future[None] = loop.create_future()
+        tls = _LeanTlsProtocol(loop, session, self._context, handshake,
+                               server_hostname=self._server_name,
+                               ssl_handshake_timeout=math.ceil(self._timeout))
+        transport, _ = await loop.create_connection(lambda: tls, self._address, self._port)
+        try:
+            await handshake
+        except BaseException:
+            transport.close()
+            raise
+        app_transport: asyncio.BaseTransport = cast(Any, tls)._get_app_transport()
+        return app_transport, session
 
 
 class _PinningClient(asyncssh.SSHClient):
@@ -181,6 +202,9 @@ class VersConnector:
         self._shells: dict[str, VmShell] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._limit = asyncio.Semaphore(settings.max_concurrent_commands)
+        # One TLS context for every VM: each context loads the system's CA store, ≈0.8 MiB
+        # and ≈25 ms of CPU, and a connection keeps its context alive as long as it lives.
+        self._tls = settings.tls_context()
 
     async def shell(self, vm_id: str, pinned_fingerprint: str | None = None) -> VmShell:
         """The VM's connection. With `pinned_fingerprint` the host key must match it;
@@ -229,8 +253,8 @@ class VersConnector:
             self._keys[vm_id] = key
         settings = self.settings
         host = settings.host_name(vm_id)
-        tunnel = _TlsTunnel(settings.connect_host or host, settings.port, settings.tls_context(),
-                            host, settings.connect_timeout)
+        tunnel = _TlsTunnel(settings.connect_host or host, settings.port, self._tls, host,
+                            settings.connect_timeout)
         client = _PinningClient(vm_id, pinned)
         try:
             connection = await asyncio.wait_for(asyncssh.connect(
