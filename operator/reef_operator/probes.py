@@ -7,9 +7,12 @@
 - `/readyz` (readiness): liveness, plus kopf's startup activities finished (the
   configuration was loaded, the providers built, and the BootProfiles and VMNodes
   listed: the apiserver answered the operator's identity), plus the apiserver answers
-  now (one cheap authenticated request, `GET /version`, at most every 10 seconds). A
-  standby replica (kopf peering) is ready too: it has started, serves the admission
-  webhook and /metrics, and takes over as soon as the active one goes.
+  now (one cheap authenticated request, `GET /version`, at most every 10 seconds), plus
+  the admission webhook (when configured) accepts connections: a replica put behind the
+  webhook Service before it listens would make the apiserver skip the checks
+  (failurePolicy Ignore). A standby replica (kopf peering) is ready too: it has started,
+  serves the admission webhook and /metrics, and takes over as soon as the active one
+  goes.
 
 Both answer JSON: `{"status": "ok"|"failing", "checks": {name: "ok" | why}}`. Responses
 close their connection, so no idle keep-alive connection outlives the operator's
@@ -45,12 +48,15 @@ def parse_bind_address(text: str) -> tuple[str, int] | None:
 class Health:
     """What the probes judge: kopf's root tasks, its startup, the apiserver."""
 
-    def __init__(self, api_check: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, api_check: Callable[[], Awaitable[None]] | None = None,
+                 webhook: tuple[str, int] | None = None) -> None:
         self.root_tasks: Collection[asyncio.Task[Any]] = ()
         self.started = asyncio.Event()          # kopf's startup activities finished
         self._api_check = api_check
         self._api_verdict: tuple[float, str] | None = None
         self._api_lock = asyncio.Lock()
+        self._webhook = webhook                 # where the admission server listens
+        self._webhook_listening = False         # once it does, its task's end is liveness's
 
     def liveness(self) -> dict[str, str]:
         ended = sorted(task.get_name() for task in self.root_tasks if task.done())
@@ -64,7 +70,20 @@ class Health:
         if self._api_check is not None:
             checks["apiserver"] = (await self._apiserver() if self.started.is_set()
                                    else "not checked before startup")
+        if self._webhook is not None:
+            checks["webhook"] = await self._webhook_check(*self._webhook)
         return checks
+
+    async def _webhook_check(self, host: str, port: int) -> str:
+        if not self._webhook_listening:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                   API_CHECK_TIMEOUT)
+            except (OSError, TimeoutError):
+                return f"the admission webhook is not listening on {host}:{port} yet"
+            writer.close()
+            self._webhook_listening = True
+        return "ok"
 
     async def _apiserver(self) -> str:
         assert self._api_check is not None

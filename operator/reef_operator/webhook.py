@@ -48,6 +48,16 @@ def managed() -> bool:
     return True
 
 
+def listen_address() -> tuple[str, int] | None:
+    """Where this process's webhook server can be reached (None: no webhook)."""
+    port = os.environ.get("REEF_WEBHOOK_PORT")
+    if not port:
+        return None
+    addr = os.environ.get("REEF_WEBHOOK_ADDR", "0.0.0.0")
+    return ("127.0.0.1" if addr in ("0.0.0.0", "") else "::1" if addr == "::" else addr,
+            int(port))
+
+
 def configure(settings: kopf.OperatorSettings) -> bool:
     """Serve admission checks if REEF_WEBHOOK_PORT is set; True if configured."""
     port = os.environ.get("REEF_WEBHOOK_PORT")

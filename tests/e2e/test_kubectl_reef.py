@@ -257,7 +257,7 @@ def test_errors_without_a_cluster_or_object(admin: Kube, namespace: str,
     assert ok(reef(admin, "-n", namespace, "status")) == \
         f"No lieutenants found in namespace {namespace}.\n"
     for command in ("create", "send", "read", "status", "pause", "resume", "destroy",
-                    "discover", "tree", "diff", "exec", "cp", "wait", "config"):
+                    "discover", "tree", "diff", "exec", "cp", "wait", "config", "dashboard"):
         assert "usage: kubectl reef" in ok(reef(admin, command, "--help"))
     assert "invalid choice" in failed(reef(admin, "explode"), code=2)
 

@@ -865,6 +865,8 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
     operator = ChartOperator(admin, release, tmp_path)
     operator.start()
     try:
+        # The kubelet puts the pod behind the webhook Service once it is ready.
+        wait_for(lambda: operator.probe("health", "/readyz") == 200, "/readyz 200", operator)
         configuration = get(admin, "validatingwebhookconfigurations", release.fullname)
         meta = {"name": "x", "namespace": "default"}
         reviews = {

@@ -71,3 +71,27 @@ async def test_probes_over_http() -> None:
             assert "# TYPE reef_reconcile_total counter" in scrape.text
     finally:
         await runner.cleanup()
+
+
+async def test_not_ready_until_the_admission_webhook_listens() -> None:
+    async def api_check() -> None:
+        return None
+
+    webhook_port = free_port()
+    health = probes.Health(api_check, webhook=("127.0.0.1", webhook_port))
+    health.started.set()
+    port = free_port()
+    runner = await probes.serve(("127.0.0.1", port), probes.health_routes(health))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["webhook"] == (
+                f"the admission webhook is not listening on 127.0.0.1:{webhook_port} yet")
+            server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1",
+                                                webhook_port)
+            async with server:
+                ready = await http.get("/readyz")
+                assert ready.status_code == 200 and ready.json()["checks"]["webhook"] == "ok"
+    finally:
+        await runner.cleanup()

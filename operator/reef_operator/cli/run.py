@@ -78,7 +78,7 @@ async def _operate(args: argparse.Namespace) -> None:
     if webhook.enabled():
         admission.register()
 
-    health = probes.Health(api_check=_apiserver_answers)
+    health = probes.Health(api_check=_apiserver_answers, webhook=webhook.listen_address())
     endpoints: dict[tuple[str, int], list[Any]] = {}
     if args.metrics_bind_address:
         endpoints.setdefault(args.metrics_bind_address, []).extend(probes.metrics_routes())
