@@ -29,6 +29,7 @@ import kopf
 from reef_operator.testing.pki import CertificateAuthority
 
 WEBHOOK_CONFIGURATION = "reef.vers.sh"
+EVERY_INTERFACE = "0.0.0.0"  # where the webhook server listens unless REEF_WEBHOOK_ADDR says
 
 _FALSE = frozenset({"false", "no", "off", "0"})
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -53,8 +54,8 @@ def listen_address() -> tuple[str, int] | None:
     port = os.environ.get("REEF_WEBHOOK_PORT")
     if not port:
         return None
-    addr = os.environ.get("REEF_WEBHOOK_ADDR", "0.0.0.0")
-    return ("127.0.0.1" if addr in ("0.0.0.0", "") else "::1" if addr == "::" else addr,
+    addr = os.environ.get("REEF_WEBHOOK_ADDR", EVERY_INTERFACE)
+    return ("127.0.0.1" if addr in (EVERY_INTERFACE, "") else "::1" if addr == "::" else addr,
             int(port))
 
 
@@ -77,7 +78,7 @@ def configure(settings: kopf.OperatorSettings) -> bool:
             pair = authority.issue_server("webhook", [host])
         cert, key, ca = str(pair.cert), str(pair.key), str(authority.cert_path)
     settings.admission.server = kopf.WebhookServer(
-        addr=os.environ.get("REEF_WEBHOOK_ADDR", "0.0.0.0"), port=int(port), host=host,
+        addr=os.environ.get("REEF_WEBHOOK_ADDR", EVERY_INTERFACE), port=int(port), host=host,
         certfile=cert, pkeyfile=key, cafile=ca)
     # None: kopf neither creates nor patches any webhook configuration.
     settings.admission.managed = WEBHOOK_CONFIGURATION if is_managed else None

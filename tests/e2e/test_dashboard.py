@@ -9,6 +9,7 @@ the page cannot be read by another site (DNS rebinding) or used to change anythi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -84,6 +85,7 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+@contextlib.contextmanager
 def open_dashboard(kubeconfig: Path, *args: str) -> Iterator[Dashboard]:
     dashboard = Dashboard(kubeconfig, *args)
     try:
@@ -97,7 +99,7 @@ def test_a_lieutenants_work_shows_live_and_answers_stay_text(
 ) -> None:
     ns = scripted
     create(admin, ns)
-    for dashboard in open_dashboard(admin.kubeconfig, "-n", ns):
+    with open_dashboard(admin.kubeconfig, "-n", ns) as dashboard:
         assert f"dashboard for namespace {ns} at http://127.0.0.1:" in dashboard.announcement
         page.goto(dashboard.url)
         row = page.locator(f'tr[data-lieutenant="{ns}/api"]')
@@ -152,8 +154,8 @@ def test_a_lieutenants_work_shows_live_and_answers_stay_text(
             urllib.request.urlopen(urllib.request.Request(
                 f"{dashboard.url}api/fleet", data=b"{}", method="POST"), timeout=10)
         assert read_only.value.code == 405
-        with urllib.request.urlopen(dashboard.url, timeout=10) as answer_:
-            assert "script-src 'self'" in answer_.headers["Content-Security-Policy"]
+        with urllib.request.urlopen(dashboard.url, timeout=10) as page_answer:
+            assert "script-src 'self'" in page_answer.headers["Content-Security-Policy"]
         odd = urllib.request.Request(f"{dashboard.url}api/lieutenants/{ns}/%2e%2e")
         with pytest.raises(urllib.error.HTTPError) as not_a_name:
             urllib.request.urlopen(odd, timeout=10)
@@ -184,7 +186,7 @@ def test_the_vm_tree_and_finding_vms_by_their_dna(
     assert len(ok(reef(admin, "-n", ns, "tree", "--category", "lieutenant")).splitlines()) == 1
     assert ok(reef(admin, "-n", ns, "tree", "--module", "nope")) == "No VMNodes match.\n"
 
-    for dashboard in open_dashboard(admin.kubeconfig, "-n", ns):
+    with open_dashboard(admin.kubeconfig, "-n", ns) as dashboard:
         page.goto(dashboard.url)
         top = page.locator(f'#tree > li[data-vmnode="{ns}/{parent}"]')
         worker = top.locator(f'ul > li[data-vmnode="{ns}/worker"]')   # drawn below its parent
@@ -210,14 +212,14 @@ def test_the_vm_tree_and_finding_vms_by_their_dna(
         expect(page.locator("#detail-name")).to_contain_text("api")
 
     # Every namespace: lieutenants named with their namespace.
-    for everywhere in open_dashboard(admin.kubeconfig, "-A"):
+    with open_dashboard(admin.kubeconfig, "-A") as everywhere:
         assert "dashboard for every namespace" in everywhere.announcement
         page.goto(everywhere.url)
         expect(page.locator("#where")).to_contain_text("all namespaces")
         expect(page.locator(f'tr[data-lieutenant="{ns}/api"] td').first).to_have_text(
             f"{ns}/api")
 
-    for dashboard in open_dashboard(admin.kubeconfig, "-n", ns):
+    with open_dashboard(admin.kubeconfig, "-n", ns) as dashboard:
         page.goto(dashboard.url)
         # Deleted behind the page's back: it says so instead of showing stale data.
         expect(page.locator(f'li[data-vmnode="{ns}/worker"]')).to_have_count(1)
@@ -234,12 +236,12 @@ def test_errors_are_shown_on_the_page_and_exit_codes(
     config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
     dead = tmp_path / "dead.kubeconfig"
     dead.write_text(yaml.safe_dump(config))
-    for dashboard in open_dashboard(dead):
+    with open_dashboard(dead) as dashboard:
         page.goto(dashboard.url)
         expect(page.locator("#problem")).to_contain_text(
             "cannot reach the cluster at https://127.0.0.1:")
 
-    for dashboard in open_dashboard(admin.kubeconfig, "-n", namespace):
+    with open_dashboard(admin.kubeconfig, "-n", namespace) as dashboard:
         page.goto(f"{dashboard.url}#lieutenant/{namespace}/ghost")
         expect(page.locator("#problem")).to_have_text(
             f"lieutenant 'ghost' not found in namespace {namespace}; there are none "

@@ -35,6 +35,8 @@ from reef_operator.cli.plugin.cluster import (
 )
 from reef_operator.cli.plugin.mirror import Mirror
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+READ_TIMEOUT = 15.0     # seconds for a list (and for a page's first answer) before it fails
 STATIC = {"/": ("dashboard.html", "text/html; charset=utf-8"),
           "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
           "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8")}
@@ -97,8 +99,6 @@ def lieutenant_view(mirror: Mirror, namespace: str, name: str) -> dict[str, Any]
 def _lieutenant_row(lieutenant: Obj) -> dict[str, Any]:
     meta, spec = lieutenant["metadata"], lieutenant.get("spec") or {}
     status = lieutenant.get("status") or {}
-    usage, model = status.get("usage") or {}, spec.get("model") or {}
-    ready = output.condition(lieutenant, "Ready")
     return {
         "namespace": meta.get("namespace"), "name": meta["name"],
         "role": spec.get("role", ""), "desiredState": spec.get("state", "Running"),
@@ -106,24 +106,21 @@ def _lieutenant_row(lieutenant: Obj) -> dict[str, Any]:
         "task": (status.get("currentTask") or {}).get("name") or "",
         "taskCount": status.get("taskCount", 0),
         "vmNode": status.get("vmNodeName") or "", "vmId": status.get("vmId") or "",
-        "model": "/".join(v for v in (model.get("provider"), model.get("id")) if v),
-        "tokens": int(usage.get("inputTokens") or 0) + int(usage.get("outputTokens") or 0),
-        "cost": float(usage.get("cost") or 0),
+        "model": output.model_label(spec), "tokens": output.total_tokens(status),
+        "cost": float((status.get("usage") or {}).get("cost") or 0),
         "lastActivity": status.get("lastActivityTime") or "",
-        "ready": {k: ready.get(k, "") for k in ("status", "reason", "message")},
+        "ready": output.condition_summary(lieutenant, "Ready"),
     }
 
 
 def _branch_json(branch: fleet.Branch, on_node: dict[tuple[Any, Any], str]) -> dict[str, Any]:
     node = branch.node
-    meta, spec, status = node["metadata"], node.get("spec") or {}, node.get("status") or {}
-    ready = output.condition(node, "Ready")
+    meta = node["metadata"]
     return {
         "namespace": meta["namespace"], "name": meta["name"],
-        "category": spec.get("category", "Agent"),
-        "state": status.get("vmState") or spec.get("state", "Running"),
-        "ready": {k: ready.get(k, "") for k in ("status", "reason", "message")},
-        "vmId": status.get("vmId") or "",
+        "category": fleet.category_of(node), "state": fleet.state_of(node),
+        "ready": output.condition_summary(node, "Ready"),
+        "vmId": (node.get("status") or {}).get("vmId") or "",
         "lieutenant": on_node.get((meta["namespace"], meta["name"]), ""),
         "dna": fleet.dna(node),
         "repeated": branch.repeated,
@@ -133,10 +130,6 @@ def _branch_json(branch: fleet.Branch, on_node: dict[tuple[Any, Any], str]) -> d
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-READ_TIMEOUT = 15.0     # seconds for a list (and for a page's first answer) before it fails
 
 
 def host_allowed(host_header: str, address: str, port: int) -> bool:

@@ -61,6 +61,16 @@ def discover_table(rows: list[dict[str, Any]]) -> str:
         for r in rows])
 
 
+def category_of(node: Mapping[str, Any]) -> str:
+    return str((node.get("spec") or {}).get("category", "Agent"))
+
+
+def state_of(node: Mapping[str, Any]) -> str:
+    """The VM's state as the platform reports it, else the state asked for."""
+    return str((node.get("status") or {}).get("vmState")
+               or (node.get("spec") or {}).get("state", "Running"))
+
+
 def dna(node: Mapping[str, Any]) -> dict[str, list[str]]:
     """The node's resolved DNA (status), falling back to what its spec asks for."""
     found = (node.get("status") or {}).get("dna") or {}
@@ -138,8 +148,7 @@ def selector(category: str | None, module: str | None,
     """Seed's 'find by role, organ or capability': every given criterion must hold."""
     def wanted(node: Obj) -> bool:
         genes = dna(node)
-        node_category = str((node.get("spec") or {}).get("category", "Agent"))
-        return ((category is None or node_category.lower() == category.lower())
+        return ((category is None or category_of(node).lower() == category.lower())
                 and (module is None or module in genes["modules"])
                 and (capability is None or capability in genes["capabilities"]))
     return wanted
@@ -170,11 +179,10 @@ def tree(vmnodes: list[Obj], root: str | None = None,
 
 
 def _describe(node: Obj) -> str:
-    spec, status = node.get("spec") or {}, node.get("status") or {}
+    status = node.get("status") or {}
     genes = dna(node)
     ready = output.condition(node, "Ready")
-    state = status.get("vmState") or spec.get("state", "Running")
-    parts = [node["metadata"]["name"], f"[{spec.get('category', 'Agent')}]", state]
+    parts = [node["metadata"]["name"], f"[{category_of(node)}]", state_of(node)]
     if ready and ready.get("status") != "True" and ready.get("reason"):
         parts.append(f"({ready['reason']})")
     parts.append(f"vm={status.get('vmId') or '-'}")

@@ -185,13 +185,11 @@ def status_rows(lieutenants: list[Obj],
     for item in lieutenants:
         status, spec = item.get("status") or {}, item.get("spec") or {}
         usage = status.get("usage") or {}
-        tokens = int(usage.get("inputTokens") or 0) + int(usage.get("outputTokens") or 0)
-        model = spec.get("model") or {}
         row: list[object] = [
             item["metadata"]["name"], status.get("phase"),
             (status.get("currentTask") or {}).get("name"), status.get("taskCount", 0),
-            status.get("vmId"), "/".join(v for v in (model.get("provider"), model.get("id")) if v),
-            tokens, f"${float(usage.get('cost') or 0):.4f}",
+            status.get("vmId"), output.model_label(spec),
+            output.total_tokens(status), f"${float(usage.get('cost') or 0):.4f}",
             output.age(status.get("lastActivityTime")) and
             f"{output.age(status.get('lastActivityTime'))} ago",
             output.age(item["metadata"].get("creationTimestamp")),

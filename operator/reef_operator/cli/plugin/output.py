@@ -53,6 +53,23 @@ def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
     return {}
 
 
+def condition_summary(obj: Mapping[str, Any], kind: str) -> dict[str, str]:
+    """status, reason and message of a condition ("" for each when it is absent)."""
+    found = condition(obj, kind)
+    return {k: str(found.get(k, "")) for k in ("status", "reason", "message")}
+
+
+def model_label(spec: Mapping[str, Any]) -> str:
+    """`provider/id` of a lieutenant's model, as `--model` takes it."""
+    model = spec.get("model") or {}
+    return "/".join(v for v in (model.get("provider"), model.get("id")) if v)
+
+
+def total_tokens(status: Mapping[str, Any]) -> int:
+    usage = status.get("usage") or {}
+    return int(usage.get("inputTokens") or 0) + int(usage.get("outputTokens") or 0)
+
+
 def current_output(lieutenant: Mapping[str, Any]) -> str:
     """What `read` shows without options: the live output while working, else the last
     response (as the seed did)."""
