@@ -12,18 +12,17 @@ from __future__ import annotations
 import functools
 import subprocess
 import tempfile
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
-from kubernetes import client, config, watch
+from kubernetes import client, config
 
 from reef_operator.api.argocd import CM_PATCH, health_key
 from reef_operator.api.conditions import BY_KIND
-from reef_operator.constants import GROUP, VERSION
+from reef_operator.kube.watch import Change, Collection, CustomObjects, ListWatch
 from tests.conftest import REPO_ROOT
 
 ARGO_STATUSES = ("Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown")
@@ -162,7 +161,8 @@ def installed_health_scripts() -> dict[str, str]:
 
 
 class Recorder:
-    """Every version of one kind's objects in a namespace, as a watch delivers them.
+    """Every version of one kind's objects in a namespace, from the first list on, as a
+    list and watch deliver them (reef_operator.kube.watch).
 
     Transient states (a status written for a second between two others) are caught
     this way without racing a poll; each version can then be judged on its own.
@@ -171,36 +171,29 @@ class Recorder:
     def __init__(self, kubeconfig: Path, plural: str, namespace: str) -> None:
         configuration = client.Configuration()
         config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-        self.custom = client.CustomObjectsApi(client.ApiClient(configuration))
-        self.plural, self.namespace = plural, namespace
+        custom = client.CustomObjectsApi(client.ApiClient(configuration))
+        self.plural = plural
         self.seen: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._started = threading.Event()
+        self._collection = Collection(self._record)
+        self._follower = ListWatch(CustomObjects(custom, plural, namespace), self._collection,
+                                   name=f"recorder-{plural}")
 
     def __enter__(self) -> Recorder:
-        self._thread.start()
-        if not self._started.wait(10):
-            raise AssertionError(f"watch on {self.plural} did not start")
+        self._follower.start()
+        answered = self._collection.answered.wait(10)
+        if not answered or self._collection.failure is not None:
+            self._follower.stop()
+            raise AssertionError(f"watch on {self.plural} did not start: "
+                                 f"{self._collection.failure}")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=15)
+        self._follower.stop(wait=15)
 
     def versions(self, name: str) -> list[dict[str, Any]]:
-        return [obj for obj in list(self.seen) if obj["metadata"]["name"] == name]
+        with self._collection.changed:
+            return [obj for obj in self.seen if obj["metadata"]["name"] == name]
 
-    def _run(self) -> None:
-        version = cast(dict[str, Any], self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural))["metadata"]["resourceVersion"]
-        self._started.set()
-        while not self._stop.is_set():
-            stream = watch.Watch().stream(
-                self.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace,
-                self.plural, resource_version=version, timeout_seconds=2)
-            for event in stream:
-                obj = cast(dict[str, Any], event["object"])
-                version = obj["metadata"]["resourceVersion"]
-                if event["type"] in ("ADDED", "MODIFIED"):
-                    self.seen.append(obj)
+    def _record(self, change: Change, obj: dict[str, Any]) -> None:
+        if change != "DELETED":
+            self.seen.append(obj)
