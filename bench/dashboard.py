@@ -26,6 +26,7 @@ from typing import Any
 
 from kubernetes import client, config
 
+from bench.errors import BenchError
 from reef_operator.constants import API_VERSION, GROUP, VERSION
 from reef_operator.testing.controlplane import LocalControlPlane
 
@@ -98,6 +99,15 @@ def fetch(url: str) -> bytes:
 
 def main(argv: list[str]) -> int:
     sizes = [int(a) for a in argv] or [10, 100, 1000]
+    try:
+        measure(sizes)
+    except BenchError as error:
+        print(f"bench.dashboard: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def measure(sizes: list[int]) -> None:
     state = Path(tempfile.mkdtemp(prefix="reef-bench-dashboard-"))
     plane = LocalControlPlane(state)
     plane.up()
@@ -134,7 +144,9 @@ def main(argv: list[str]) -> int:
             fleet_url = f"{url}api/fleet"
             detail_url = f"{url}api/lieutenants/{NAMESPACE}/{lieutenant}"
             fleet = json.loads(fetch(fleet_url))
-            assert len(fleet["lieutenants"]) == (size + 9) // 10, "dashboard missed objects"
+            if len(fleet["lieutenants"]) != (size + 9) // 10:
+                raise BenchError(f"the dashboard shows {len(fleet['lieutenants'])} "
+                                 f"lieutenants of {(size + 9) // 10}")
             fleet_time = median_seconds(lambda u=fleet_url: fetch(u))      # type: ignore[misc]
             detail_time = median_seconds(lambda u=detail_url: fetch(u))    # type: ignore[misc]
             lists_time, get_time = median_seconds(raw_lists), median_seconds(raw_get)
@@ -155,7 +167,6 @@ def main(argv: list[str]) -> int:
             dashboard.terminate()
             dashboard.wait(timeout=10)
         plane.down()
-    return 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from bench.vmnode_lifecycle import audit_counts
+from bench.audit import audit_counts
+from bench.errors import BenchError
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess
@@ -46,6 +47,15 @@ tasks:
 
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    try:
+        measure(count)
+    except BenchError as error:
+        print(f"bench.lieutenant_task: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def measure(count: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="reef-bt-"))
     plane = LocalControlPlane(work / "cp", log=lambda m: print(m, file=sys.stderr))
     plane.up()
@@ -107,7 +117,6 @@ def main() -> int:
         model.stop()
         plane.down()
         shutil.rmtree(work, ignore_errors=True)
-    return 0
 
 
 def wait_phase(custom: Any, phase: str) -> None:
@@ -117,7 +126,7 @@ def wait_phase(custom: Any, phase: str) -> None:
         if (got.get("status") or {}).get("phase") == phase:
             return
         time.sleep(0.2)
-    raise SystemExit(f"lieutenant not {phase}")
+    raise BenchError(f"lieutenant not {phase}")
 
 
 def wait_history(custom: Any, length: int) -> float:
@@ -128,7 +137,7 @@ def wait_history(custom: Any, length: int) -> float:
         if len(status.get("history") or []) >= length:
             stream.stop()
             return time.time()
-    raise SystemExit("no history entry in time")
+    raise BenchError("no history entry in time")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ the platform calls (from the simulator's request log), per phase.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -21,28 +20,12 @@ from typing import Any, cast
 
 from kubernetes import client, config
 
-from reef_operator.constants import GROUP, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, VERSION
+from bench.audit import audit_counts
+from bench.errors import BenchError
+from reef_operator.constants import GROUP, VERSION
 from reef_operator.testing.controlplane import LocalControlPlane
 from reef_operator.testing.operator_process import OperatorProcess, simulator_env
 from reef_operator.testing.versim.harness import VersSimulator
-
-OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
-WRITE_VERBS = {"create", "update", "patch", "delete"}
-
-
-def audit_counts(log: Path, since_line: int) -> tuple[Counter[str], int]:
-    lines = log.read_text().splitlines()
-    counts: Counter[str] = Counter()
-    for line in lines[since_line:]:
-        entry = json.loads(line)
-        if entry.get("user", {}).get("username") != OPERATOR_USER:
-            continue
-        ref = entry.get("objectRef", {})
-        resource = ref.get("resource", "?") + ("/" + ref["subresource"]
-                                               if ref.get("subresource") else "")
-        kind = "write" if entry["verb"] in WRITE_VERBS else "read"
-        counts[f"{kind} {entry['verb']} {resource}"] += 1
-    return counts, len(lines)
 
 
 def _patcher(api: Any, state: str) -> Callable[[], object]:
@@ -56,10 +39,19 @@ def wait(check: Callable[[], bool], what: str, within: float = 60) -> None:
         if check():
             return
         time.sleep(0.2)
-    raise SystemExit(f"timed out: {what}")
+    raise BenchError(f"timed out: {what}")
 
 
 def main() -> int:
+    try:
+        measure()
+    except BenchError as error:
+        print(f"bench.vmnode_lifecycle: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def measure() -> None:
     work = Path(tempfile.mkdtemp(prefix="reef-bench-"))
     plane = LocalControlPlane(work / "cp", log=lambda m: print(m, file=sys.stderr))
     plane.up()
@@ -139,7 +131,6 @@ def main() -> int:
         operator.stop()
         sim.stop()
         plane.down()
-    return 0
 
 
 if __name__ == "__main__":

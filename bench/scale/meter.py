@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from bench.audit import audit_counts
 from bench.errors import BenchError
-from bench.vmnode_lifecycle import audit_counts
 from reef_operator.config import DEFAULT_PLATFORM_BURST, DEFAULT_PLATFORM_RATE
 
 
