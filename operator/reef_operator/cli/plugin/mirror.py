@@ -21,12 +21,12 @@ class Mirror:
     def __init__(self, cluster: Cluster, all_namespaces: bool) -> None:
         self.cluster, self.all_namespaces = cluster, all_namespaces
         namespace = None if all_namespaces else cluster.namespace
-        self._collections = {p: Collection() for p in PLURALS}
+        self.collections = {p: Collection() for p in PLURALS}
         self._followers = [
             ListWatch(CustomObjects(cluster.custom, plural, namespace,
                                     watch_seconds=WATCH_SECONDS,
                                     request_timeout=cluster.read_timeout),
-                      self._collections[plural], retry=RETRY_SECONDS, name=f"mirror-{plural}")
+                      self.collections[plural], retry=RETRY_SECONDS, name=f"mirror-{plural}")
             for plural in PLURALS]
 
     def start(self) -> None:
@@ -40,7 +40,7 @@ class Mirror:
     def items(self, plural: str, wait: float) -> list[Obj]:
         """The objects, sorted as `kubectl get` sorts them; PluginError when the last list
         or watch failed (or nothing was listed within `wait` seconds)."""
-        collection = self._collections[plural]
+        collection = self.collections[plural]
         collection.answered.wait(wait)
         with collection.changed:
             failure = collection.failure
