@@ -211,13 +211,11 @@ class ListWatch:
                     delay = self.retry[0]
                 else:
                     self._follow(version)
-            except ApiException as error:
-                if error.status == GONE and during == "watch":
+            except API_ERRORS as error:
+                if isinstance(error, ApiException) and error.status == GONE \
+                        and during == "watch":
                     self.collection.expire()
                     continue
-                self._failed(during, error, delay)
-                delay = min(delay * 2, self.retry[1])
-            except API_ERRORS as error:
                 self._failed(during, error, delay)
                 delay = min(delay * 2, self.retry[1])
 
