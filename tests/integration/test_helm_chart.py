@@ -195,9 +195,9 @@ def test_the_operator_is_told_where_its_configuration_is() -> None:
                                  "VERS_SSH_PORT": "8443", "REEF_DEFAULT_PROFILE": "local",
                                  "VERS_TLS_VERIFY": "true"}
     env = env_of(operator_container(objects))
-    assert env[config.REEF_NAMESPACE] == "reef-system"
-    assert env[config.REEF_CONFIGMAP] == config.DEFAULT_CONFIGMAP
-    assert env[config.REEF_SECRET] == config.DEFAULT_SECRET
+    assert env[config.REEF_NAMESPACE.key] == "reef-system"
+    assert env[config.REEF_CONFIGMAP.key] == config.DEFAULT_CONFIGMAP
+    assert env[config.REEF_SECRET.key] == config.DEFAULT_SECRET
     # The operator reads that ConfigMap the way it reads any: the values mean what they say.
     resolved = config.resolve({}, configmap["data"], configmap_name="reef-system/x")
     assert (resolved.vers_base_url, resolved.vm_domain, resolved.ssh_port,
@@ -229,14 +229,14 @@ def test_a_config_change_rolls_the_operator() -> None:
 def test_the_api_key_from_an_existing_secret() -> None:
     objects = render({"versCredentials": {"secretName": "my-vers"}})
     assert find(objects, "Secret", "my-vers") == []
-    assert env_of(operator_container(objects))[config.REEF_SECRET] == "my-vers"
+    assert env_of(operator_container(objects))[config.REEF_SECRET.key] == "my-vers"
 
 
 def test_an_inline_api_key_lands_in_a_secret_and_nowhere_else() -> None:
     objects = render({"versCredentials": {"apiKey": API_KEY}})
     secret = one(objects, "Secret", config.DEFAULT_SECRET)
     assert base64.b64decode(secret["data"]["VERS_API_KEY"]).decode() == API_KEY
-    assert env_of(operator_container(objects))[config.REEF_SECRET] == config.DEFAULT_SECRET
+    assert env_of(operator_container(objects))[config.REEF_SECRET.key] == config.DEFAULT_SECRET
     encoded = base64.b64encode(API_KEY.encode()).decode()
     for obj in objects:
         if obj is secret:

@@ -23,7 +23,6 @@ from reef_operator.config import (
     read_cluster_sources,
     resolve,
 )
-from reef_operator.providers.vers.ssh import SshSettings
 from reef_operator.secret import Secret
 
 API_KEY = "vers_sk_live_0123456789abcdefSECRETTAIL"
@@ -218,15 +217,6 @@ def test_bad_profile_and_local_root() -> None:
     with pytest.raises(ConfigError, match="REEF_LOCAL_ROOT from env: 'rel/dir'"):
         cluster({"REEF_LOCAL_ROOT": "rel/dir"})
     assert cluster({"REEF_LOCAL_ROOT": "/srv/vms"}).local_root == Path("/srv/vms")
-
-
-def test_ssh_settings() -> None:
-    config = cluster({"VERS_SSH_PORT": "2222", "VERS_SSH_CONNECT_HOST": "127.0.0.1",
-                      "VERS_VM_DOMAIN": "vm.test", "VERS_TLS_VERIFY": "true"})
-    settings = config.ssh_settings()
-    assert settings == SshSettings(vm_domain="vm.test", port=2222, connect_host="127.0.0.1",
-                                   tls_verify=True)
-    assert settings.host_name("abc") == "abc.vm.test"
 
 
 # --- the API key -----------------------------------------------------------------------------

@@ -121,7 +121,7 @@
     {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/vmnode-vm-id-is-immutable") | nindent 4 }}
   timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 {{- end }}
-{{/* Configuration keys (reef_operator.config.KEYS): ConfigMap keys, Secret keys. */}}
+{{/* The operator's settings (reef_operator.config.table): ConfigMap keys, Secret keys. */}}
 {{- define "reef-operator.generated.configKeys" -}}
 VERS_BASE_URL VERS_VM_DOMAIN VERS_SSH_PORT VERS_SSH_CONNECT_HOST VERS_TLS_VERIFY REEF_DEFAULT_PROFILE REEF_LOCAL_ROOT REEF_PLATFORM_RATE REEF_PLATFORM_BURST REEF_MAX_AGENT_STARTS REEF_DEFAULT_MODEL_PROVIDER REEF_DEFAULT_MODEL_ID
 {{- end }}

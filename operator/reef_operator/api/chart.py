@@ -8,8 +8,8 @@ templates the chart's hand-written templates include:
   kopf's own function from the admission handlers the operator registers, so names, rules
   and paths are those kopf serves (`/<handler id>`); the template supplies the Service,
   the caBundle and the timeout;
-- `reef-operator.generated.configKeys` / `.secretKeys`: the configuration keys of
-  `reef_operator.config` (the ConfigMap accepts only the former);
+- `reef-operator.generated.configKeys` / `.secretKeys`: the operator's settings from the
+  settings table (`reef_operator.config.table`): the ConfigMap accepts only the former;
 - `reef-operator.generated.bootProfileNames` and `.bootProfileSpec.<name>`: the shipped
   BootProfiles (`reef_operator.profiles.defaults`).
 """
@@ -97,7 +97,6 @@ def _webhooks_body() -> str:
 
 
 def helpers() -> str:
-    keys = [key for key in config.KEYS if key not in config.SECRET_KEYS]
     parts = [
         HEADER,
         "{{/* The operator's ClusterRole rules: reef_operator.api.rbac.RULES. */}}\n",
@@ -105,8 +104,9 @@ def helpers() -> str:
         "{{/* The admission webhooks, as kopf builds them; context: "
         "(dict \"root\" $ \"caBundle\" <base64 PEM or empty>). */}}\n",
         _define("reef-operator.generated.webhooks", _webhooks_body()),
-        "{{/* Configuration keys (reef_operator.config.KEYS): ConfigMap keys, Secret keys. */}}\n",
-        _define("reef-operator.generated.configKeys", " ".join(keys)),
+        "{{/* The operator's settings (reef_operator.config.table): ConfigMap keys, Secret "
+        "keys. */}}\n",
+        _define("reef-operator.generated.configKeys", " ".join(config.CONFIGMAP_KEYS)),
         _define("reef-operator.generated.secretKeys", " ".join(sorted(config.SECRET_KEYS))),
         "{{/* The shipped BootProfiles: reef_operator.profiles.defaults. */}}\n",
         _define("reef-operator.generated.bootProfileNames", " ".join(DEFAULT_PROFILES)),

@@ -5,8 +5,9 @@
 
 CRDs go to crds/, manifests/crds/ and helm/reef-operator/crds/; the operator's
 RBAC to manifests/rbac/; the chart's RBAC rules, admission webhooks, configuration keys
-and BootProfiles to helm/reef-operator/templates/_generated.tpl. A unit test runs the
-check, so the copies never drift.
+and BootProfiles to helm/reef-operator/templates/_generated.tpl; the CRD reference and the
+settings (docs/crd-reference.md, docs/configuration.md). A unit test runs the check, so the
+copies never drift.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 
 from reef_operator.api import KINDS, chart
 from reef_operator.api.argocd import argocd_files
+from reef_operator.api.config_reference import CONFIG_REFERENCE, config_reference_markdown
 from reef_operator.api.peering import cluster_peering, peering_documents
 from reef_operator.api.rbac import operator_rbac
 from reef_operator.api.reference import REFERENCE, reference_markdown
@@ -49,6 +51,7 @@ def rendered_files() -> dict[str, str]:
     files[chart.HELPERS_PATH] = chart.helpers()
     files.update(argocd_files())                      # Argo CD health check (argocd-cm patch)
     files[REFERENCE] = reference_markdown()            # docs/crd-reference.md
+    files[CONFIG_REFERENCE] = config_reference_markdown()  # docs/configuration.md
     return files
 
 

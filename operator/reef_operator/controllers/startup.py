@@ -20,7 +20,7 @@ from reef_operator.providers.local.provider import LocalProvider
 from reef_operator.providers.ratelimit import RateLimiter
 from reef_operator.providers.vers.client import VersClient
 from reef_operator.providers.vers.provider import VersProvider
-from reef_operator.providers.vers.ssh import VersConnector
+from reef_operator.providers.vers.ssh import SshSettings, VersConnector
 from reef_operator.secret import Secret
 from reef_operator.vmnodes.fleet import Fleet
 from reef_operator.vmnodes.profiles import ProfileBook
@@ -62,8 +62,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
             async with limiter:
                 return (await client.ssh_key(vm_id)).private_key
 
-        providers["vers"] = VersProvider(client, VersConnector(config.ssh_settings(), ssh_key),
-                                         limiter)
+        ssh = SshSettings(vm_domain=config.vm_domain, port=config.ssh_port,
+                          connect_host=config.ssh_connect_host, tls_verify=config.tls_verify)
+        providers["vers"] = VersProvider(client, VersConnector(ssh, ssh_key), limiter)
     else:
         logger.warning("VERS_API_KEY is not set: only Local-provider profiles can be served")
     # Every provider operation is counted and timed (metrics); the providers do not know.

@@ -15,6 +15,7 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from reef_operator.config import KUBERNETES_SERVICE_HOST, read_env
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.secret import Secret
 
@@ -22,7 +23,7 @@ from reef_operator.secret import Secret
 def api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """In-cluster credentials when running in a pod, else the kubeconfig."""
     configuration = client.Configuration()
-    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST") and Path(
+    if kubeconfig is None and read_env(KUBERNETES_SERVICE_HOST, os.environ) and Path(
             "/var/run/secrets/kubernetes.io/serviceaccount/token").exists():
         config.load_incluster_config(client_configuration=configuration)
     else:

@@ -19,15 +19,14 @@ from kubernetes.client.exceptions import ApiException
 
 from reef_operator.cli.plugin.cluster import Cluster, PluginError
 from reef_operator.config import (
-    DEFAULT_CONFIGMAP,
-    DEFAULT_SECRET,
+    BY_KEY,
     KEYS,
     REEF_CONFIGMAP,
     REEF_SECRET,
-    SECRET_KEYS,
     ConfigError,
+    is_given,
     load_config,
-    names_a_file,
+    read_env,
     resolve,
 )
 from reef_operator.constants import OPERATOR_NAMESPACE
@@ -67,17 +66,21 @@ def deployment_env(cluster: Cluster, name: str, namespace: str = OPERATOR_NAMESP
 def change(cluster: Cluster, env: dict[str, str], namespace: str, key: str,
            value: str | None) -> list[str]:
     """Set (or with `value` None, remove) one key in the operator's ConfigMap."""
-    if key not in KEYS:
+    setting = BY_KEY.get(key)
+    if setting is None:
         raise PluginError(f"unknown key {key!r}: the operator reads {', '.join(KEYS)}")
-    secret = env.get(REEF_SECRET, "").strip() or DEFAULT_SECRET
+    if key not in KEYS:
+        raise PluginError(f"{key} is read from the operator's environment only, not from its "
+                          "ConfigMap: set it in the Deployment (with Helm: the chart's values)")
+    secret = read_env(REEF_SECRET, env)
     if value is not None and not value.strip():
         raise PluginError(f"an empty value would leave {key} unset: use `kubectl reef config "
                           f"unset {key}`")
-    if key in SECRET_KEYS and value is not None:   # removing a leaked one is always allowed
+    if setting.secret and value is not None:   # removing a leaked one is always allowed
         raise PluginError(f"{key} is a secret and never goes in a ConfigMap: put it in Secret "
                           f"{namespace}/{secret} (kubectl -n {namespace} create secret generic "
                           f"{secret} --from-literal={key}=…)")
-    name = env.get(REEF_CONFIGMAP, "").strip() or DEFAULT_CONFIGMAP
+    name = read_env(REEF_CONFIGMAP, env)
     core = client.CoreV1Api(cluster.api)
     with cluster.errors(f"cannot read ConfigMap {namespace}/{name}"):
         try:
@@ -95,7 +98,7 @@ def change(cluster: Cluster, env: dict[str, str], namespace: str, key: str,
     else:
         # A file the operator reads exists (or not) in its container, not on this machine:
         # only the rest of the value can be checked here.
-        checked = "true" if names_a_file(key, value) else value
+        checked = "true" if setting.names_a_file(value) else value
         try:
             resolve({}, {**(current or {}), key: checked}, configmap_name=f"{namespace}/{name}")
         except ConfigError as error:
@@ -108,10 +111,10 @@ def change(cluster: Cluster, env: dict[str, str], namespace: str, key: str,
                 core.patch_namespaced_config_map(name, namespace, {"data": {key: value}})
         done = f"{key}={value} set in ConfigMap {namespace}/{name}"
     lines = [done]
-    if value is not None and names_a_file(key, value):
+    if value is not None and setting.names_a_file(value):
         lines.append(f"note: {value} is not checked here: it must be a file in the "
                      "operator's container")
-    if env.get(key, "").strip():
+    if is_given(setting, env):
         lines.append(f"note: {key} is also set in the environment given, which wins over the "
                      "ConfigMap")
     lines.append("the operator reads its configuration when it starts: kubectl -n "

@@ -69,7 +69,7 @@ async def _vers_shell(cluster: Cluster, vm_id: str,
                       fingerprint: str | None) -> AsyncIterator[Shell]:
     from reef_operator.config import ConfigError, load_config
     from reef_operator.providers.vers.client import VersClient
-    from reef_operator.providers.vers.ssh import VersConnector
+    from reef_operator.providers.vers.ssh import SshSettings, VersConnector
     from reef_operator.secret import Secret
 
     try:
@@ -82,7 +82,9 @@ async def _vers_shell(cluster: Cluster, vm_id: str,
     async def ssh_key(vm: str) -> Secret:
         return (await client.ssh_key(vm)).private_key
 
-    connector = VersConnector(config.ssh_settings(), ssh_key)
+    connector = VersConnector(SshSettings(
+        vm_domain=config.vm_domain, port=config.ssh_port,
+        connect_host=config.ssh_connect_host, tls_verify=config.tls_verify), ssh_key)
     try:
         yield await connector.shell(vm_id, fingerprint)
     finally:
