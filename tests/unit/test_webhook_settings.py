@@ -60,3 +60,33 @@ def test_a_misspelt_switch_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REEF_WEBHOOK_MANAGED", "externally")
     with pytest.raises(ValueError, match="REEF_WEBHOOK_MANAGED"):
         webhook.configure(_settings())
+
+
+@pytest.mark.parametrize(("addr", "reached_at"), [
+    (None, "127.0.0.1"), ("0.0.0.0", "127.0.0.1"), ("::", "::1"), ("10.1.2.3", "10.1.2.3"),
+])
+def test_the_probe_reaches_the_server_where_it_listens(
+    monkeypatch: pytest.MonkeyPatch, addr: str | None, reached_at: str
+) -> None:
+    monkeypatch.setenv("REEF_WEBHOOK_PORT", "9443")
+    if addr is None:
+        monkeypatch.delenv("REEF_WEBHOOK_ADDR", raising=False)
+    else:
+        monkeypatch.setenv("REEF_WEBHOOK_ADDR", addr)
+    assert webhook.enabled()
+    assert webhook.listen_address() == (reached_at, 9443)
+
+
+def test_without_a_port_nothing_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REEF_WEBHOOK_PORT", "")
+    monkeypatch.setenv("REEF_WEBHOOK_ADDR", "10.1.2.3")
+    assert not webhook.enabled()
+    assert webhook.listen_address() is None
+
+
+@pytest.mark.parametrize("word", ["no", "OFF", "0", "False"])
+def test_the_switch_takes_the_words_every_switch_takes(
+    monkeypatch: pytest.MonkeyPatch, word: str
+) -> None:
+    monkeypatch.setenv("REEF_WEBHOOK_MANAGED", word)
+    assert webhook.managed() is False

@@ -24,6 +24,7 @@ from reef_operator.config import (
     REEF_CONFIGMAP,
     REEF_SECRET,
     ConfigError,
+    Setting,
     is_given,
     load_config,
     read_env,
@@ -63,23 +64,32 @@ def deployment_env(cluster: Cluster, name: str, namespace: str = OPERATOR_NAMESP
     return env
 
 
-def change(cluster: Cluster, env: dict[str, str], namespace: str, key: str,
-           value: str | None) -> list[str]:
-    """Set (or with `value` None, remove) one key in the operator's ConfigMap."""
+def changeable(env: dict[str, str], namespace: str, key: str,
+               value: str | None) -> Setting[Any]:
+    """The setting `config set/unset` may change in the ConfigMap, or the reason why not
+    (before anything is read or written); the value itself is checked against the
+    ConfigMap it joins."""
     setting = BY_KEY.get(key)
     if setting is None:
         raise PluginError(f"unknown key {key!r}: the operator reads {', '.join(KEYS)}")
     if key not in KEYS:
         raise PluginError(f"{key} is read from the operator's environment only, not from its "
                           "ConfigMap: set it in the Deployment (with Helm: the chart's values)")
-    secret = read_env(REEF_SECRET, env)
     if value is not None and not value.strip():
         raise PluginError(f"an empty value would leave {key} unset: use `kubectl reef config "
                           f"unset {key}`")
     if setting.secret and value is not None:   # removing a leaked one is always allowed
+        secret = read_env(REEF_SECRET, env)
         raise PluginError(f"{key} is a secret and never goes in a ConfigMap: put it in Secret "
                           f"{namespace}/{secret} (kubectl -n {namespace} create secret generic "
                           f"{secret} --from-literal={key}=…)")
+    return setting
+
+
+def change(cluster: Cluster, env: dict[str, str], namespace: str, key: str,
+           value: str | None) -> list[str]:
+    """Set (or with `value` None, remove) one key in the operator's ConfigMap."""
+    setting = changeable(env, namespace, key, value)
     name = read_env(REEF_CONFIGMAP, env)
     core = client.CoreV1Api(cluster.api)
     with cluster.errors(f"cannot read ConfigMap {namespace}/{name}"):
