@@ -255,3 +255,11 @@ def test_kubectl_reef_config_changes_only_configmap_settings() -> None:
         changeable({"REEF_SECRET": "mine"}, "ops", "VERS_API_KEY", SECRET_TEXT)
     assert "never goes in a ConfigMap: put it in Secret ops/mine" in str(caught.value)
     assert SECRET_TEXT not in str(caught.value)
+
+
+def test_every_setting_the_chart_and_manifests_name_is_in_the_table() -> None:
+    named = {name for directory in ("helm", "manifests")
+             for path in (REPO_ROOT / directory).rglob("*") if path.is_file()
+             for name in re.findall(r"\b(?:REEF|VERS)_[A-Z_]+\b", path.read_text())}
+    assert {"REEF_WEBHOOK_MANAGED", "REEF_NAMESPACE", "VERS_API_KEY"} <= named
+    assert named <= set(config.BY_KEY)
