@@ -26,3 +26,7 @@ ANNOTATION_RECONCILE_REQUESTED_AT: Final = f"{GROUP}/reconcile-requested-at"
 # Where the operator runs by default, and its identity.
 OPERATOR_NAMESPACE: Final = "reef-system"
 OPERATOR_SERVICE_ACCOUNT: Final = "reef-operator"
+
+# A Kubernetes object name (RFC 1123 subdomain): the CRD schemas and the configuration
+# (a BootProfile name) check names with it.
+DNS_SUBDOMAIN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from reef_operator.constants import DNS_SUBDOMAIN
+
 Schema = dict[str, Any]
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 CAMEL_CASE_REASON = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 

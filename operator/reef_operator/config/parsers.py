@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from reef_operator.api.schema import DNS_SUBDOMAIN
+from reef_operator.constants import DNS_SUBDOMAIN
 from reef_operator.secret import Secret
 
 T = TypeVar("T")
