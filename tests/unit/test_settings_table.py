@@ -32,6 +32,7 @@ from reef_operator.config.table import (
     KUBERNETES_SERVICE_HOST,
     REEF_WEBHOOK_MANAGED,
     VERS_TLS_VERIFY,
+    Derived,
     Setting,
 )
 from reef_operator.secret import Secret
@@ -238,7 +239,7 @@ def test_the_charts_values_offer_every_configmap_setting_with_its_default() -> N
     comments = dict(re.findall(r'^  ([A-Z_]+): ""\s+# (.*)$', text, re.M))
     for setting in OPERATOR_SETTINGS:
         if setting.key in values and setting.default is not None and not isinstance(
-                setting.default, config.table.Derived):
+                setting.default, Derived):
             assert config.shown(setting.default) in comments[setting.key], setting.key
 
 

@@ -52,7 +52,9 @@ class Setting(Generic[T]):
     default: T | Derived[T]
     about: str             # what it does: the docs' "meaning" column
     field: str = ""
-    secret: bool = False   # never logged, shown masked, only from a Secret or the environment
+    # A secret is shown masked and read from the environment, a Secret or the file, never
+    # from the ConfigMap.
+    secret: bool = False
     # The value may be the path of a file in the operator's container: only that machine
     # can check it.
     may_name_a_file: bool = False
