@@ -12,6 +12,8 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS node
 
+# The operator alone: the development kit (devkit/: local control plane, Vers simulator,
+# scripted model, demo) is a distribution of its own and never enters the image.
 FROM ${PYTHON_IMAGE} AS wheels
 WORKDIR /src
 COPY pyproject.toml README.md ./

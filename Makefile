@@ -8,13 +8,13 @@ setup:
 	./scripts/setup
 
 demo: setup
-	$(VENV)/python -m reef_operator.demo
+	$(VENV)/python -m reef_devkit.demo
 
 test: setup lint typecheck
 	$(VENV)/pytest -q -ra
 
 lint: setup
-	$(VENV)/ruff check operator tests bench
+	$(VENV)/ruff check operator devkit tests bench
 	$(VENV)/python -m reef_operator.api.render --check
 
 typecheck: setup

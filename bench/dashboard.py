@@ -27,8 +27,8 @@ from typing import Any
 from kubernetes import client, config
 
 from bench.errors import BenchError
+from reef_devkit.controlplane import LocalControlPlane
 from reef_operator.constants import API_VERSION, GROUP, VERSION
-from reef_operator.testing.controlplane import LocalControlPlane
 
 NAMESPACE = "bench-dashboard"
 RESPONSE = "All routes now validate their input; " * 100      # ≈ 3.7 KiB per response

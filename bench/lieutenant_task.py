@@ -25,10 +25,10 @@ from kubernetes import client, config, watch
 
 from bench.audit import audit_counts
 from bench.errors import BenchError
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess
+from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.constants import GROUP, VERSION
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess
-from reef_operator.testing.scripted_model.harness import ScriptedModel
 
 STREAM_CHUNKS, CHUNK_DELAY = 50, 0.2
 STREAM_SECONDS = STREAM_CHUNKS * CHUNK_DELAY

@@ -22,10 +22,10 @@ from kubernetes import client, config
 
 from bench.audit import audit_counts
 from bench.errors import BenchError
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess, simulator_env
+from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess, simulator_env
-from reef_operator.testing.versim.harness import VersSimulator
 
 
 def _patcher(api: Any, state: str) -> Callable[[], object]:

@@ -19,13 +19,13 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess
+from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.providers.vers.client import RetryPolicy, VersClient
 from reef_operator.providers.vers.ssh import SshSettings, VersConnector
 from reef_operator.secret import Secret
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess
-from reef_operator.testing.versim.harness import VersSimulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,12 +26,12 @@ from bench.scale.meter import (
     platform_rate_floor,
     spread,
 )
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess, simulator_env
+from reef_devkit.scripted_model.harness import ScriptedModel
+from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.kube.watch import CustomObjects
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess, simulator_env
-from reef_operator.testing.scripted_model.harness import ScriptedModel
-from reef_operator.testing.versim.harness import VersSimulator
 
 SCRIPT = """
 tasks:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import kopf
 
+from reef_operator.certificates import CertificateAuthority
 from reef_operator.config import WebhookConfig, read_env, webhook_config
 from reef_operator.config.table import EVERY_INTERFACE, REEF_WEBHOOK_MANAGED
-from reef_operator.testing.pki import CertificateAuthority
 
 WEBHOOK_CONFIGURATION = "reef.vers.sh"
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess
+from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.providers.local import kill_every_vm
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess
-from reef_operator.testing.scripted_model.harness import ScriptedModel
 from tests.conftest import Kube
 
 

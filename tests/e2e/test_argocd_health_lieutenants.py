@@ -12,9 +12,9 @@ import pytest
 import yaml
 from kubernetes import client
 
+from reef_devkit.operator_process import OperatorProcess
+from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.constants import GROUP, VERSION
-from reef_operator.testing.operator_process import OperatorProcess
-from reef_operator.testing.scripted_model.harness import ScriptedModel
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
 from tests.gitops import Recorder, Verdict, condition, verdict

@@ -24,8 +24,8 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from reef_operator.testing.controlplane.processes import free_port
-from reef_operator.testing.operator_process import OperatorProcess
+from reef_devkit.controlplane.processes import free_port
+from reef_devkit.operator_process import OperatorProcess
 from tests.conftest import Kube
 from tests.e2e.plugin import PLUGIN, create, failed, ok, reef, spawn_worker
 

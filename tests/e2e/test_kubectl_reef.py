@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from reef_devkit.controlplane.processes import free_port
+from reef_devkit.operator_process import OperatorProcess
 from reef_operator.constants import API_VERSION
-from reef_operator.testing.controlplane.processes import free_port
-from reef_operator.testing.operator_process import OperatorProcess
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
 from tests.e2e.plugin import PLUGIN, create, failed, ok, reef, spawn_worker

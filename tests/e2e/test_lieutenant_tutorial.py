@@ -15,12 +15,12 @@ import pytest
 import yaml
 from kubernetes import client
 
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.controlplane.processes import free_port
+from reef_devkit.operator_process import OperatorProcess, simulator_env
+from reef_devkit.scripted_model.harness import ScriptedModel
+from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.controlplane.processes import free_port
-from reef_operator.testing.operator_process import OperatorProcess, simulator_env
-from reef_operator.testing.scripted_model.harness import ScriptedModel
-from reef_operator.testing.versim.harness import VersSimulator
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
 

@@ -17,11 +17,11 @@ import yaml
 from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess
+from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.api.lieutenant import PHASES
 from reef_operator.constants import GROUP, VERSION
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess
-from reef_operator.testing.scripted_model.harness import ScriptedModel
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
 

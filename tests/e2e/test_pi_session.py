@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from reef_devkit.scripted_model.harness import ScriptedModel
+from reef_devkit.versim.harness import VersSimulator
 from reef_operator.agent.events import outcome_of
 from reef_operator.agent.session import PRELUDE, PiSession, SessionSpec
 from reef_operator.providers.base import Shell, VmRequest
@@ -19,8 +21,6 @@ from reef_operator.providers.local.provider import LocalProvider
 from reef_operator.providers.vers.client import VersClient
 from reef_operator.providers.vers.ssh import SshSettings, VersConnector
 from reef_operator.secret import Secret
-from reef_operator.testing.scripted_model.harness import ScriptedModel
-from reef_operator.testing.versim.harness import VersSimulator
 
 SECRET_VALUE = "sk-reef-test-" + "9f2c" * 8
 SCRIPT = """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reef_operator.testing.scripted_model.harness import ScriptedModel
+from reef_devkit.scripted_model.harness import ScriptedModel
 
 SCRIPT = """
 tasks:

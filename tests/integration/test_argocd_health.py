@@ -18,10 +18,10 @@ import pytest
 import yaml
 from kubernetes import client
 
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess
 from reef_operator.api.argocd import CM_PATCH, HEALTH_LUA
 from reef_operator.constants import GROUP, VERSION
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess
 from tests.conftest import REPO_ROOT, Kube, wait_for
 from tests.gitops import Recorder, Verdict, condition, verdict
 

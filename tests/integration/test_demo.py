@@ -17,7 +17,7 @@ def test_demo_runs_the_tutorial_from_a_clean_state(tmp_path: Path,
     env = {k: v for k, v in os.environ.items()
            if k not in ("ANTHROPIC_API_KEY", "VERS_API_KEY", "KUBECONFIG")}
     result = subprocess.run(
-        [sys.executable, "-m", "reef_operator.demo", "--state-dir", str(tmp_path / "cp"),
+        [sys.executable, "-m", "reef_devkit.demo", "--state-dir", str(tmp_path / "cp"),
          "--dashboard-port", "0"],
         capture_output=True, text=True, timeout=900, env=env,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reef_operator.testing.controlplane.processes import port_listening
+from reef_devkit.controlplane.processes import port_listening
 
 pytestmark = pytest.mark.controlplane
 

@@ -35,6 +35,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 
+from reef_devkit import helm
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.controlplane.build import ensure_binaries
+from reef_devkit.controlplane.processes import free_port
 from reef_operator import config
 from reef_operator.api import KINDS
 from reef_operator.api.chart import admission_webhooks
@@ -43,10 +47,6 @@ from reef_operator.api.rbac import RULES
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.profiles.defaults import DEFAULT_PROFILES
 from reef_operator.providers.local.provider import kill_every_vm
-from reef_operator.testing import helm
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.controlplane.build import ensure_binaries
-from reef_operator.testing.controlplane.processes import free_port
 from tests.conftest import REPO_ROOT, Kube
 
 Object = dict[str, Any]
@@ -446,7 +446,7 @@ def _comparable(objects: list[Object]) -> dict[tuple[str, str, str], Object]:
 
 
 def test_the_plain_manifests_are_generated_from_the_chart() -> None:
-    assert helm.stale_files(REPO_ROOT) == [], "run: python -m reef_operator.testing.helm"
+    assert helm.stale_files(REPO_ROOT) == [], "run: python -m reef_devkit.helm"
 
 
 def test_kustomize_installs_what_the_chart_installs(kubectl: Path) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reef_devkit.versim.harness import VersSimulator
 from reef_operator.providers.vers import errors
 from reef_operator.providers.vers.client import RetryPolicy, VersClient
 from reef_operator.secret import Secret
-from reef_operator.testing.versim.harness import VersSimulator
 
 
 def _raw(versim: VersSimulator) -> httpx.Client:
@@ -227,7 +227,7 @@ def test_simulator_refuses_to_run_without_root(tmp_path: Path) -> None:
     tmp_path.chmod(0o777)
     result = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
-         "reef_operator.testing.versim", "--state-dir", str(tmp_path / "s"), "--api-key", "k"],
+         "reef_devkit.versim", "--state-dir", str(tmp_path / "s"), "--api-key", "k"],
         capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY, generate_latest
 
+from reef_devkit.controlplane.processes import free_port
+from reef_devkit.versim.harness import VersSimulator
 from reef_operator.providers.vers import errors
 from reef_operator.providers.vers.client import RetryPolicy, VersClient
-from reef_operator.testing.controlplane.processes import free_port
-from reef_operator.testing.versim.harness import VersSimulator
 
 
 def calls(endpoint: str, outcome: str) -> float:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from reef_devkit.versim.harness import VersSimulator
 from reef_operator.providers.vers import errors
 from reef_operator.providers.vers.client import VersClient
 from reef_operator.providers.vers.ssh import SshSettings, VersConnector
-from reef_operator.testing.versim.harness import VersSimulator
 
 
 def _sim_vm(versim: VersSimulator, vm_id: str) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from typing import Any, cast
 
 import pytest
 
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess, simulator_env
+from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.providers.vers.client import VersClient
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess, simulator_env
-from reef_operator.testing.versim.harness import VersSimulator
 from tests.conftest import Kube, wait_for
 
 pytestmark = pytest.mark.controlplane

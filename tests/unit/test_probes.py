@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from reef_devkit.controlplane.processes import free_port
 from reef_operator import probes
-from reef_operator.testing.controlplane.processes import free_port
 
 
 def test_bind_addresses() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reef_operator.testing.scripted_model.script import Message, Script
+from reef_devkit.scripted_model.script import Message, Script
 
 SCRIPT = """
 tasks:

@@ -8,7 +8,7 @@ import kopf
 import pytest
 
 from reef_operator import webhook
-from reef_operator.testing.pki import CertificateAuthority
+from reef_operator.certificates import CertificateAuthority
 
 
 def _settings() -> kopf.OperatorSettings:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from reef_operator.providers.base import VmObservation, VmRequest
 from reef_operator.providers.local import processes
+from reef_operator.providers.local.copying import copy_tree
 from reef_operator.providers.local.layout import Layout, Meta, VmDirectory, new_id, remove_tree
 from reef_operator.providers.local.shell import ENDPOINT, LocalShell
 from reef_operator.providers.vers.errors import BadRequest, NotFound, ServerError, SSHError
-from reef_operator.testing.versim.sandbox import copy_tree
 
 logger = logging.getLogger(__name__)
 

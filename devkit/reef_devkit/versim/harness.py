@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
+from reef_devkit.versim.server import READY
+from reef_operator.certificates import write_private
 from reef_operator.secret import Secret
-from reef_operator.testing.pki import write_private
-from reef_operator.testing.versim.server import READY
 
 
 class VersSimulator:
@@ -33,7 +33,7 @@ class VersSimulator:
         self.log_file = self.state_dir / "versim.log"
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "reef_operator.testing.versim",
+                [sys.executable, "-m", "reef_devkit.versim",
                  "--state-dir", str(self.state_dir), "--domain", domain,
                  "--api-key-file", str(key_file), "--boot-delay", str(boot_delay), *extra_args],
                 stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,

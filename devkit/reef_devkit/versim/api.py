@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from reef_operator.testing.versim.platform import ApiError, Faults, Platform, SimVm
+from reef_devkit.versim.platform import ApiError, Faults, Platform, SimVm
 
 PREFIX = "/api/v1"
 CREATE_ENDPOINTS = frozenset({

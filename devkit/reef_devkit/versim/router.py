@@ -12,7 +12,7 @@ import logging
 import ssl
 from pathlib import Path
 
-from reef_operator.testing.versim.platform import Platform
+from reef_devkit.versim.platform import Platform
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reef_operator.testing.controlplane.errors import ControlPlaneError
+from reef_devkit.controlplane.errors import ControlPlaneError
 
 SOURCE_PACKAGE = "kubernetes"
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kubectl")

@@ -10,12 +10,12 @@ from kubernetes import config, dynamic
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
+from reef_devkit.controlplane.errors import ControlPlaneError
 from reef_operator.api import KINDS
 from reef_operator.api.peering import cluster_peering, peering_documents
 from reef_operator.api.rbac import operator_rbac
 from reef_operator.constants import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 from reef_operator.profiles.defaults import DEFAULT_PROFILES
-from reef_operator.testing.controlplane.errors import ControlPlaneError
 
 FIELD_MANAGER = "reef-operator-dev"
 ESTABLISHED_TIMEOUT_SECONDS = 30.0

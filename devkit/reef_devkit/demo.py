@@ -6,7 +6,7 @@ dependent tasks, shows its history, pauses, resumes, is steered mid-task and
 is destroyed, printing what `kubectl get lieutenants` and `kubectl reef` show
 at each step.
 
-    python -m reef_operator.demo [--keep] [--state-dir DIR] [--vers-sim] [--dashboard-port N]
+    python -m reef_devkit.demo [--keep] [--state-dir DIR] [--vers-sim] [--dashboard-port N]
 
 While it runs, `kubectl reef dashboard` shows the same in a browser (the URL is printed).
 
@@ -32,9 +32,9 @@ from pathlib import Path
 
 import yaml
 
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess, simulator_env
 from reef_operator.providers.local import kill_every_vm
-from reef_operator.testing.controlplane import LocalControlPlane
-from reef_operator.testing.operator_process import OperatorProcess, simulator_env
 
 NAMESPACE = "reef-demo"
 TASK1 = ("Create a Node.js Express API server in ~/workspace/api. Put the port and the "
@@ -296,7 +296,7 @@ def _model(work: Path, stack: contextlib.ExitStack) -> Model:
         model_id = os.environ.get("REEF_DEMO_MODEL", "claude-sonnet-4-5")
         print(f"ANTHROPIC_API_KEY is set: the lieutenant talks to anthropic/{model_id}")
         return Model("anthropic", model_id)
-    from reef_operator.testing.scripted_model.harness import ScriptedModel
+    from reef_devkit.scripted_model.harness import ScriptedModel
 
     scripted = stack.enter_context(ScriptedModel(SCRIPT, work / "model"))
     print("ANTHROPIC_API_KEY is not set: using the SCRIPTED model server at "
@@ -316,7 +316,7 @@ def _platform(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack)
         env["VERS_API_KEY"] = os.environ["VERS_API_KEY"]
         return Platform(env, "demo-vers", (_vers_profile("demo-vers", golden),))
     if args.vers_sim:
-        from reef_operator.testing.versim.harness import VersSimulator
+        from reef_devkit.versim.harness import VersSimulator
 
         simulator = stack.enter_context(VersSimulator(work / "versim"))
         print(f"the Vers simulator at {simulator.base_url} (same API, SSH inside TLS)")

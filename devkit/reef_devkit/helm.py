@@ -1,7 +1,7 @@
 """The plain manifests in manifests/, generated from the Helm chart, and helm for tests.
 
-    python -m reef_operator.testing.helm           # rewrite manifests/ from the chart
-    python -m reef_operator.testing.helm --check   # fail if manifests/ differs from it
+    python -m reef_devkit.helm           # rewrite manifests/ from the chart
+    python -m reef_devkit.helm --check   # fail if manifests/ differs from it
 
 The chart (helm/reef-operator) is where the operator's Deployment, ConfigMap, Services
 and webhook objects are written; manifests/ holds the same for `kubectl apply -k`:
@@ -41,7 +41,7 @@ RELEASE = "reef-operator"
 PLAIN_VALUES: dict[str, Any] = {"webhook": {"enabled": False}}
 WEBHOOK_VALUES: dict[str, Any] = {"webhook": {"enabled": True,
                                               "certificate": {"source": "certManager"}}}
-HEADER = ("# Generated from helm/reef-operator by `python -m reef_operator.testing.helm`; "
+HEADER = ("# Generated from helm/reef-operator by `python -m reef_devkit.helm`; "
           "do not edit by hand.\n")
 # Chart objects that manifests/ takes from Python-rendered files instead of the chart.
 FROM_PYTHON = frozenset({"CustomResourceDefinition", "ServiceAccount", "ClusterRole",
@@ -176,7 +176,7 @@ def plain_manifests(root: Path) -> dict[str, str]:
             continue
         if obj["kind"] not in OPERATOR_FILES:
             raise HelmError(f"the chart renders a {obj['kind']} that manifests/ does not "
-                            "place: extend reef_operator.testing.helm")
+                            "place: extend reef_devkit.helm")
         operator.setdefault(OPERATOR_FILES[obj["kind"]], []).append(without_helm_labels(obj))
     for name, objects in sorted(operator.items()):
         files[f"manifests/operator/{name}"] = _dump(objects)
@@ -227,7 +227,7 @@ def stale_files(root: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     return render.write_or_check(plain_manifests, argv,
                                  __doc__.splitlines()[0] if __doc__ else None,
-                                 "python -m reef_operator.testing.helm")
+                                 "python -m reef_devkit.helm")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ recorded (conversation, system prompt, the chosen task, failed expectations —
 never headers, so no credential lands in the record) and can be read back at
 `GET /_script/requests`.
 
-    python -m reef_operator.testing.scripted_model --script demo.yaml --port 0
+    python -m reef_devkit.scripted_model --script demo.yaml --port 0
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from reef_operator.testing.scripted_model.script import Choice, Message, Script, Step
+from reef_devkit.scripted_model.script import Choice, Message, Script, Step
 
 READY = "scripted-model ready:"
 SCRIPT_KEY = web.AppKey("script", Script)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from reef_operator.testing.controlplane.processes import free_port
-from reef_operator.testing.pki import CertificateAuthority
-from reef_operator.testing.versim.api import build_app
-from reef_operator.testing.versim.platform import Platform
-from reef_operator.testing.versim.router import SniRouter
+from reef_devkit.controlplane.processes import free_port
+from reef_devkit.versim.api import build_app
+from reef_devkit.versim.platform import Platform
+from reef_devkit.versim.router import SniRouter
+from reef_operator.certificates import CertificateAuthority
 
 READY = "reef-versim ready:"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from reef_operator.testing.controlplane.processes import free_port
-from reef_operator.testing.versim.harness import VersSimulator
+from reef_devkit.controlplane.processes import free_port
+from reef_devkit.versim.harness import VersSimulator
 
 
 def simulator_env(simulator: VersSimulator) -> dict[str, str]:

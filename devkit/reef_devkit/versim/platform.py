@@ -18,7 +18,8 @@ from typing import Any
 
 import asyncssh
 
-from reef_operator.testing.versim.sandbox import Sandbox, copy_tree
+from reef_devkit.versim.sandbox import Sandbox
+from reef_operator.providers.local.copying import copy_tree
 
 OWNER_ID = "00000000-0000-4000-8000-0000000000aa"
 GOLDEN_SIZE = {"vcpu_count": 2, "mem_size_mib": 4096, "fs_size_mib": 8192}

@@ -23,11 +23,11 @@ from typing import Any
 import httpx
 import yaml
 
-from reef_operator.constants import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
-from reef_operator.testing.controlplane import bootstrap
-from reef_operator.testing.controlplane.build import Binaries, ensure_binaries
-from reef_operator.testing.controlplane.errors import ControlPlaneError
-from reef_operator.testing.controlplane.processes import (
+from reef_devkit.controlplane import bootstrap
+from reef_devkit.controlplane.build import Binaries, ensure_binaries
+from reef_devkit.controlplane.errors import ControlPlaneError
+from reef_devkit.controlplane.keys import rsa_signing_key
+from reef_devkit.controlplane.processes import (
     free_port,
     log_tail,
     port_listening,
@@ -35,7 +35,8 @@ from reef_operator.testing.controlplane.processes import (
     start_daemon,
     stop_daemon,
 )
-from reef_operator.testing.pki import CertificateAuthority, KeyPair, rsa_signing_key, write_private
+from reef_operator.certificates import CertificateAuthority, KeyPair, write_private
+from reef_operator.constants import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
 ADMIN_USER = "reef-admin"

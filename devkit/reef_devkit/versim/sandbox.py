@@ -19,12 +19,12 @@ import ctypes
 import os
 import shutil
 import signal
-import stat
 from pathlib import Path
 
 import asyncssh
 
-from reef_operator.testing.controlplane.processes import free_port, port_listening
+from reef_devkit.controlplane.processes import free_port, port_listening
+from reef_operator.providers.local.copying import copy_tree
 
 SSHD = "/usr/sbin/sshd"
 PR_SET_PDEATHSIG = 1
@@ -216,22 +216,6 @@ class Sandbox:
     async def destroy(self) -> None:
         await self.kill()
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def copy_tree(source: Path, target: Path) -> None:
-    """Copy regular files, directories and symlinks; skip FIFOs, sockets and devices
-    (a snapshot of a running agent holds its FIFO, which must not be opened)."""
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copystat(source, target)
-    for entry in os.scandir(source):
-        destination = target / entry.name
-        mode = entry.stat(follow_symlinks=False).st_mode
-        if stat.S_ISLNK(mode):
-            os.symlink(os.readlink(entry.path), destination)
-        elif stat.S_ISDIR(mode):
-            copy_tree(Path(entry.path), destination)
-        elif stat.S_ISREG(mode):
-            shutil.copy2(entry.path, destination)
 
 
 def _die_with_parent() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from reef_operator.testing.scripted_model.server import READY
+from reef_devkit.scripted_model.server import READY
 
 
 class ScriptedModel:
@@ -21,7 +21,7 @@ class ScriptedModel:
         self.log_file = work_dir / "scripted-model.log"
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "reef_operator.testing.scripted_model",
+                [sys.executable, "-m", "reef_devkit.scripted_model",
                  "--script", str(script_file)],
                 stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True)
         assert self._process.stdout is not None

@@ -1,0 +1,5 @@
+import sys
+
+from reef_devkit.scripted_model.server import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from reef_devkit.versim.server import main
+
+sys.exit(main())
