@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from importlib.metadata import EntryPoint
+from importlib.metadata import EntryPoint, entry_points
 
 import pytest
 
@@ -32,7 +32,7 @@ def test_without_the_dev_kit_help_still_lists_dev(
 def test_the_dev_kit_brings_dev_through_an_entry_point(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    [dev] = [e for e in cli.entry_points(group=cli.COMMAND_GROUP) if e.name == "dev"]
+    [dev] = [e for e in entry_points(group=cli.COMMAND_GROUP) if e.name == "dev"]
     assert dev.value == "reef_devkit.dev:add_parser"
     with pytest.raises(SystemExit):
         cli.main(["dev", "--help"])
