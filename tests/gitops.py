@@ -22,6 +22,7 @@ from kubernetes import client, config
 
 from reef_operator.api.argocd import CM_PATCH, health_key
 from reef_operator.api.conditions import BY_KIND
+from reef_operator.kube.conditions import find_condition
 from reef_operator.kube.watch import Change, Collection, CustomObjects, ListWatch
 from tests.conftest import REPO_ROOT
 
@@ -110,13 +111,6 @@ def kstatus(obj: Mapping[str, Any]) -> str:
     return "Current"
 
 
-def condition(obj: Mapping[str, Any], type_: str) -> dict[str, Any]:
-    for found in (obj.get("status") or {}).get("conditions") or []:
-        if found.get("type") == type_:
-            return dict(found)
-    return {}
-
-
 def verdict(obj: Mapping[str, Any]) -> Verdict:
     """Health and kstatus, checked against what docs/crd-reference.md says they are."""
     health, message = argo_health(obj)
@@ -133,10 +127,10 @@ def verdict(obj: Mapping[str, Any]) -> Verdict:
 def _check_documented(obj: Mapping[str, Any], result: Verdict) -> None:
     """The object's Ready/Reconciling/Stalled are a documented row, with the same health."""
     kind = str(obj.get("kind"))
-    ready = condition(obj, "Ready")
+    ready = find_condition(obj, "Ready")
     rows = BY_KIND[kind].rows(str(ready.get("reason")))
     assert rows, f"{kind} reason {ready.get('reason')!r} is not in the conditions catalogue"
-    seen = tuple(condition(obj, t).get("status") for t in ("Ready", "Reconciling", "Stalled"))
+    seen = tuple(find_condition(obj, t).get("status") for t in ("Ready", "Reconciling", "Stalled"))
 
     def matches(expected: bool | None, actual: str | None) -> bool:
         return expected is None or str(expected) == actual
@@ -146,7 +140,7 @@ def _check_documented(obj: Mapping[str, Any], result: Verdict) -> None:
     assert fitting, f"{kind} {seen} with reason {ready.get('reason')} is documented as {rows}"
     assert result.health in {row.health for row in fitting}, (result, fitting)
     if kind == "Lieutenant":
-        assert condition(obj, "Degraded").get("status") == condition(obj, "Stalled").get(
+        assert find_condition(obj, "Degraded").get("status") == find_condition(obj, "Stalled").get(
             "status"), obj["status"]["conditions"]
     for found in (obj.get("status") or {}).get("conditions") or []:
         assert found["type"] in BY_KIND[kind].type_names, found

@@ -15,9 +15,10 @@ from kubernetes import client
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.kube.conditions import find_condition
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
-from tests.gitops import Recorder, Verdict, condition, verdict
+from tests.gitops import Recorder, Verdict, verdict
 
 pytestmark = pytest.mark.controlplane
 
@@ -49,7 +50,7 @@ def test_lieutenant_health_through_its_life(admin: Kube, namespace: str,
         def check() -> dict[str, Any] | None:
             obj = get()
             status = obj.get("status") or {}
-            matches = all(condition(obj, t).get("status") == s for t, s in conditions.items())
+            matches = all(find_condition(obj, t).get("status") == s for t, s in conditions.items())
             return obj if status.get("phase") == phase and matches and \
                 status.get("observedGeneration") == obj["metadata"]["generation"] else None
         return dict(wait_for(check, 120, what, operator))

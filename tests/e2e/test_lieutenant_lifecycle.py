@@ -15,6 +15,7 @@ from kubernetes import client
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.kube.conditions import find_condition
 from reef_operator.providers.local import processes
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
@@ -86,10 +87,6 @@ def _status(admin: Kube, namespace: str, name: str) -> dict[str, Any]:
     return dict(admin.get("lieutenants", name, namespace).get("status") or {})
 
 
-def _cond(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
-
-
 def _history(admin: Kube, namespace: str, name: str, count: int, op: OperatorProcess,
              within: float = 120) -> list[dict[str, Any]]:
     try:
@@ -139,7 +136,8 @@ def test_pause_waits_for_the_task_then_resume_keeps_the_context(
     wait_for(lambda: _status(admin, namespace, "api").get("phase") == "Working", 60,
              "working", operator)
     _state(admin, namespace, "api", "Paused")
-    waiting = wait_for(lambda: (lambda s: s if _cond(s, "Paused").get("reason") ==
+    waiting = wait_for(lambda: (lambda s: s if find_condition({"status": s}, "Paused").get(
+                                "reason") ==
                                 "WaitingForTaskToFinish" else None)(
         _status(admin, namespace, "api")), 30, "waiting for the task", operator)
     assert waiting["phase"] == "Working"
@@ -253,10 +251,10 @@ def test_stop_when_done_stops_the_agent_and_a_new_task_starts_it_again(
     stopped = wait_for(lambda: (lambda s: s if s.get("phase") == "Stopped"
                                 and len(s.get("history", [])) == 1 else None)(
         _status(admin, namespace, "api")), 120, "stopped after the task", operator)
-    assert _cond(stopped, "Ready")["reason"] == "Stopped"
+    assert find_condition({"status": stopped}, "Ready")["reason"] == "Stopped"
     # The agent is stopped (pi exits on the hangup a moment after tmux goes), the VM is not.
     wait_for(lambda: not _pi_running(stopped["vmId"]), 30, "pi gone", operator)
-    assert _cond(admin.get("vmnodes", "api", namespace)["status"], "Ready")["status"] == "True"
+    assert find_condition(admin.get("vmnodes", "api", namespace), "Ready")["status"] == "True"
 
     _append(admin, namespace, "api", {"name": "recall", "message": "What was the long task?"})
     again = wait_for(lambda: (lambda s: s if s.get("phase") == "Stopped"

@@ -22,8 +22,9 @@ from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess
 from reef_operator.api.argocd import CM_PATCH, HEALTH_LUA
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.kube.conditions import find_condition
 from tests.conftest import REPO_ROOT, Kube, wait_for
-from tests.gitops import Recorder, Verdict, condition, verdict
+from tests.gitops import Recorder, Verdict, verdict
 
 pytestmark = pytest.mark.controlplane
 
@@ -91,7 +92,7 @@ def _names(admin: Kube, plural: str, namespace: str) -> list[str]:
 def _is(type_: str, status: str = "True", reason: str | None = None
         ) -> Callable[[dict[str, Any]], bool]:
     def predicate(obj: dict[str, Any]) -> bool:
-        found = condition(obj, type_)
+        found = find_condition(obj, type_)
         observed = (obj.get("status") or {}).get("observedGeneration") == \
             obj["metadata"]["generation"]
         return observed and found.get("status") == status and \
@@ -118,14 +119,15 @@ def test_bootprofiles_valid_invalid_and_fixed(admin: Kube, operator: OperatorPro
         assert (judged.health, judged.kstatus) == ("Degraded", "Failed")
         assert judged.message.startswith("Invalid: env[0] (REEF_ROLE): names starting with "
                                          "REEF_ are reserved")
-        assert condition(bad, "Valid")["status"] == condition(bad, "Ready")["status"] == "False"
+        assert find_condition(bad, "Valid")["status"] == "False"
+        assert find_condition(bad, "Ready")["status"] == "False"
 
         admin.custom.patch_cluster_custom_object(GROUP, VERSION, "bootprofiles", name, {
             "spec": {"env": [{"name": "ROLE", "value": "x"}]}})
         fixed = wait_for(_until(get, _is("Ready")), what="fixed profile Ready", operator=operator)
         judged = verdict(fixed)
         assert (judged.health, judged.kstatus) == ("Healthy", "Current")
-        assert condition(fixed, "Stalled")["status"] == "False"
+        assert find_condition(fixed, "Stalled")["status"] == "False"
         assert fixed["status"]["observedGeneration"] == 2
         assert all(c["observedGeneration"] == 2 for c in fixed["status"]["conditions"])
 
@@ -201,7 +203,7 @@ def test_vmnode_with_an_unknown_profile_is_degraded_until_the_profile_exists(
             ready = wait_for(_until(get, _is("Ready")), what="Ready once the profile exists",
                              operator=operator)
             assert (verdict(ready).health, verdict(ready).kstatus) == ("Healthy", "Current")
-            assert condition(ready, "Stalled")["status"] == "False"
+            assert find_condition(ready, "Stalled")["status"] == "False"
             journey = _verdicts(recorder, "early")
         finally:
             admin.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
@@ -245,8 +247,8 @@ def test_lieutenants_that_cannot_start_are_degraded(
                              f"in namespace {namespace}")
     for obj in failed.values():
         assert obj["status"]["phase"] == "Error"
-        assert condition(obj, "Degraded")["status"] == "True"
-        assert condition(obj, "Reconciling")["status"] == "False"
+        assert find_condition(obj, "Degraded")["status"] == "True"
+        assert find_condition(obj, "Reconciling")["status"] == "False"
     # Starting (waiting for the VM) came first, and was Progressing.
     for journey in journeys.values():
         first = next(v for v in journey if v.message.startswith("WaitingForVM"))

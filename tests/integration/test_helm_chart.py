@@ -45,6 +45,7 @@ from reef_operator.api.chart import admission_webhooks
 from reef_operator.api.peering import peering_documents
 from reef_operator.api.rbac import RULES
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.kube.conditions import find_condition
 from reef_operator.profiles.defaults import DEFAULT_PROFILES
 from reef_operator.providers.local.provider import kill_every_vm
 from tests.conftest import REPO_ROOT, Kube
@@ -680,18 +681,11 @@ def wait_for(check: Callable[[], Any], what: str, operator: ChartOperator | None
                          + (operator.log_tail() if operator else ""))
 
 
-def _condition(obj: Object, type_: str) -> Object:
-    for condition in (obj.get("status") or {}).get("conditions") or []:
-        if condition["type"] == type_:
-            return cast(Object, condition)
-    return {}
-
-
 def _ready(kind_plural: str, kube: Kube, name: str,
            namespace: str | None = None) -> Callable[[], Object | None]:
     def check() -> Object | None:
         obj = kube.get(kind_plural, name, namespace)
-        return obj if _condition(obj, "Ready").get("status") == "True" else None
+        return obj if find_condition(obj, "Ready").get("status") == "True" else None
     return check
 
 

@@ -18,6 +18,7 @@ from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess, simulator_env
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.kube.conditions import find_condition
 from reef_operator.providers.vers.client import VersClient
 from tests.conftest import Kube, wait_for
 
@@ -85,13 +86,6 @@ def _patch(admin: Kube, namespace: str, name: str, spec: dict[str, Any]) -> None
                                                 {"spec": spec})
 
 
-def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    for condition in (obj.get("status") or {}).get("conditions") or []:
-        if condition["type"] == type_:
-            return dict(condition)
-    return {}
-
-
 def _until(admin: Kube, namespace: str, name: str,
            predicate: Callable[[dict[str, Any]], bool]) -> Callable[[], dict[str, Any] | None]:
     def check() -> dict[str, Any] | None:
@@ -102,7 +96,7 @@ def _until(admin: Kube, namespace: str, name: str,
 
 def _ready(admin: Kube, namespace: str, name: str) -> Callable[[], dict[str, Any] | None]:
     return _until(admin, namespace, name,
-                  lambda o: _condition(o, "Ready").get("status") == "True")
+                  lambda o: find_condition(o, "Ready").get("status") == "True")
 
 
 def _has_event(admin: Kube, namespace: str, name: str, reason: str) -> bool:
@@ -110,7 +104,7 @@ def _has_event(admin: Kube, namespace: str, name: str, reason: str) -> bool:
 
 
 def _has_reason(reason: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda obj: _condition(obj, "Ready").get("reason") == reason
+    return lambda obj: find_condition(obj, "Ready").get("reason") == reason
 
 
 def _names(admin: Kube, namespace: str) -> list[str]:
@@ -143,8 +137,8 @@ def test_vers_lifecycle_running_paused_running_destroyed_deleted(
     assert status["lineage"] == {"root": "api", "depth": 0}
     profile = admin.get("bootprofiles", VERS_PROFILE)
     assert status["boot"]["profileHash"] == profile["status"]["hash"]
-    assert _condition(node, "UpToDate")["status"] == "True"
-    assert _condition(node, "Booted")["status"] == "True"
+    assert find_condition(node, "UpToDate")["status"] == "True"
+    assert find_condition(node, "Booted")["status"] == "True"
     assert node["metadata"]["labels"][f"{GROUP}/category"] == "Agent"
     vm_root = Path(vm["directory"]) / "root"
     assert (vm_root / "booted").read_text() == "booted-by-test\n"
@@ -154,7 +148,7 @@ def test_vers_lifecycle_running_paused_running_destroyed_deleted(
 
     _patch(admin, namespace, "api", {"state": "Paused"})
     paused = wait_for(_until(admin, namespace, "api",
-                             lambda o: _condition(o, "Paused").get("status") == "True"),
+                             lambda o: find_condition(o, "Paused").get("status") == "True"),
                       what="Paused", operator=operator)
     assert paused["status"]["vmState"] == "paused"
     assert _sim_vms(versim, uid)[0]["frozen"] is True
@@ -165,7 +159,7 @@ def test_vers_lifecycle_running_paused_running_destroyed_deleted(
 
     _patch(admin, namespace, "api", {"state": "Destroyed"})
     destroyed = wait_for(_until(admin, namespace, "api",
-                                lambda o: _condition(o, "Ready").get("reason") == "Destroyed"),
+                                lambda o: find_condition(o, "Ready").get("reason") == "Destroyed"),
                          what="Destroyed", operator=operator)
     assert "vmId" not in destroyed["status"]
     assert _sim_vms(versim, uid) == []
@@ -192,7 +186,7 @@ def test_local_lifecycle(admin: Kube, namespace: str, operator: OperatorProcess,
     assert (vm_dir / "root" / "booted").read_text() == "local\n"
     assert node["metadata"]["labels"][f"{GROUP}/provider"] == "local"
     _patch(admin, namespace, "dev", {"state": "Paused"})
-    wait_for(lambda: _condition(admin.get("vmnodes", "dev", namespace), "Paused")
+    wait_for(lambda: find_condition(admin.get("vmnodes", "dev", namespace), "Paused")
              .get("status") == "True", what="Paused", operator=operator)
     _patch(admin, namespace, "dev", {"state": "Running"})
     wait_for(_ready(admin, namespace, "dev"), what="Ready again", operator=operator)
@@ -218,10 +212,10 @@ def test_bad_specs_give_clear_conditions_and_touch_nothing(
     for name, (reason, text) in expected.items():
         node = wait_for(_until(admin, namespace, name, _has_reason(reason)),
                         what=f"{name} condition {reason}", operator=operator)
-        ready = _condition(node, "Ready")
+        ready = find_condition(node, "Ready")
         assert (ready["status"], ready["reason"]) == ("False", reason), (name, ready)
         assert text in ready["message"], (name, ready["message"])
-        assert _condition(node, "Stalled")["status"] == "True"
+        assert find_condition(node, "Stalled")["status"] == "True"
         assert _sim_vms(versim, node["metadata"]["uid"]) == []
         # kopf posts Events in the background: one may land just after the status.
         wait_for(functools.partial(_has_event, admin, namespace, name, reason),
@@ -259,10 +253,10 @@ def test_finalizer_holds_while_the_platform_is_down(
     try:
         admin.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes",
                                                      "held")
-        blocked = wait_for(_until(admin, namespace, "held", lambda o: _condition(
+        blocked = wait_for(_until(admin, namespace, "held", lambda o: find_condition(
             o, "Ready").get("reason") == "DeletionBlocked"), within=90, what="DeletionBlocked",
             operator=operator)
-        assert "finalizer holds" in _condition(blocked, "Ready")["message"]
+        assert "finalizer holds" in find_condition(blocked, "Ready")["message"]
         assert len(_sim_vms(versim, uid)) == 1
     finally:
         versim.set_faults(error_rate=0)
@@ -294,7 +288,7 @@ def test_three_level_tree_pause_and_cascade(
                  what="subtree frozen", operator=operator)
     child = admin.get("vmnodes", "child", namespace)
     assert child["spec"]["state"] == "Running"  # the child's own spec is left alone
-    assert _condition(child, "Paused")["status"] == "True"
+    assert find_condition(child, "Paused")["status"] == "True"
     _patch(admin, namespace, "root", {"state": "Running"})
     for name in nodes:
         wait_for(_ready(admin, namespace, name), what=f"{name} resumed", operator=operator)
@@ -314,10 +308,10 @@ def test_heartbeat_goes_stale_when_the_vm_freezes_behind_our_back(
     vm_id = node["status"]["vmId"]
     versim.vm_action(vm_id, "freeze")
     try:
-        stale = wait_for(_until(admin, namespace, "beat", lambda o: _condition(
+        stale = wait_for(_until(admin, namespace, "beat", lambda o: find_condition(
             o, "Alive").get("reason") == "HeartbeatStale"), within=90, what="HeartbeatStale",
             operator=operator)
-        assert _condition(stale, "Ready")["status"] == "False"
+        assert find_condition(stale, "Ready")["status"] == "False"
         assert "HeartbeatStale" in _events(admin, namespace, "beat")
     finally:
         versim.vm_action(vm_id, "thaw")
@@ -337,11 +331,11 @@ def test_profile_change_flips_uptodate_without_rebooting(
         booted_at = node["status"]["boot"]["completedAt"]
         admin.custom.patch_cluster_custom_object(GROUP, VERSION, "bootprofiles", name,
                                                  {"spec": {"bootScript": "echo v2"}})
-        changed = wait_for(_until(admin, namespace, "pinned", lambda o: _condition(
+        changed = wait_for(_until(admin, namespace, "pinned", lambda o: find_condition(
             o, "UpToDate").get("status") == "False"), what="UpToDate False", operator=operator)
-        assert _condition(changed, "UpToDate")["reason"] == "ProfileChanged"
+        assert find_condition(changed, "UpToDate")["reason"] == "ProfileChanged"
         assert changed["status"]["boot"]["completedAt"] == booted_at
-        assert _condition(changed, "Ready")["status"] == "True"
+        assert find_condition(changed, "Ready")["status"] == "True"
     finally:
         admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", name)
 

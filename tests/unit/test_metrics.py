@@ -11,7 +11,9 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reef_operator import metrics
-from reef_operator.lieutenants.runner import LieutenantRunner
+from reef_operator.lieutenants.inputs import model_label
+from reef_operator.lieutenants.ledger import Ledger
+from reef_operator.lieutenants.status import StatusWriter
 from reef_operator.providers.base import VmObservation, VmRequest
 from reef_operator.providers.instrumented import InstrumentedProvider
 from reef_operator.providers.ratelimit import RateLimiter
@@ -175,38 +177,40 @@ ASSISTANT: dict[str, Any] = {"role": "assistant", "provider": "anthropic", "mode
 
 async def test_tasks_and_tokens_count_once_their_status_is_written() -> None:
     rt = _Runtime()
-    body = {"metadata": {"name": "api", "namespace": "u2", "generation": 1},
-            "spec": {"tasks": [{"name": "one", "message": "do it"},
-                               {"name": "two", "message": "then this"}]}}
-    runner = LieutenantRunner(rt, body, asyncio.Event())
+    body: dict[str, Any] = {
+        "metadata": {"name": "api", "namespace": "u2", "generation": 1},
+        "spec": {"tasks": [{"name": "one", "message": "do it"},
+                           {"name": "two", "message": "then this"}]}}
+    ledger = Ledger.load(body["spec"], {})
+    writer = StatusWriter(rt, body, ledger, deleting=lambda: False)
     tasks = value("reef_tasks_total", namespace="u2", outcome="Succeeded")
     failed = value("reef_tasks_total", namespace="u2", outcome="Failed")
     tokens = value("reef_agent_tokens_total", namespace="u2", model="anthropic/claude-x",
                    type="input")
-    one, two = runner.ledger.tasks
-    runner.ledger.mark_sent(one, "prompt", "task-one")
-    runner.ledger.user_message("do it")
-    runner.ledger.assistant_message(ASSISTANT)
-    runner._unwritten_usage.append((runner._model_label(ASSISTANT), ASSISTANT["usage"]))
-    runner.ledger.settle()
+    one, two = ledger.tasks
+    ledger.mark_sent(one, "prompt", "task-one")
+    ledger.user_message("do it")
+    ledger.assistant_message(ASSISTANT)
+    writer.usage_read(model_label(ASSISTANT, ("default", "model")), ASSISTANT["usage"])
+    ledger.settle()
 
     rt.kube.fail = True                 # the status write fails: nothing is announced yet
     with pytest.raises(OSError):
-        await runner.flush(force=True)
+        await writer.flush(force=True)
     assert rt.events == []
     assert value("reef_tasks_total", namespace="u2", outcome="Succeeded") == tasks
 
     rt.kube.fail = False
-    await runner.flush(force=True)
-    await runner.flush(force=True)      # nothing new: nothing counted twice
+    await writer.flush(force=True)
+    await writer.flush(force=True)      # nothing new: nothing counted twice
     assert [reason for _, reason, _ in rt.events] == ["TaskStarted", "TaskSucceeded"]
     assert value("reef_tasks_total", namespace="u2", outcome="Succeeded") - tasks == 1
     assert value("reef_agent_tokens_total", namespace="u2", model="anthropic/claude-x",
                  type="input") - tokens == 40
 
-    runner.ledger.mark_sent(two, "prompt", "task-two")
-    runner.ledger.fail_queued("task-two", "No API key found for anthropic")
-    await runner.flush(force=True)
+    ledger.mark_sent(two, "prompt", "task-two")
+    ledger.fail_queued("task-two", "No API key found for anthropic")
+    await writer.flush(force=True)
     kind, reason, message = rt.events[-1]
     assert (kind, reason) == ("Warning", "TaskFailed")
     assert "No API key found for anthropic" in message

@@ -16,11 +16,22 @@ The conventions are kstatus' (sigs.k8s.io/cli-utils/pkg/kstatus), which kpt, Flu
 with one reason: the rows of `summaries` below. The same table says which Argo CD
 health manifests/argocd/health.lua gives; the Argo CD test checks the two agree on the
 real objects it makes. docs/crd-reference.md is rendered from this module.
+
+The catalogue is also the only vocabulary the operator writes: kube/conditions.py checks
+every condition it builds against `check` below, so a type, reason or status missing
+here is an error where the condition is made, not a surprise in a GitOps tool.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+ANY_STALLED_REASON = "<any Stalled reason>"   # in `reasons`: every reason of a Stalled row
+SUMMARY_TYPES = ("Ready", "Reconciling", "Stalled", "Degraded")
+
+
+class UnknownCondition(ValueError):
+    """A condition the catalogue does not describe (its type, reason or status)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,31 @@ class KindConditions:
 
     def rows(self, reason: str) -> list[Summary]:
         return [s for s in self.summaries if s.reason == reason]
+
+    def check(self, kind: str, type_: str, status: bool | None, reason: str) -> None:
+        """Raise UnknownCondition unless the catalogue documents this condition.
+
+        Ready, Reconciling, Stalled and Degraded take the reasons of the summary rows,
+        with the status the row gives them (Degraded follows Stalled); every other type
+        takes the reasons listed with it, with the status their `when` starts with.
+        """
+        if type_ not in self.type_names:
+            raise UnknownCondition(f"{kind} has no condition type {type_!r}")
+        if type_ in SUMMARY_TYPES:
+            field = {"Ready": "ready", "Reconciling": "reconciling"}.get(type_, "stalled")
+            if not any(getattr(row, field) is status for row in self.rows(reason)):
+                raise UnknownCondition(f"{kind} condition {type_}={status} with reason "
+                                       f"{reason!r} is not in the catalogue")
+            return
+        documented = next(t for t in self.types if t.name == type_).reasons
+        stalled_reasons = {s.reason for s in self.summaries if s.stalled}
+        for known, when in documented:
+            if known == ANY_STALLED_REASON and reason in stalled_reasons and status is False:
+                return
+            if known == reason and when.split(":")[0] == str(status):
+                return
+        raise UnknownCondition(f"{kind} condition {type_}={status} with reason {reason!r} "
+                               "is not in the catalogue")
 
 
 READY = "The object is doing what its spec asks"
@@ -145,8 +181,9 @@ LIEUTENANT = KindConditions(
                       "is the lieutenant doing its job, not the operator catching up).",
                       (("Working", "True"), ("Idle", "False: waiting for tasks"),
                        ("Paused", "False"), ("Destroyed", "False"),
-                       ("WaitingForVM", "False"), ("AgentUnreachable", "False"),
-                       ("<any Stalled reason>", "False"))),
+                       ("WaitingForVM", "False"), ("Pausing", "False: the VM is being frozen"),
+                       ("Stopped", "False: stopped after its tasks (StopWhenDone)"),
+                       ("AgentUnreachable", "False"), (ANY_STALLED_REASON, "False"))),
         ConditionType("Paused", "The VM is frozen with the agent's memory intact.",
                       (("Paused", "True"), ("Running", "False"),
                        ("WaitingForTaskToFinish", "False: a pause is asked for; it waits for "
@@ -178,6 +215,10 @@ LIEUTENANT = KindConditions(
         Summary("AgentUnreachable", False, False, True, "Degraded",
                 "the agent keeps failing; still retried with backoff", when="attempt 5 on",
                 phase="Error"),
+        Summary("Stopped", True, False, False, "Healthy",
+                "postTaskDisposition is StopWhenDone and every task is done: pi is stopped, "
+                "the VM runs and the session file keeps the conversation; a new task starts "
+                "the agent again", phase="Stopped"),
         Summary("Destroying", False, True, False, "Progressing",
                 "spec.state is Destroyed; waiting for the VMNode to release the VM",
                 phase="Destroyed"),

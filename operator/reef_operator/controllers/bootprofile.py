@@ -37,12 +37,13 @@ async def _reconcile(event: kopf.RawEvent, body: kopf.Body) -> bool:
     view = rt.profiles.upsert(body)
     generation = int(body.metadata.get("generation", 0))
     valid = not view.problems
-    condition = Condition("Valid", valid, "Validated" if valid else "Invalid",
+    condition = Condition("BootProfile", "Valid", valid, "Validated" if valid else "Invalid",
                           "" if valid else "; ".join(view.problems))
     # Validation is the whole reconciliation: Ready when valid, Stalled (kstatus Failed)
     # when only an edit can fix it. Nothing is ever in progress, so no Reconciling.
-    summary = [Condition("Ready", valid, condition.reason, condition.message),
-               Condition("Stalled", not valid, condition.reason, condition.message)]
+    summary = [Condition("BootProfile", "Ready", valid, condition.reason, condition.message),
+               Condition("BootProfile", "Stalled", not valid, condition.reason,
+                         condition.message)]
     status = dict(body.status)
     wanted = {
         "observedGeneration": generation,

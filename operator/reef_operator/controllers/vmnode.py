@@ -123,8 +123,8 @@ async def _release_vm(body: kopf.Body, retry: int) -> None:
         delay = backoff(retry + 1, cap=60)
         message = f"cannot delete VM {vm_id} yet ({error}); the finalizer holds until it is gone"
         conditions = merge_conditions(status.get("conditions"), [
-            Condition("Ready", False, "DeletionBlocked", message)], meta.get("generation", 0),
-            now_iso())
+            Condition("VMNode", "Ready", False, "DeletionBlocked", message)],
+            meta.get("generation", 0), now_iso())
         with contextlib.suppress(Exception):
             await rt.kube.patch_status("vmnodes", meta.namespace or "", meta.name or "",
                                        {"conditions": conditions})

@@ -1,5 +1,9 @@
 """Standard Kubernetes conditions, computed as pure functions.
 
+A condition is made for one kind and checked against that kind's catalogue
+(api/conditions.py) as it is made: an undocumented type, reason or status raises
+UnknownCondition there, so no stray vocabulary reaches an object.
+
 A condition's lastTransitionTime changes only when its status changes, so
 rewriting the same verdict does not look like a transition to kstatus or GitOps
 tools.
@@ -8,16 +12,26 @@ tools.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from reef_operator.api.conditions import BY_KIND, UnknownCondition
 
 
 @dataclass(frozen=True)
 class Condition:
+    kind: str                    # Lieutenant, VMNode or BootProfile: whose catalogue applies
     type: str
     status: bool | None          # None: Unknown
     reason: str
     message: str = ""
+
+    def __post_init__(self) -> None:
+        catalogue = BY_KIND.get(self.kind)
+        if catalogue is None:
+            raise UnknownCondition(f"no conditions catalogue for kind {self.kind!r}")
+        catalogue.check(self.kind, self.type, self.status, self.reason)
 
     @property
     def status_text(self) -> str:
@@ -57,8 +71,35 @@ def merge_conditions(existing: list[dict[str, Any]] | None, updates: list[Condit
     return list(by_type.values())
 
 
-def condition_status(conditions: list[dict[str, Any]] | None, type_: str) -> str | None:
-    for condition in conditions or []:
-        if condition.get("type") == type_:
-            return str(condition.get("status"))
-    return None
+def summary(kind: str, reason: str, message: str, *, ready: bool = False,
+            reconciling: bool = False, stalled: bool = False) -> list[Condition]:
+    """Ready, Reconciling, Stalled (and Degraded where the kind has it) with one reason.
+
+    Written together so none is left over from an earlier verdict: kstatus reads only
+    Reconciling and Stalled (abnormal-true), and Degraded is this API's name for the
+    same trouble as Stalled. The combination must be one of the catalogue's rows.
+    """
+    rows = BY_KIND[kind].rows(reason)
+    if not any((row.ready, row.reconciling, row.stalled) == (ready, reconciling, stalled)
+               for row in rows):
+        raise UnknownCondition(f"{kind} summary {reason!r} with Ready={ready}, "
+                               f"Reconciling={reconciling}, Stalled={stalled} is not a row "
+                               "of the catalogue")
+    types = BY_KIND[kind].type_names
+    conditions = [Condition(kind, "Ready", ready, reason, message)]
+    if "Reconciling" in types:
+        conditions.append(Condition(kind, "Reconciling", reconciling, reason,
+                                    message if reconciling else ""))
+    conditions.append(Condition(kind, "Stalled", stalled, reason, message if stalled else ""))
+    if "Degraded" in types:
+        conditions.append(Condition(kind, "Degraded", stalled, reason,
+                                    message if stalled else ""))
+    return conditions
+
+
+def find_condition(obj: Mapping[str, Any] | None, type_: str) -> dict[str, Any]:
+    """The object's condition of this type (a copy), or {} when it has none."""
+    for condition in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if isinstance(condition, Mapping) and condition.get("type") == type_:
+            return dict(condition)
+    return {}

@@ -41,7 +41,13 @@ from reef_operator.constants import (
     LABEL_ROOT,
     VERSION,
 )
-from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
+from reef_operator.kube.conditions import (
+    Condition,
+    find_condition,
+    merge_conditions,
+    now_iso,
+    parse_time,
+)
 from reef_operator.providers.base import Provider, Shell, VmRequest
 from reef_operator.providers.vers.errors import HostKeyMismatch, VersError
 from reef_operator.vmnodes.fleet import Fleet, LineageError
@@ -87,7 +93,7 @@ class Pass:
         return str(self.meta.get("name", ""))
 
     def condition(self, type_: str, status: bool | None, reason: str, message: str = "") -> None:
-        self.conditions.append(Condition(type_, status, reason, message))
+        self.conditions.append(Condition("VMNode", type_, status, reason, message))
 
 
 class VmNodeReconciler:
@@ -358,7 +364,7 @@ class VmNodeReconciler:
             return self._heartbeat_failed(work, str(error))
         if not alive:
             return self._heartbeat_failed(work, f"heartbeat command failed: {beat.stderr[-200:]}")
-        previous = _condition(work.body, "Alive")
+        previous = find_condition(work.body, "Alive")
         if previous and previous.get("status") == "False":
             self._event(work, "Normal", "HeartbeatRecovered", f"VM {vm_id} answers again")
         self._beat(work, alive_before=bool(previous and previous.get("status") == "True"))
@@ -489,7 +495,7 @@ class VmNodeReconciler:
                        if age is not None else f"no heartbeat yet: {reason}")
             work.condition("Alive", False, "HeartbeatStale", message)
             self._summarize(work, "HeartbeatStale", message, stalled=True)
-            previous = _condition(work.body, "Alive")
+            previous = find_condition(work.body, "Alive")
             if not previous or previous.get("reason") != "HeartbeatStale":
                 self._event(work, "Warning", "HeartbeatStale", message)
         return self._heartbeat_interval(work)
@@ -536,7 +542,7 @@ class VmNodeReconciler:
 
         The status gathered so far (the VM id among it) goes with it.
         """
-        reconciling = _condition(work.body, "Reconciling")
+        reconciling = find_condition(work.body, "Reconciling")
         if reconciling and reconciling.get("status") == "True":
             return
         generation = int(work.meta.get("generation", 0))
@@ -555,8 +561,7 @@ class VmNodeReconciler:
     def _warn_once(self, work: Pass, previous_status: Mapping[str, Any], reason: str,
                    message: str) -> None:
         """A Warning event, unless the same failure is already reported."""
-        ready = next((c for c in previous_status.get("conditions") or []
-                      if c.get("type") == "Ready"), None)
+        ready = find_condition({"status": previous_status}, "Ready")
         if ready and ready.get("reason") == reason and ready.get("message") == message:
             return
         self._event(work, "Warning", reason, message)
@@ -587,13 +592,6 @@ def _lineage_labels(spec: Mapping[str, Any], profile: ProfileView, root: str) ->
     if parent:
         labels[LABEL_PARENT] = parent
     return labels
-
-
-def _condition(body: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
-    for condition in (body.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == type_:
-            return cast(Mapping[str, Any], condition)
-    return None
 
 
 def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from reef_operator.kube.conditions import find_condition
+
 FORMATS = ("table", "json", "yaml")
 
 
@@ -47,10 +49,7 @@ def age(timestamp: str | None, now: datetime.datetime | None = None) -> str:
 
 
 def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return dict(cond)
-    return {}
+    return find_condition(obj, kind)
 
 
 def condition_summary(obj: Mapping[str, Any], kind: str) -> dict[str, str]:

@@ -1,0 +1,106 @@
+"""The lieutenant's own VMNode: created with the lieutenant as its controller owner, and
+kept in line with the lieutenant's spec (state, profile, source, parent).
+
+The node carries the lieutenant's name. A node of that name owned by someone else is
+never taken over: that is an OwnershipError, for a person to resolve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, cast
+
+from kubernetes.client.exceptions import ApiException
+
+from reef_operator.constants import API_VERSION, GROUP, LABEL_LIEUTENANT, VERSION
+from reef_operator.lieutenants.runtime import LieutenantRuntime
+
+
+class OwnershipError(RuntimeError):
+    """A VMNode with the lieutenant's name exists and belongs to someone else."""
+
+
+def node_state(desired: str, task_running: bool) -> str:
+    """The node's spec.state for the lieutenant's: a pause waits for the task to finish."""
+    if desired == "Paused" and task_running:
+        return "Running"
+    return desired
+
+
+def node_spec(spec: Mapping[str, Any], state: str) -> dict[str, Any]:
+    """The fields of the node's spec the lieutenant decides."""
+    wanted: dict[str, Any] = {"state": state, "category": "Lieutenant"}
+    profile = (spec.get("profileRef") or {}).get("name")
+    if profile:
+        wanted["profileRef"] = {"name": profile}
+    if spec.get("commitId"):
+        wanted["source"] = {"commitId": spec["commitId"]}
+    parent = (spec.get("parentRef") or {}).get("name")
+    if parent:
+        wanted["parentRef"] = {"name": parent}
+    return wanted
+
+
+def observed(node: Mapping[str, Any] | None) -> bool:
+    """Whether the VMNode's status speaks for its current spec."""
+    node = node or {}
+    return bool((node.get("status") or {}).get("observedGeneration") ==
+                (node.get("metadata") or {}).get("generation"))
+
+
+def owned_by(node: Mapping[str, Any], lieutenant: Mapping[str, Any]) -> bool:
+    uid = (lieutenant.get("metadata") or {}).get("uid")
+    owners = (node.get("metadata") or {}).get("ownerReferences") or []
+    return any(owner.get("uid") == uid for owner in owners)
+
+
+def new_node(lieutenant: Mapping[str, Any], metadata: Mapping[str, Any],
+             wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The VMNode object to create: the lieutenant's name and namespace, owned by it."""
+    meta = lieutenant.get("metadata") or {}
+    name = str(meta.get("name"))
+    return {
+        "apiVersion": API_VERSION, "kind": "VMNode",
+        "metadata": {"name": name, "namespace": meta.get("namespace"), **metadata,
+                     "labels": {**metadata.get("labels", {}), LABEL_LIEUTENANT: name},
+                     "ownerReferences": [{
+                         "apiVersion": API_VERSION, "kind": "Lieutenant", "name": name,
+                         "uid": meta.get("uid"), "controller": True,
+                         "blockOwnerDeletion": True}]},
+        "spec": dict(wanted),
+    }
+
+
+async def ensure_vmnode(rt: LieutenantRuntime, lieutenant: Mapping[str, Any],
+                        state: str) -> dict[str, Any] | None:
+    """The lieutenant's VMNode as last seen, created or brought in line with the spec.
+
+    None right after a create (or a create that found it made by an earlier pass): its
+    watch event is on the way and wakes the lieutenant's loop.
+    """
+    meta = lieutenant.get("metadata") or {}
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    node = rt.vmnode_bodies.get((namespace, name))
+    wanted = node_spec(lieutenant.get("spec") or {}, state)
+    if node is None:
+        metadata = rt.vmnodes.metadata_for_new(namespace, name, wanted)
+        try:
+            created = await asyncio.to_thread(
+                rt.kube.custom.create_namespaced_custom_object, GROUP, VERSION, namespace,
+                "vmnodes", new_node(lieutenant, metadata, wanted))
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            return None
+        # Known at once, so a pass woken before the watch event does not create it twice.
+        rt.vmnode_bodies.setdefault((namespace, name), cast(dict[str, Any], created))
+        return None
+    if not owned_by(node, lieutenant):
+        raise OwnershipError(f"a VMNode named {name} already exists and belongs to "
+                             "someone else; rename the lieutenant or delete that VMNode")
+    current = node.get("spec") or {}
+    if any(current.get(k) != v for k, v in wanted.items()):
+        await asyncio.to_thread(rt.kube.custom.patch_namespaced_custom_object, GROUP, VERSION,
+                                namespace, "vmnodes", name, {"spec": wanted})
+    return dict(node)

@@ -1,0 +1,137 @@
+"""The lieutenant's status: kept in memory, written as few coalesced patches as it can.
+
+A change marks the status dirty; `flush` writes it at most once per FLUSH_INTERVAL
+while streaming, or at once when forced (an outcome, a phase a reader waits for).
+A write that would change nothing a reader compares is skipped: times, the VM id
+echoed from the VMNode and the stream offset only travel with the next real change
+(re-reading events past the written offset after a restart changes nothing).
+
+What a write says happened is announced after it lands, never before: task Events
+and the task and model-usage metrics, so a reader who sees an Event finds the status
+that explains it, and a re-read of unwritten events cannot count twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reef_operator import metrics
+from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
+from reef_operator.lieutenants.ledger import Ledger, TaskRecord
+from reef_operator.lieutenants.runtime import StatusHost
+
+PLURAL = "lieutenants"
+FLUSH_INTERVAL = 1.0          # at most one status patch per second while streaming
+
+# Event reasons for a task's life, posted on the Lieutenant once its status says so.
+TASK_EVENTS = {"Succeeded": ("Normal", "TaskSucceeded"), "Failed": ("Warning", "TaskFailed"),
+               "Aborted": ("Normal", "TaskAborted")}
+
+
+class StatusWriter:
+    def __init__(self, rt: StatusHost, body: Mapping[str, Any], ledger: Ledger,
+                 deleting: Callable[[], bool]) -> None:
+        self.rt = rt
+        self.body = body                    # kopf's live view of the object
+        self.ledger = ledger
+        self.deleting = deleting            # a deleted object's status is not written
+        meta = body.get("metadata", {})
+        self.name = str(meta.get("name"))
+        self.namespace = str(meta.get("namespace"))
+        status = body.get("status") or {}
+        self.phase = str(status.get("phase") or "Starting")
+        self.conditions: list[Condition] = []
+        self.session: dict[str, Any] = dict(status.get("session") or {})
+        self.offset = int(self.session.get("offset", 0))
+        self.written: dict[str, Any] = {}
+        self.dirty = False
+        self.last_flush = 0.0
+        # Snapshots are taken and written one at a time: two concurrent writes could
+        # land out of order and leave an older snapshot in place.
+        self._lock = asyncio.Lock()
+        self._unwritten_usage: list[tuple[str, Mapping[str, Any]]] = []
+
+    def set_phase(self, phase: str, conditions: list[Condition]) -> None:
+        if phase != self.phase:
+            self.dirty = True
+        self.phase = phase
+        self.conditions = conditions
+
+    def usage_read(self, model: str, usage: Mapping[str, Any]) -> None:
+        """Model usage read from pi's events, counted in the metrics once written."""
+        self._unwritten_usage.append((model, usage))
+
+    async def flush(self, force: bool = False) -> None:
+        """Write status if it changed; while streaming at most once per FLUSH_INTERVAL."""
+        if not force and time.monotonic() - self.last_flush < FLUSH_INTERVAL:
+            return
+        async with self._lock:
+            await self._write()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The status as it would be written now."""
+        status_now = self.body.get("status") or {}
+        generation = int(self.body.get("metadata", {}).get("generation", 0))
+        node = self.rt.vmnode_bodies.get((self.namespace, self.name)) or {}
+        status = {
+            **self.ledger.status(),
+            "observedGeneration": generation,
+            "phase": self.phase,
+            "vmNodeName": self.name,
+            "vmId": (node.get("status") or {}).get("vmId"),
+            "session": {**self.session, "offset": self.offset},
+        }
+        status["conditions"] = merge_conditions(status_now.get("conditions"), self.conditions,
+                                                generation, now_iso())
+        return status
+
+    async def _write(self) -> None:
+        if self.deleting():
+            return
+        status = self.snapshot()
+        compared = comparable(status)
+        if compared != self.written:
+            await self.rt.kube.patch_status(PLURAL, self.namespace, self.name, status)
+            self.written = compared
+            self.last_flush = time.monotonic()
+        self.dirty = False
+        self._announce()
+
+    def _announce(self) -> None:
+        """What the status just written says happened: task Events and metrics."""
+        for model, usage in self._unwritten_usage:
+            metrics.model_usage(self.namespace, model, usage)
+        self._unwritten_usage = []
+        for change, task in self.ledger.drain():
+            if change == "started":
+                self.rt.post_event(self.body, "Normal", "TaskStarted",
+                                   f"task {task.name} reached the agent ({task.mode})")
+                continue
+            seconds = seconds_between(task.sent_at, task.completed_at)
+            metrics.task_ended(self.namespace, task.phase, seconds)
+            kind, reason = TASK_EVENTS.get(task.phase, ("Normal", f"Task{task.phase}"))
+            self.rt.post_event(self.body, kind, reason, task_message(task, seconds))
+
+
+def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The status without the fields that never cause a write on their own."""
+    compared = {k: v for k, v in status.items() if k not in ("lastActivityTime", "vmId")}
+    compared["session"] = {k: v for k, v in status["session"].items() if k != "offset"}
+    compared["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                              for c in status["conditions"]]
+    return compared
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    began, ended = parse_time(start), parse_time(end)
+    return None if began is None or ended is None else (ended - began).total_seconds()
+
+
+def task_message(task: TaskRecord, seconds: float | None) -> str:
+    """An ended task's Event: its outcome, how long it took, and why when it did not succeed."""
+    took = f" after {seconds:.0f}s" if seconds is not None else ""
+    note = f": {task.note}" if task.phase != "Succeeded" and task.note else ""
+    return f"task {task.name} {task.phase.lower()}{took}{note}"
