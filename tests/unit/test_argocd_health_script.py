@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from reef_operator.api.conditions import BY_KIND, Summary
 from tests.gitops import argo_health, installed_health_scripts
 
 
@@ -48,3 +49,19 @@ def test_messages_keep_quotes_newlines_and_unicode() -> None:
                ("Stalled", "True", "BootScriptFailed"))
     obj["status"]["conditions"][1]["message"] = 'exit 1:\n"npm" → ERR \\ done'
     assert argo_health(obj) == ("Degraded", 'BootScriptFailed: exit 1:\n"npm" → ERR \\ done')
+
+
+ROWS = [(kind, row) for kind, catalogue in BY_KIND.items() for row in catalogue.summaries]
+
+
+@pytest.mark.parametrize(("kind", "row"), ROWS,
+                         ids=[f"{k}-{r.reason}-{r.when}" for k, r in ROWS])
+def test_every_documented_row_gets_its_documented_health(kind: str, row: Summary) -> None:
+    """The catalogue (and docs/crd-reference.md from it) and health.lua agree."""
+    written = [(type_, str(status), row.reason) for type_, status in (
+        ("Ready", row.ready), ("Reconciling", row.reconciling), ("Stalled", row.stalled))
+        if status is not None]
+    if row.health == "Suspended":
+        written.append(("Paused", "True", "Paused"))
+    health, _ = argo_health(_obj(kind, *written))
+    assert health == row.health

@@ -221,7 +221,7 @@ LIEUTENANT = KindConditions(
                 "the agent again", phase="Stopped"),
         Summary("Destroying", False, True, False, "Progressing",
                 "spec.state is Destroyed; waiting for the VMNode to release the VM",
-                phase="Destroyed"),
+                phase="Destroyed (Working, Idle while the agent stops)"),
         Summary("Destroyed", False, False, False, "Healthy",
                 "the agent was stopped and the VM released as asked; the object and its "
                 "history are kept", phase="Destroyed"),

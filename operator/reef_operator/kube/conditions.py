@@ -79,9 +79,11 @@ def summary(kind: str, reason: str, message: str, *, ready: bool = False,
     Reconciling and Stalled (abnormal-true), and Degraded is this API's name for the
     same trouble as Stalled. The combination must be one of the catalogue's rows.
     """
-    rows = BY_KIND[kind].rows(reason)
-    if not any((row.ready, row.reconciling, row.stalled) == (ready, reconciling, stalled)
-               for row in rows):
+    def fits(documented: bool | None, written: bool) -> bool:
+        return documented is None or documented is written   # None: a type the row leaves
+
+    if not any(row.ready is ready and fits(row.reconciling, reconciling) and
+               fits(row.stalled, stalled) for row in BY_KIND[kind].rows(reason)):
         raise UnknownCondition(f"{kind} summary {reason!r} with Ready={ready}, "
                                f"Reconciling={reconciling}, Stalled={stalled} is not a row "
                                "of the catalogue")

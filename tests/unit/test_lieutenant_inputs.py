@@ -1,0 +1,109 @@
+"""What pi needs for a lieutenant's session (lieutenants/inputs.py), read from the spec
+and what it points at; and the lieutenant's VMNode as the spec shapes it
+(lieutenants/node.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from reef_operator.constants import LABEL_LIEUTENANT
+from reef_operator.lieutenants import inputs, node
+from reef_operator.secret import Secret
+
+
+@dataclass
+class _Defaults:
+    default_model_provider: str = "anthropic"
+    default_model_id: str = "claude-default"
+
+
+class _Reader:
+    def __init__(self, secrets: dict[str, dict[str, Secret]],
+                 configmaps: dict[str, dict[str, str]]) -> None:
+        self.secrets, self.configmaps = secrets, configmaps
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Secret] | None:
+        return self.secrets.get(f"{namespace}/{name}")
+
+    async def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
+        return self.configmaps.get(f"{namespace}/{name}")
+
+
+SPEC: dict[str, Any] = {
+    "role": "builds the API", "instructions": "Use Go.",
+    "model": {"provider": "openai", "id": "gpt-x", "thinkingLevel": "high"},
+    "credentialsSecretRef": {"name": "keys"}, "providersConfigMapRef": {"name": "models"},
+    "env": [{"name": "TEAM", "value": "core"}],
+}
+
+
+async def test_the_session_gets_the_spec_and_what_it_points_at() -> None:
+    reader = _Reader({"u1/keys": {"OPENAI_API_KEY": Secret("sk-1")}},
+                     {"u1/models": {"models.json": '{"providers": {}}'}})
+    spec = await inputs.session_spec(reader, "u1", "api", SPEC, _Defaults())
+    assert (spec.name, spec.provider, spec.model, spec.thinking) == ("api", "openai", "gpt-x",
+                                                                     "high")
+    assert spec.credentials == {"OPENAI_API_KEY": Secret("sk-1")}
+    assert isinstance(spec.models_json, Secret)
+    assert spec.env == {"TEAM": "core"}
+    assert "lieutenant 'api'" in spec.system_prompt
+    assert "Your role: builds the API" in spec.system_prompt
+    assert spec.system_prompt.rstrip().endswith("Use Go.")
+
+
+async def test_without_references_the_session_uses_the_operators_default_model() -> None:
+    spec = await inputs.session_spec(_Reader({}, {}), "u1", "api", {"role": "r"}, _Defaults())
+    assert (spec.provider, spec.model) == ("anthropic", "claude-default")
+    assert spec.credentials == {} and spec.models_json is None
+
+
+@pytest.mark.parametrize(("secrets", "configmaps", "missing"), [
+    ({}, {"u1/models": {"models.json": "{}"}}, "Secret keys"),
+    ({"u1/keys": {}}, {}, "ConfigMap models"),
+    ({"u1/keys": {}}, {"u1/models": {"other": "{}"}}, "has no key models.json"),
+])
+async def test_a_missing_reference_is_an_input_error(
+        secrets: dict[str, dict[str, Secret]], configmaps: dict[str, dict[str, str]],
+        missing: str) -> None:
+    with pytest.raises(inputs.InputError, match=missing):
+        await inputs.session_spec(_Reader(secrets, configmaps), "u1", "api", SPEC, _Defaults())
+
+
+def test_usage_is_labelled_with_the_model_that_answered() -> None:
+    assert inputs.model_label({"provider": "openai", "model": "gpt-y"}, ("a", "b")) == \
+        "openai/gpt-y"
+    assert inputs.model_label({"provider": "openai"}, ("a", "b")) == "a/b"
+
+
+def test_a_pause_waits_for_the_running_task() -> None:
+    assert node.node_state("Paused", task_running=True) == "Running"
+    assert node.node_state("Paused", task_running=False) == "Paused"
+    assert node.node_state("Destroyed", task_running=True) == "Destroyed"
+
+
+def test_the_node_spec_follows_the_lieutenants() -> None:
+    spec = {"profileRef": {"name": "go"}, "commitId": "c1", "parentRef": {"name": "base"}}
+    assert node.node_spec(spec, "Running") == {
+        "state": "Running", "category": "Lieutenant", "profileRef": {"name": "go"},
+        "source": {"commitId": "c1"}, "parentRef": {"name": "base"}}
+    assert node.node_spec({}, "Paused") == {"state": "Paused", "category": "Lieutenant"}
+
+
+def test_a_new_node_is_owned_by_its_lieutenant() -> None:
+    lieutenant = {"metadata": {"name": "api", "namespace": "u1", "uid": "uid-1"}}
+    made = node.new_node(lieutenant, {"labels": {"x": "y"}, "finalizers": ["f"]},
+                         {"state": "Running"})
+    assert made["metadata"]["labels"] == {"x": "y", LABEL_LIEUTENANT: "api"}
+    assert made["metadata"]["finalizers"] == ["f"]
+    assert (made["metadata"]["name"], made["metadata"]["namespace"]) == ("api", "u1")
+    assert node.owned_by(made, lieutenant)
+    assert not node.owned_by(made, {"metadata": {"uid": "someone-else"}})
+
+
+def test_a_nodes_status_speaks_for_its_spec_once_observed() -> None:
+    assert node.observed({"metadata": {"generation": 2}, "status": {"observedGeneration": 2}})
+    assert not node.observed({"metadata": {"generation": 3},
+                              "status": {"observedGeneration": 2}})
