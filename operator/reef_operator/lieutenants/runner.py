@@ -38,6 +38,7 @@ __all__ = ["InputError", "LieutenantRunner", "OwnershipError", "StepOut"]
 
 HANDSHAKE_TIMEOUT = 45.0
 LIVENESS_EVERY = 15.0         # seconds between checks that pi still runs
+UNTIL_CHANGED = 600.0         # a settled pass waits this long unless a change wakes it
 
 
 class StepOut(Exception):
@@ -79,7 +80,7 @@ class LieutenantRunner:
     async def reconcile(self) -> float:
         """One pass; returns how long to wait for a change before the next."""
         if self.deleting():
-            return 600.0  # the object goes away with its VMNode: nothing left to report
+            return UNTIL_CHANGED  # it goes away with its VMNode: nothing left to report
         self.ledger.sync_spec(self.spec)
         desired = self.desired()
         state = node.node_state(desired, self.ledger.running is not None)
@@ -92,10 +93,9 @@ class LieutenantRunner:
         stalled = find_condition(found, "Stalled")
         if not ready and stalled.get("status") == "True" and node.observed(found):
             # The VM cannot come up without a person (no such profile, ...): say so here.
-            self.fail(str(stalled.get("reason")), f"VMNode {self.name}: "
-                      f"{stalled.get('message', '')}")
-            await self.flush(force=True)
-            return 600.0
+            return await self._settle_on(*phases.failed(
+                str(stalled.get("reason", "")), f"VMNode {self.name}: "
+                f"{stalled.get('message', '')}"))
         if desired == "Paused" and state == "Paused":
             # The VM is being frozen: nothing to attach to until it is (or it resumes).
             return await self._settle_on(self.phase, phases.pausing_vm())
@@ -112,7 +112,7 @@ class LieutenantRunner:
         """Write a phase that holds until something changes (a watch event wakes the loop)."""
         self.writer.set_phase(phase, conditions)
         await self.flush(force=True)
-        return 600.0
+        return UNTIL_CHANGED
 
     def deleting(self) -> bool:
         return self.gone or bool(self.body.get("metadata", {}).get("deletionTimestamp"))
@@ -130,7 +130,7 @@ class LieutenantRunner:
         self.writer.set_phase(*phases.destroyed(released, self.name))
         self.ledger.running = None
         await self.flush(force=True)
-        return 600.0
+        return UNTIL_CHANGED
 
     # -- attachment -----------------------------------------------------------------------
     async def _attach(self, node_status: Mapping[str, Any]) -> None:
