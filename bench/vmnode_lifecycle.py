@@ -26,6 +26,7 @@ from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess, simulator_env
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.kube.conditions import find_condition
 
 
 def _patcher(api: Any, state: str) -> Callable[[], object]:
@@ -79,8 +80,7 @@ def measure() -> None:
                 GROUP, VERSION, "bench", "vmnodes", "node"))
 
         def condition(type_: str, status: str) -> Callable[[], bool]:
-            return lambda: any(c["type"] == type_ and c["status"] == status
-                               for c in (get().get("status") or {}).get("conditions", []))
+            return lambda: find_condition(get(), type_).get("status") == status
 
         phases: list[tuple[str, Counter[str], dict[str, int], float]] = []
 
