@@ -68,6 +68,9 @@ def _short_id(prefix: str) -> str:
 
 @dataclass
 class SessionProtocol:
+    """One lieutenant's side of pi's protocol, for the runner's life (one attachment at
+    a time); the ledger it feeds is the runner's."""
+
     ledger: Ledger
     new_id: Callable[[str], str] = _short_id
     activity: Activity = "idle"             # kept across attachments, settled by the handshake
