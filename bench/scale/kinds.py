@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.kube.conditions import find_condition
 
 PI_RSS_BYTES = 130 * 1024 * 1024      # one pi on a VM, with its tmux and sshd share
 # One simulated VM without an agent: its sshd, the sshd session of the operator's
@@ -46,8 +47,7 @@ def _vmnode(name: str) -> dict[str, Any]:
 
 
 def condition_ready(status: Mapping[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in status.get("conditions") or [])
+    return find_condition({"status": status}, "Ready").get("status") == "True"
 
 
 def answered(status: Mapping[str, Any]) -> bool:
