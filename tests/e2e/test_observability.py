@@ -130,6 +130,12 @@ def test_one_task_shows_in_metrics_probes_and_json_logs(
                       "output": sum(u["output_tokens"] for u in reported)}
     usage = done["status"]["usage"]
     assert (usage["inputTokens"], usage["outputTokens"]) == (tokens["input"], tokens["output"])
+    # The prompt cache: the second request reads the first exchange from it.
+    cached = sum(u["cache_read_input_tokens"] for u in reported)
+    assert cached > 0
+    assert usage["cacheReadTokens"] == cached == sample(
+        samples, "reef_agent_tokens_total", namespace=namespace, model="scripted/scripted-1",
+        type="cache_read")
 
     # The task's life as Events on the Lieutenant.
     reasons = [e.reason for e in admin.core.list_namespaced_event(namespace).items

@@ -17,7 +17,7 @@ import pytest
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess, simulator_env
 from reef_devkit.versim.harness import VersSimulator
-from reef_operator.constants import GROUP, VERSION
+from reef_operator.constants import ANNOTATION_PAUSED, GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
 from reef_operator.providers.vers.client import VersClient
 from tests.conftest import Kube, wait_for
@@ -338,6 +338,51 @@ def test_profile_change_flips_uptodate_without_rebooting(
         assert find_condition(changed, "Ready")["status"] == "True"
     finally:
         admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", name)
+
+
+def test_a_paused_profile_keeps_the_version_last_taken_in(
+    admin: Kube, operator: OperatorProcess
+) -> None:
+    """The management pause on a BootProfile: its edits wait until the annotation goes
+    (a profile without it, edited alike, shows the operator was acting meanwhile)."""
+    names = {which: f"p-{which}-{uuid.uuid4().hex[:6]}" for which in ("held", "free")}
+
+    def profile(which: str) -> dict[str, Any]:
+        return admin.get("bootprofiles", names[which])
+
+    def valid(which: str, status: str) -> Callable[[], dict[str, Any] | None]:
+        def check() -> dict[str, Any] | None:
+            found = profile(which)
+            observed = (found.get("status") or {}).get("observedGeneration")
+            return found if observed == found["metadata"]["generation"] and \
+                find_condition(found, "Valid").get("status") == status else None
+        return check
+
+    def patch(which: str, body: dict[str, Any]) -> None:
+        admin.custom.patch_cluster_custom_object(GROUP, VERSION, "bootprofiles", names[which],
+                                                 body)
+    try:
+        for which in names:
+            admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
+                "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile",
+                "metadata": {"name": names[which]},
+                "spec": {"provider": "Vers", "agent": {"install": False},
+                         "bootScript": "echo v1"}})
+            wait_for(valid(which, "True"), what=f"{which} valid", operator=operator)
+        patch("held", {"metadata": {"annotations": {ANNOTATION_PAUSED: "maintenance"}}})
+        reserved = {"spec": {"env": [{"name": "REEF_ROLE", "value": "x"}]}}
+        patch("held", reserved)
+        patch("free", reserved)
+        wait_for(valid("free", "False"), what="the free profile invalid", operator=operator)
+        held = profile("held")
+        assert find_condition(held, "Valid")["status"] == "True"
+        assert held["status"]["observedGeneration"] == 1
+
+        patch("held", {"metadata": {"annotations": {ANNOTATION_PAUSED: None}}})
+        wait_for(valid("held", "False"), what="the held profile taken in", operator=operator)
+    finally:
+        for name in names.values():
+            admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", name)
 
 
 def test_checkpoints_are_taken_and_pruned(

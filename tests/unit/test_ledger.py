@@ -14,7 +14,9 @@ def _spec(*names: str, **extra: Any) -> dict[str, Any]:
 
 def _answer(text: str, stop: str = "stop", tokens: int = 0) -> dict[str, Any]:
     return {"role": "assistant", "content": [{"type": "text", "text": text}],
-            "stopReason": stop, "usage": {"input": tokens, "output": tokens}}
+            "stopReason": stop, "usage": {"input": tokens, "output": tokens,
+                                          "cacheRead": 10 * tokens, "cacheWrite": tokens // 2,
+                                          "cost": {"total": tokens / 100}}}
 
 
 def _sent(ledger: Ledger, name: str) -> None:
@@ -39,14 +41,17 @@ def test_loading_picks_up_where_the_written_status_left_off() -> None:
               "currentTask": {"name": "b", "startedAt": "2026-01-01T00:02:00Z",
                               "output": "half"},
               "history": [{"task": "a"}],
-              "usage": {"inputTokens": 5, "outputTokens": 6, "cost": 0.5}}
+              "usage": {"inputTokens": 5, "outputTokens": 6, "cacheReadTokens": 7,
+                        "cacheWriteTokens": 8, "cost": 0.5}}
     ledger = Ledger.load(_spec("a", "b", "c"), status)
     assert [t.phase for t in ledger.tasks] == ["Succeeded", "Running", "Pending"]
     assert ledger.running == "b"
     assert ledger.status()["currentTask"] == {"name": "b", "mode": "prompt",
                                               "startedAt": "2026-01-01T00:02:00Z",
                                               "output": "half"}
-    assert ledger.status()["usage"] == {"inputTokens": 5, "outputTokens": 6, "cost": 0.5}
+    assert ledger.status()["usage"] == {"inputTokens": 5, "outputTokens": 6,
+                                        "cacheReadTokens": 7, "cacheWriteTokens": 8,
+                                        "cost": 0.5}
     assert ledger.status()["taskCount"] == 2
     assert ledger.next_pending() is ledger.tasks[2]
 
@@ -106,8 +111,9 @@ def test_settling_ends_the_task_with_its_last_answer_and_usage() -> None:
     assert ledger.status()["currentTask"] is None
     entry = ledger.history[-1]
     assert entry["task"] == "a" and entry["response"] == "final"
-    assert entry["usage"] == {"inputTokens": 6, "outputTokens": 6, "cost": 0.0}
-    assert ledger.usage.input_tokens == 6
+    assert entry["usage"] == {"inputTokens": 6, "outputTokens": 6, "cacheReadTokens": 60,
+                              "cacheWriteTokens": 3, "cost": 0.06}
+    assert ledger.usage.input_tokens == 6 and ledger.usage.cache_read_tokens == 60
     assert [change for change, _ in ledger.drain()] == ["started", "ended"]
 
 

@@ -117,7 +117,8 @@ def test_a_task_runs_streams_and_ends_once_pi_confirms_it_is_idle() -> None:
     assert task.phase == "Succeeded"
     entry = protocol.ledger.history[-1]
     assert entry["response"] == "Wrote it."
-    assert entry["usage"] == {"inputTokens": 40, "outputTokens": 20, "cost": 0.01}
+    assert entry["usage"] == {"inputTokens": 40, "outputTokens": 20, "cacheReadTokens": 0,
+                              "cacheWriteTokens": 0, "cost": 0.01}
     assert protocol.ledger.usage.input_tokens == 40
 
 

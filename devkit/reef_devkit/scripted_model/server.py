@@ -143,13 +143,19 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
     async def send(event: str, data: dict[str, Any]) -> None:
         await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
 
-    input_tokens = sum(_tokens(m.text) for m in conversation)
+    # As with Anthropic's prompt caching: the conversation before the newest message is
+    # read from the cache, only the newest message is new input.
+    input_tokens = _tokens(conversation[-1].text) if conversation else 0
+    cached_tokens = sum(_tokens(m.text) for m in conversation[:-1])
     output_tokens = _tokens(step.text) + 10 * len(step.tool_calls)
-    entry["usage"] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    entry["usage"] = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                      "cache_read_input_tokens": cached_tokens}
     await send("message_start", {"type": "message_start", "message": {
         "id": f"msg_{_call_id(conversation, 0)}", "type": "message", "role": "assistant",
         "model": body.get("model", "scripted"), "content": [], "stop_reason": None,
-        "stop_sequence": None, "usage": {"input_tokens": input_tokens, "output_tokens": 1}}})
+        "stop_sequence": None, "usage": {"input_tokens": input_tokens, "output_tokens": 1,
+                                         "cache_read_input_tokens": cached_tokens,
+                                         "cache_creation_input_tokens": 0}}})
     index = 0
     if step.text:
         await send("content_block_start", {"type": "content_block_start", "index": index,

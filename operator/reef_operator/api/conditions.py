@@ -244,6 +244,10 @@ LIEUTENANT = KindConditions(
     notes=(
         "`status.phase` is for people and the printer column; the conditions are "
         "authoritative.",
+        "The annotation `reef.vers.sh/paused` stops reconciliation (management pause): "
+        "tasks appended meanwhile wait (a task pi already has runs to its end on the VM), "
+        "the VMNode is left as it is, status is not written, and Argo CD shows the "
+        "lieutenant Suspended. Removing the annotation delivers the waiting tasks.",
     ),
 )
 
@@ -261,6 +265,11 @@ BOOTPROFILE = KindConditions(
         Summary("Validated", True, None, False, "Healthy", "the profile can be used"),
         Summary("Invalid", False, None, True, "Degraded",
                 "nodes using the profile are Stalled with ProfileInvalid"),
+    ),
+    notes=(
+        "The annotation `reef.vers.sh/paused` stops reconciliation (management pause): "
+        "edits wait, nodes keep booting from the version last taken in (after an operator "
+        "restart, the one found then), and Argo CD shows the profile Suspended.",
     ),
 )
 

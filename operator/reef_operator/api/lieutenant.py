@@ -30,7 +30,8 @@ MAX_TASK_MESSAGE = 32768
 
 def _usage(what: str) -> dict[str, object]:
     return obj(
-        f"Tokens and cost of {what}, as reported by pi's get_session_stats.",
+        f"Tokens and cost of {what}, summed from the usage pi reports with each "
+        "assistant message (the cost is pi's, priced from its model table).",
         {
             "inputTokens": integer("Input tokens.", minimum=0, format="int64"),
             "outputTokens": integer("Output tokens.", minimum=0, format="int64"),

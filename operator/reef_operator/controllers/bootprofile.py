@@ -10,6 +10,7 @@ import kopf
 from reef_operator import metrics
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.controllers import runtime
+from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
 
 
@@ -34,6 +35,8 @@ async def _reconcile(event: kopf.RawEvent, body: kopf.Body) -> bool:
         rt.wake_profile_users(name)
         return True
     before = rt.profiles.get(name)
+    if before is not None and reconciliation_paused(body.metadata):
+        return not before.problems  # nodes keep the version last taken in
     view = rt.profiles.upsert(body)
     generation = int(body.metadata.get("generation", 0))
     valid = not view.problems

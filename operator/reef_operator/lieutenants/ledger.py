@@ -49,20 +49,36 @@ class TaskRecord:
 
 @dataclass
 class Usage:
+    """Tokens and cost summed from the usage pi reports with each assistant message
+    (pi-ai's Usage: input, output, cacheRead, cacheWrite, cost.total, the cost priced by
+    pi from its model table)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def add(self, usage: Mapping[str, Any]) -> None:
         self.input_tokens += int(usage.get("input", 0) or 0)
         self.output_tokens += int(usage.get("output", 0) or 0)
+        self.cache_read_tokens += int(usage.get("cacheRead", 0) or 0)
+        self.cache_write_tokens += int(usage.get("cacheWrite", 0) or 0)
         cost = usage.get("cost") or {}
         if isinstance(cost, Mapping):
             self.cost += float(cost.get("total", 0) or 0)
 
+    @classmethod
+    def load(cls, written: Mapping[str, Any]) -> Usage:
+        """The totals as status.usage holds them."""
+        return cls(int(written.get("inputTokens", 0)), int(written.get("outputTokens", 0)),
+                   float(written.get("cost", 0)), int(written.get("cacheReadTokens", 0)),
+                   int(written.get("cacheWriteTokens", 0)))
+
     def status(self) -> dict[str, Any]:
         return {"inputTokens": self.input_tokens, "outputTokens": self.output_tokens,
-                "cost": round(self.cost, 6)}
+                "cacheReadTokens": self.cache_read_tokens,
+                "cacheWriteTokens": self.cache_write_tokens, "cost": round(self.cost, 6)}
 
 
 @dataclass
@@ -103,9 +119,7 @@ class Ledger:
         ledger.running = current.get("name")
         ledger.started_at = current.get("startedAt")
         ledger.output = str(current.get("output", ""))
-        totals = status.get("usage") or {}
-        ledger.usage = Usage(int(totals.get("inputTokens", 0)), int(totals.get("outputTokens", 0)),
-                             float(totals.get("cost", 0)))
+        ledger.usage = Usage.load(status.get("usage") or {})
         ledger.last_activity = status.get("lastActivityTime")
         return ledger
 

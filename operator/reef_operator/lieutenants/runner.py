@@ -23,6 +23,7 @@ from typing import Any
 from reef_operator import metrics
 from reef_operator.agent.session import PiSession, SessionError
 from reef_operator.constants import GROUP
+from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import Condition, find_condition, now_iso
 from reef_operator.lieutenants import delivery, inputs, node, phases
 from reef_operator.lieutenants.inputs import InputError
@@ -81,6 +82,8 @@ class LieutenantRunner:
         """One pass; returns how long to wait for a change before the next."""
         if self.deleting():
             return UNTIL_CHANGED  # it goes away with its VMNode: nothing left to report
+        if self.management_paused():
+            return UNTIL_CHANGED  # tasks wait; pi finishes what it was given on its own
         self.ledger.sync_spec(self.spec)
         desired = self.desired()
         state = node.node_state(desired, self.ledger.running is not None)
@@ -116,6 +119,9 @@ class LieutenantRunner:
 
     def deleting(self) -> bool:
         return self.gone or bool(self.body.get("metadata", {}).get("deletionTimestamp"))
+
+    def management_paused(self) -> bool:
+        return reconciliation_paused(self.body.get("metadata"))
 
     def stop_when_done(self) -> bool:
         return self.spec.get("postTaskDisposition") == "StopWhenDone"
@@ -301,6 +307,8 @@ class Attachment:
         await self.writer.flush(force=True)
         last_liveness = time.monotonic()
         while True:
+            if runner.management_paused():
+                raise StepOut("reconciliation paused by annotation")
             ledger.sync_spec(runner.spec)
             await self._deliver_pending()
             if runner.stopping() or runner.deleting():
