@@ -55,8 +55,8 @@ def test_annotated_lieutenant_holds_its_tasks_until_the_annotation_goes(
                          "providersConfigMapRef": {"name": "scripted-models"},
                          "tasks": [{"name": "first", "message": "Quick task one"}]}}
         admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
-    for name in ("held", "free"):
-        wait_for(lambda n=name: answered(n, "first"), 120, f"{name} answers", operator)
+    wait_for(lambda: answered("held", "first") and answered("free", "first"), 120,
+             "both answer their first task", operator)
 
     patch("held", {"metadata": {"annotations": {ANNOTATION_PAUSED: "maintenance"}}})
     second = [{"name": "first", "message": "Quick task one"},
