@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from reef_operator.api.lieutenant import TASK_MODES
 from reef_operator.cli.plugin import output
 from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
+from reef_operator.cli.plugin.wait_target import WaitTarget
 from reef_operator.constants import API_VERSION
 
 PLURAL = "lieutenants"
@@ -218,42 +219,19 @@ def set_state(cluster: Cluster, name: str, state: str) -> str:
     return f"lieutenant/{name} set to {state}{note}"
 
 
-def wait_for(cluster: Cluster, name: str, condition: str, expected: str, timeout: float,
+def wait_for(cluster: Cluster, name: str, target: WaitTarget, timeout: float,
              namespace: str | None = None, plural: str = PLURAL) -> Obj:
-    """Wait until `condition` has `expected` status ("True"/"False") for the current
-    generation; `condition` may also be `phase=X`."""
+    """Watch the object until it meets `target`; the timeout names how it stands instead."""
     deadline = time.monotonic() + timeout
     last: Obj = {}
     while time.monotonic() < deadline:
         for obj in cluster.watch(plural, name, namespace, deadline - time.monotonic()):
             last = obj
-            if _satisfied(obj, condition, expected):
+            if target.met_by(obj):
                 return obj
-    shown = _describe(last, condition)
-    raise PluginError(f"timed out after {timeout:g}s waiting for {name} "
-                      f"{condition}={expected} (now: {shown})")
-
-
-def _satisfied(obj: Mapping[str, Any], condition: str, expected: str) -> bool:
-    status = obj.get("status") or {}
-    if condition.startswith("phase="):
-        return str(status.get("phase")) == condition.split("=", 1)[1]
-    found = output.condition(obj, condition)
-    generation = obj.get("metadata", {}).get("generation")
-    observed = found.get("observedGeneration", status.get("observedGeneration"))
-    fresh = generation is None or observed is None or observed >= generation
-    return fresh and str(found.get("status", "")).lower() == expected.lower()
-
-
-def _describe(obj: Mapping[str, Any], condition: str) -> str:
-    if not obj:
-        return "nothing read"
-    if condition.startswith("phase="):
-        return f"phase {(obj.get('status') or {}).get('phase')}"
-    found = output.condition(obj, condition)
-    if not found:
-        return f"no {condition} condition; phase {(obj.get('status') or {}).get('phase')}"
-    return f"{found.get('status')} {found.get('reason', '')}: {found.get('message', '')}".strip()
+    shown = target.describe(last) if last else "nothing read"
+    raise PluginError(f"timed out after {timeout:g}s waiting for {name} {target} "
+                      f"(now: {shown})")
 
 
 def destroy(cluster: Cluster, target: str, *, yes: bool, delete: bool, all_namespaces: bool,

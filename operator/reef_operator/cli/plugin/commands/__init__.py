@@ -1,0 +1,26 @@
+"""The commands of `kubectl reef`, one module each, in the order `--help` lists them."""
+
+from reef_operator.cli.plugin.command import Command
+from reef_operator.cli.plugin.commands import (
+    config,
+    cp,
+    create,
+    dashboard,
+    destroy,
+    diff,
+    discover,
+    exec_,
+    pause,
+    read,
+    resume,
+    send,
+    status,
+    tree,
+    wait,
+)
+
+COMMANDS: tuple[Command, ...] = (
+    create.COMMAND, send.COMMAND, read.COMMAND, status.COMMAND, pause.COMMAND,
+    resume.COMMAND, destroy.COMMAND, discover.COMMAND, tree.COMMAND, diff.COMMAND,
+    exec_.COMMAND, cp.COMMAND, wait.COMMAND, dashboard.COMMAND, config.COMMAND,
+)

@@ -1,0 +1,40 @@
+"""`kubectl reef exec NAME -- COMMAND`: run a command on a lieutenant's VM (or
+`vmnode/NAME`); its output and exit status become the plugin's own."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from reef_operator.cli.plugin import vm
+from reef_operator.cli.plugin.cluster import Cluster, PluginError
+from reef_operator.cli.plugin.command import Command
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                        help="the command (a single argument is run by the shell)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds")
+
+
+def _run(cluster: Cluster, args: argparse.Namespace) -> int:
+    argv = command_words(args.argv)
+    if not argv:
+        raise PluginError("exec: no command given (kubectl reef exec NAME -- COMMAND)",
+                          exit_code=2)
+    result = asyncio.run(vm.run(cluster, args.name, argv, args.timeout))
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return result.exit_status
+
+
+def command_words(remainder: list[str]) -> list[str]:
+    """The command after `--`. Whether argparse keeps that `--` in a REMAINDER differs
+    between Python versions, so a leading one is dropped here."""
+    return [a for a in remainder if a != "--"] if remainder[:1] == ["--"] else remainder
+
+
+COMMAND = Command("exec", "run a command on a lieutenant's VM (or vmnode/NAME)",
+                  _arguments, _run)

@@ -1,0 +1,31 @@
+"""`kubectl reef read NAME`: the live output or the last response, its history, or a
+stream of the running task until it ends (`--follow`, whose exit code is the task's)."""
+
+from __future__ import annotations
+
+import argparse
+
+from reef_operator.cli.plugin import lieutenants
+from reef_operator.cli.plugin.cluster import Cluster
+from reef_operator.cli.plugin.command import Command, say, write
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name")
+    parser.add_argument("--tail", type=int, metavar="N", help="only the last N characters")
+    parser.add_argument("--history", type=int, metavar="N",
+                        help="the last N responses (=== Response i ===), then the current one")
+    parser.add_argument("--follow", "-f", action="store_true",
+                        help="stream the live output until the task ends")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds for --follow")
+
+
+def _run(cluster: Cluster, args: argparse.Namespace) -> int:
+    if args.follow:
+        return lieutenants.follow(cluster, args.name, args.timeout, write)
+    say(lieutenants.read(cluster, args.name, tail=args.tail, history=args.history))
+    return 0
+
+
+COMMAND = Command("read", "the lieutenant's output: live output, or the last response",
+                  _arguments, _run)
