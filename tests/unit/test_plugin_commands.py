@@ -1,0 +1,486 @@
+"""`kubectl reef` from argv to what a user sees: each command's arguments reach its
+handler, the handler's answer reaches stdout, failures are one `error:` line.
+
+The cluster is an in-memory stand-in (objects by kind and name, merge patches, a
+watch that replays queued versions); exec, cp, dashboard and config are checked up
+to the call into their modules, which need a VM, a socket or the operator's config.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from reef_operator.cli.plugin import dashboard, settings, vm
+from reef_operator.cli.plugin.cluster import (
+    Cluster,
+    NotFound,
+    Obj,
+    PluginError,
+    not_found_message,
+)
+from reef_operator.cli.plugin.commands import COMMANDS, config, exec_
+from reef_operator.cli.plugin.main import main, parser
+from reef_operator.cli.plugin.wait_target import ConditionTarget, PhaseTarget
+from reef_operator.providers.base import CommandResult
+
+NAMESPACE = "team"
+DOCUMENTED = ["create", "send", "read", "status", "pause", "resume", "destroy", "discover",
+              "tree", "diff", "exec", "cp", "wait", "dashboard", "config"]
+
+
+@dataclass
+class FakeCluster(Cluster):
+    """Objects keyed by (plural, namespace, name); `watch` yields the object, then the
+    object with each status queued in `statuses` (as the operator would write them).
+    Watching the same object again with nothing queued fails at once: nothing more will
+    change, and a real wait would only run into its timeout."""
+
+    objects: dict[tuple[str, str, str], Obj] = field(default_factory=dict)
+    statuses: dict[tuple[str, str], list[Obj]] = field(default_factory=dict)
+    patches: list[tuple[str, str, Obj]] = field(default_factory=list)
+    connected: list[tuple[str | None, str | None, str | None]] = field(default_factory=list)
+    watched: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, plural: str, name: str, spec: Obj | None = None, status: Obj | None = None,
+            namespace: str = NAMESPACE) -> Obj:
+        obj: Obj = {"metadata": {"name": name, "namespace": namespace, "generation": 1,
+                                 "resourceVersion": "1"},
+                    "spec": spec or {}, "status": status or {}}
+        self.objects[(plural, namespace, name)] = obj
+        return obj
+
+    def get(self, plural: str, name: str, namespace: str | None = None) -> Obj:
+        namespace = namespace or self.namespace
+        try:
+            return copy.deepcopy(self.objects[(plural, namespace, name)])
+        except KeyError:
+            known = [n for (p, ns, n) in self.objects if p == plural and ns == namespace]
+            raise NotFound(not_found_message(plural, name, namespace, known)) from None
+
+    def items(self, plural: str, namespace: str | None = None,
+              all_namespaces: bool = False) -> list[Obj]:
+        namespace = namespace or self.namespace
+        return [copy.deepcopy(o) for (p, ns, _), o in sorted(self.objects.items())
+                if p == plural and (all_namespaces or ns == namespace)]
+
+    def create(self, plural: str, body: Obj) -> Obj:
+        body["metadata"].setdefault("namespace", self.namespace)
+        body["metadata"].update(generation=1, resourceVersion="1")
+        self.objects[(plural, body["metadata"]["namespace"], body["metadata"]["name"])] = body
+        return body
+
+    def merge_patch(self, plural: str, name: str, patch: Obj,
+                    namespace: str | None = None) -> Obj:
+        namespace = namespace or self.namespace
+        stored = self.objects[(plural, namespace, name)]
+        expected = (patch.get("metadata") or {}).get("resourceVersion")
+        if expected and expected != stored["metadata"]["resourceVersion"]:
+            raise ApiException(status=409, reason="Conflict")
+        self.patches.append((plural, name, patch))
+        _merge(stored, {k: v for k, v in patch.items() if k != "metadata"})
+        stored["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"])
+                                                    + 1)
+        return stored
+
+    def delete(self, plural: str, name: str, namespace: str | None = None) -> None:
+        del self.objects[(plural, namespace or self.namespace, name)]
+
+    def watch(self, plural: str, name: str, namespace: str | None,
+              timeout: float) -> Iterator[Obj]:
+        namespace = namespace or self.namespace
+        if (plural, name) in self.watched and not self.statuses.get((plural, name)):
+            raise AssertionError(f"watching {plural}/{name} again: nothing more will change")
+        self.watched.add((plural, name))
+        yield self.get(plural, name, namespace)
+        for status in self.statuses.pop((plural, name), []):
+            self.objects[(plural, namespace, name)]["status"] = status
+            yield self.get(plural, name, namespace)
+
+
+def _merge(target: Obj, patch: Obj) -> None:
+    """RFC 7386: objects merge, null removes, anything else replaces."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+@pytest.fixture
+def cluster(monkeypatch: pytest.MonkeyPatch) -> FakeCluster:
+    # No API client: every read and write the commands make is one of the fake's own.
+    fake = FakeCluster(api=cast(Any, None), namespace=NAMESPACE, server="https://fake:6443")
+
+    def connect(cls: type[Cluster], kubeconfig: str | None, context: str | None,
+                namespace: str | None) -> Cluster:
+        fake.connected.append((kubeconfig, context, namespace))
+        return fake
+
+    monkeypatch.setattr(Cluster, "connect", classmethod(connect))
+    return fake
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def condition(type_: str, status: str = "True", reason: str = "") -> Obj:
+    """A status holding one condition, observed at generation 1."""
+    return {"conditions": [{"type": type_, "status": status, "reason": reason,
+                            "message": "", "observedGeneration": 1}]}
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+def test_every_documented_command_is_registered_once_in_help_order() -> None:
+    assert [c.name for c in COMMANDS] == DOCUMENTED
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_every_command_answers_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: kubectl reef {name} ")
+
+
+def test_cluster_options_work_before_and_after_the_command(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "--kubeconfig", "k", "--context", "c", "-n", "a", "status")
+    run(capsys, "status", "-n", "b", "--context", "d")
+    assert cluster.connected == [("k", "c", "a"), (None, "d", "b")]
+
+
+def test_an_unknown_command_or_a_missing_argument_is_bad_usage(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["explode"], ["send", "api"], ["create", "api"], ["wait", "api"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+    assert "invalid choice: 'explode'" in capsys.readouterr().err
+
+
+# -- dispatch and its errors ----------------------------------------------------------------
+
+def test_a_failure_is_one_error_line_on_stderr_with_its_exit_code(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def unreachable(cls: type[Cluster], *args: Any) -> Cluster:
+        raise PluginError("no cluster configured: nothing (set KUBECONFIG)")
+
+    monkeypatch.setattr(Cluster, "connect", classmethod(unreachable))
+    assert run(capsys, "status") == (1, "", "error: no cluster configured: nothing "
+                                            "(set KUBECONFIG)\n")
+
+
+def test_a_usage_error_found_by_a_handler_exits_2(cluster: FakeCluster,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api")
+    code, out, err = run(capsys, "send", "api", "hi", "--mode", "shout")
+    assert (code, out) == (2, "")
+    assert err == "error: --mode 'shout': expected one of prompt, steer, followUp\n"
+
+
+def test_ctrl_c_exits_130_quietly(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dashboard, "serve", interrupted)
+    assert run(capsys, "dashboard") == (130, "", "")
+
+
+# -- lieutenants ----------------------------------------------------------------------------
+
+def test_create_writes_the_spec_from_its_options(cluster: FakeCluster,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "create", "api", "--role", "Build the API", "--profile", "small",
+                       "--model", "anthropic/claude-sonnet-4-5", "--credentials", "keys",
+                       "--providers", "models", "--instructions", "be brief",
+                       "--history-limit", "5", "--task", "Scaffold it", "--task", "Test it")
+    assert (code, out) == (0, "lieutenant/api created\n")
+    spec = cluster.get("lieutenants", "api")["spec"]
+    assert spec == {
+        "role": "Build the API", "profileRef": {"name": "small"},
+        "model": {"provider": "anthropic", "id": "claude-sonnet-4-5"},
+        "credentialsSecretRef": {"name": "keys"}, "providersConfigMapRef": {"name": "models"},
+        "instructions": "be brief", "historyLimit": 5,
+        "tasks": [{"name": "task-1", "message": "Scaffold it", "mode": "prompt"},
+                  {"name": "task-2", "message": "Test it", "mode": "prompt"}]}
+
+
+def test_create_wait_returns_once_ready(cluster: FakeCluster,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.statuses[("lieutenants", "api")] = [{"phase": "Starting"}, condition("Ready")]
+    code, out, _ = run(capsys, "create", "api", "--role", "r", "--wait", "--timeout", "5")
+    assert (code, out) == (0, "lieutenant/api created\nlieutenant/api is ready\n")
+
+
+def test_create_refuses_a_model_without_a_provider(cluster: FakeCluster,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "create", "api", "--role", "r", "--model", "claude")
+    assert code == 2 and err.startswith("error: --model 'claude': expected PROVIDER/ID")
+    assert cluster.objects == {}
+
+
+def test_send_appends_a_named_task_in_its_mode(cluster: FakeCluster,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api", {"tasks": [{"name": "task-1", "message": "a",
+                                                  "mode": "prompt"}]})
+    assert run(capsys, "send", "api", "turn left", "--mode", "steer", "--task-name", "left") \
+        == (0, "task left sent to lieutenant/api as steer\n", "")
+    assert run(capsys, "send", "api", "then right")[1] == \
+        "task task-3 sent to lieutenant/api as prompt\n"
+    assert [(t["name"], t["message"], t["mode"]) for t in
+            cluster.get("lieutenants", "api")["spec"]["tasks"]] == [
+        ("task-1", "a", "prompt"), ("left", "turn left", "steer"),
+        ("task-3", "then right", "prompt")]
+
+
+def test_read_shows_the_tail_or_the_history(cluster: FakeCluster,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api", status={"phase": "Idle", "history": [
+        {"task": "task-1", "response": "first answer", "stopReason": "stop"},
+        {"task": "task-2", "response": "second answer", "stopReason": "stop"}]})
+    assert run(capsys, "read", "api") == (0, "second answer\n", "")
+    assert run(capsys, "read", "api", "--tail", "6") == (0, "answer\n", "")
+    assert run(capsys, "read", "api", "--history", "1")[1] == (
+        "=== Response 1 ===\n(task task-2, stop)\nsecond answer\n\n=== Current (idle) ===\n")
+
+
+def test_read_follow_streams_until_the_task_ends_and_fails_with_it(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    working = cluster.add("lieutenants", "api", {"tasks": [{"name": "t", "message": "m"}]},
+                          {"phase": "Working", "currentTask": {"name": "t", "output": "one "},
+                           "tasks": [{"name": "t", "phase": "Running"}]})
+    more = copy.deepcopy(working)
+    more["status"]["currentTask"]["output"] = "one two"
+    failed = copy.deepcopy(working)
+    failed["status"] = {"phase": "Idle", "currentTask": {},
+                        "tasks": [{"name": "t", "phase": "Failed", "note": "model error"}],
+                        "history": [{"task": "t", "response": "one two three"}]}
+    cluster.statuses[("lieutenants", "api")] = [more["status"], failed["status"]]
+    assert run(capsys, "read", "api", "--follow", "--timeout", "5") == (
+        1, "one two three\n", "error: task t failed: model error\n")
+
+
+def test_status_is_a_table_or_data(cluster: FakeCluster,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "status")[1] == f"No lieutenants found in namespace {NAMESPACE}.\n"
+    cluster.add("lieutenants", "api", {"model": {"provider": "p", "id": "m"}},
+                {"phase": "Idle", "taskCount": 2})
+    cluster.add("lieutenants", "web", namespace="other")
+    table = run(capsys, "status")[1].splitlines()
+    assert table[0].split()[:3] == ["NAME", "PHASE", "TASK"] and len(table) == 2
+    assert table[1].split()[:2] == ["api", "Idle"] and "p/m" in table[1]
+    assert len(run(capsys, "status", "-A")[1].splitlines()) == 3
+    code, out, _ = run(capsys, "status", "-o", "yaml")
+    assert code == 0 and out.startswith("- name: api\n  namespace: team\n  spec:\n")
+
+
+def test_pause_and_resume_set_the_state_and_wait_for_its_condition(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api")
+    cluster.statuses[("lieutenants", "api")] = [condition("Paused")]
+    assert run(capsys, "pause", "api", "--wait")[1] == \
+        "lieutenant/api set to Paused\nlieutenant/api is paused\n"
+    cluster.statuses[("lieutenants", "api")] = [condition("Paused", "False"),
+                                                condition("Ready")]
+    assert run(capsys, "resume", "api", "--wait")[1] == \
+        "lieutenant/api set to Running\nlieutenant/api is running\n"
+    assert [p for _, _, p in cluster.patches] == [{"spec": {"state": "Paused"}},
+                                                 {"spec": {"state": "Running"}}]
+
+
+def test_destroy_star_touches_only_lieutenants(cluster: FakeCluster,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api")
+    cluster.add("lieutenants", "web")
+    cluster.add("vmnodes", "infra")
+    assert run(capsys, "destroy", "*", "--yes")[1] == \
+        "lieutenant/api destroyed\nlieutenant/web destroyed\n"
+    assert [(p, n) for p, n, _ in cluster.patches] == [("lieutenants", "api"),
+                                                       ("lieutenants", "web")]
+    assert run(capsys, "destroy", "web", "-y", "--delete")[1] == "lieutenant/web deleted\n"
+    assert ("lieutenants", NAMESPACE, "web") not in cluster.objects
+
+
+# -- the fleet ------------------------------------------------------------------------------
+
+def _fleet(cluster: FakeCluster) -> None:
+    cluster.add("vmnodes", "api", {"category": "Lieutenant", "modules": ["store"]},
+                {"vmId": "vm-1", "vmState": "running"})
+    cluster.add("vmnodes", "worker", {"category": "Swarm", "parentRef": {"name": "api"},
+                                      "modules": ["store", "test-runner"],
+                                      "capabilities": ["npm"]},
+                {"vmId": "vm-2", "vmState": "running"})
+    cluster.add("lieutenants", "api", status={"vmNodeName": "api"})
+
+
+def test_tree_draws_filters_and_refuses_an_unknown_root(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    _fleet(cluster)
+    assert run(capsys, "tree")[1].splitlines() == [
+        "api [Lieutenant] running vm=vm-1 dna: modules=store capabilities=-",
+        "└── worker [Swarm] running vm=vm-2 dna: modules=store,test-runner capabilities=npm"]
+    assert run(capsys, "tree", "worker", "-o", "json")[1].count('"name"') == 1
+    assert run(capsys, "tree", "--category", "agent")[1] == "No VMNodes match.\n"
+    assert run(capsys, "tree", "--capability", "npm")[1].count("\n") == 2
+    assert run(capsys, "tree", "nope")[2] == \
+        f"error: vmnode 'nope' not found in namespace {NAMESPACE}\n"
+
+
+def test_diff_and_discover(cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    _fleet(cluster)
+    assert "modules:\n  added:\n  - test-runner\n" in \
+        run(capsys, "diff", "api", "worker", "-o", "yaml")[1]
+    assert run(capsys, "diff", "api", "ghost")[0] == 1
+    rows = run(capsys, "discover", "-o", "yaml")[1]
+    assert "vmnode: api\n  category: Lieutenant\n  lieutenant: api\n" in rows
+    assert run(capsys, "discover")[1].splitlines()[0].split()[:4] == \
+        ["NAMESPACE", "VMNODE", "CATEGORY", "LIEUTENANT"]
+
+
+# -- VMs, the dashboard, the configuration -------------------------------------------------
+
+def test_exec_hands_the_command_over_and_returns_its_exit_status(
+        cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[tuple[str, list[str], float]] = []
+
+    async def run_on_vm(_: Cluster, name: str, argv: list[str],
+                        within: float) -> CommandResult:
+        calls.append((name, argv, within))
+        return CommandResult(3, "out\n", "err\n")
+
+    monkeypatch.setattr(vm, "run", run_on_vm)
+    assert run(capsys, "exec", "--timeout", "9", "api", "--", "ls", "-l") == \
+        (3, "out\n", "err\n")
+    assert calls == [("api", ["ls", "-l"], 9.0)]
+    assert run(capsys, "exec", "api")[0::2] == (2, "error: exec: no command given "
+                                                   "(kubectl reef exec NAME -- COMMAND)\n")
+
+
+def test_exec_drops_only_a_leading_separator() -> None:
+    assert exec_.command_words(["--", "ls", "-l"]) == ["ls", "-l"]
+    assert exec_.command_words(["echo", "--"]) == ["echo", "--"]
+    assert exec_.command_words([]) == []
+
+
+def test_cp_hands_source_and_local_path_over(cluster: FakeCluster,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[tuple[str, Path]] = []
+
+    async def copy_from_vm(_: Cluster, source: str, destination: Path) -> str:
+        calls.append((source, destination))
+        return "copied 1 file(s) to x"
+
+    monkeypatch.setattr(vm, "copy", copy_from_vm)
+    assert run(capsys, "cp", "api:work/x", "./x") == (0, "copied 1 file(s) to x\n", "")
+    assert calls == [("api:work/x", Path("x"))]
+
+
+def test_dashboard_serves_with_its_options(cluster: FakeCluster,
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[tuple[str, int, bool]] = []
+
+    def serve(_: Cluster, address: str, port: int, everywhere: bool, announce: Any) -> None:
+        calls.append((address, port, everywhere))
+        announce("dashboard at http://127.0.0.1:0/")
+
+    monkeypatch.setattr(dashboard, "serve", serve)
+    assert run(capsys, "dashboard") == (0, "dashboard at http://127.0.0.1:0/\n", "")
+    run(capsys, "dashboard", "--address", "0.0.0.0", "--port", "0", "-A")
+    assert calls == [("127.0.0.1", 8474, False), ("0.0.0.0", 0, True)]
+
+
+def test_config_shows_rows_and_changes_one_key(cluster: FakeCluster,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("REEF_DEFAULT_PROFILE", "swarm")
+    seen: list[tuple[str, str | None, str, str]] = []
+
+    def resolved(_: Cluster, env: dict[str, str], namespace: str) -> list[dict[str, str]]:
+        return [{"key": "REEF_DEFAULT_PROFILE", "value": env["REEF_DEFAULT_PROFILE"],
+                 "source": "env"}]
+
+    def change(_: Cluster, env: dict[str, str], namespace: str, key: str,
+               value: str | None) -> list[str]:
+        seen.append((key, value, namespace, env["REEF_DEFAULT_PROFILE"]))
+        return ["changed"]
+
+    monkeypatch.setattr(settings, "resolved", resolved)
+    monkeypatch.setattr(settings, "change", change)
+    assert [line.split() for line in run(capsys, "config")[1].splitlines()] == [
+        ["KEY", "VALUE", "SOURCE"], ["REEF_DEFAULT_PROFILE", "swarm", "env"]]
+    assert run(capsys, "config", "set", "REEF_PLATFORM_RATE", "5",
+               "--operator-namespace", "ops") == (0, "changed\n", "")
+    run(capsys, "config", "unset", "REEF_PLATFORM_RATE")
+    assert seen == [("REEF_PLATFORM_RATE", "5", "ops", "swarm"),
+                    ("REEF_PLATFORM_RATE", None, "reef-system", "swarm")]
+
+
+@pytest.mark.parametrize("words", [["set", "KEY"], ["unset"], ["get", "KEY"],
+                                   ["set", "KEY", "VALUE", "MORE"]])
+def test_config_change_words_other_than_set_or_unset_are_bad_usage(words: list[str]) -> None:
+    with pytest.raises(PluginError) as error:
+        config.change(words)
+    assert error.value.exit_code == 2 and "expected `config set KEY VALUE`" in str(error.value)
+
+
+# -- wait -----------------------------------------------------------------------------------
+
+def test_wait_watches_a_lieutenant_or_a_vmnode_until_the_target_is_met(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api", status={"phase": "Working"})
+    cluster.statuses[("lieutenants", "api")] = [{"phase": "Idle"}]
+    assert run(capsys, "wait", "api", "--for=phase=Idle") == \
+        (0, "lieutenant/api condition met\n", "")
+    cluster.add("vmnodes", "worker")
+    cluster.statuses[("vmnodes", "worker")] = [condition("Ready", "True"),
+                                               condition("Ready", "False", "Paused")]
+    assert run(capsys, "wait", "vmnode/worker", "--for", "condition=Ready=false") == \
+        (0, "vmnode/worker condition met\n", "")
+
+
+def test_wait_times_out_naming_the_target(cluster: FakeCluster,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api")
+    assert run(capsys, "wait", "api", "--for=condition=Ready", "--timeout", "0")[0::2] == (
+        1, "error: timed out after 0s waiting for api Ready=True (now: nothing read)\n")
+
+
+def test_wait_refuses_a_phase_for_a_vmnode(cluster: FakeCluster,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "wait", "vmnode/worker", "--for=phase=Idle")
+    assert code == 2 and "vmnode/worker has no phase" in err
+
+
+@pytest.mark.parametrize("value", ["ready", "phase=idle", "condition=", "condition=Ready=yes",
+                                   "state=Ready"])
+def test_wait_rejects_a_bad_target_before_connecting(
+        value: str, cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["wait", "api", f"--for={value}"])
+    assert exit_.value.code == 2
+    assert f"argument --for: {value!r}: " in capsys.readouterr().err
+    assert cluster.connected == []
+
+
+def test_wait_target_reaches_the_handler_typed() -> None:
+    args = parser().parse_args(["wait", "api", "--for=condition=Paused=FALSE"])
+    assert (args.name, args.target, args.timeout) == \
+        ("api", ConditionTarget("Paused", "False"), 300)
+    assert parser().parse_args(["wait", "api", "--for=phase=Idle"]).target == PhaseTarget("Idle")
