@@ -371,8 +371,9 @@ def test_exec_hands_the_command_over_and_returns_its_exit_status(
                                                    "(kubectl reef exec NAME -- COMMAND)\n")
 
 
-def test_exec_drops_only_a_leading_separator() -> None:
+def test_exec_passes_on_every_separator_but_a_leading_one() -> None:
     assert exec_.command_words(["--", "ls", "-l"]) == ["ls", "-l"]
+    assert exec_.command_words(["--", "grep", "--", "-x"]) == ["grep", "--", "-x"]
     assert exec_.command_words(["echo", "--"]) == ["echo", "--"]
     assert exec_.command_words([]) == []
 

@@ -31,9 +31,10 @@ def _run(cluster: Cluster, args: argparse.Namespace) -> int:
 
 
 def command_words(remainder: list[str]) -> list[str]:
-    """The command after `--`. Whether argparse keeps that `--` in a REMAINDER differs
-    between Python versions, so a leading one is dropped here."""
-    return [a for a in remainder if a != "--"] if remainder[:1] == ["--"] else remainder
+    """The command's words. argparse takes the first `--` after NAME as its own; one more
+    (`exec NAME -- -- ls`) still only separates, so it is not passed on either. A `--`
+    further on belongs to the command (`exec NAME -- grep -- -x file`)."""
+    return remainder[1:] if remainder[:1] == ["--"] else remainder
 
 
 COMMAND = Command("exec", "run a command on a lieutenant's VM (or vmnode/NAME)",
