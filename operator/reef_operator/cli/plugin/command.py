@@ -39,11 +39,13 @@ def write(text: str) -> None:
     sys.stdout.flush()
 
 
-def output_format(parser: argparse.ArgumentParser, default: str = "table") -> None:
-    parser.add_argument("-o", "--output", choices=output.FORMATS, default=default,
+def output_format(parser: argparse.ArgumentParser) -> None:
+    """`-o table|json|yaml`, spelled as kubectl spells it."""
+    parser.add_argument("-o", "--output", choices=output.FORMATS, default="table",
                         help="output format (default: %(default)s)")
 
 
 def all_namespaces(parser: argparse.ArgumentParser) -> None:
+    """`-A`, as kubectl's."""
     parser.add_argument("-A", "--all-namespaces", action="store_true",
                         help="every namespace")

@@ -1,4 +1,5 @@
-"""Commands on lieutenants: create, send, read, status, pause, resume, destroy, wait.
+"""What the lieutenant commands do (their arguments are read in `commands/`): create,
+send, read, status, pause, resume, destroy, and the wait loop (VMNodes too).
 
 Each changes only the spec (the operator does the work) and reads only status,
 so everything the plugin does can also be done with kubectl or GitOps.
