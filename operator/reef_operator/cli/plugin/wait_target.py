@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reef_operator.api.lieutenant import PHASES
-from reef_operator.cli.plugin import output
+from reef_operator.kube.conditions import find_condition
 
 USAGE = "expected condition=TYPE[=STATUS] or phase=PHASE"
 # Kubernetes condition statuses, in the spelling the API writes them.
@@ -30,14 +30,14 @@ class ConditionTarget:
 
     def met_by(self, obj: Mapping[str, Any]) -> bool:
         status = obj.get("status") or {}
-        found = output.condition(obj, self.type)
+        found = find_condition(obj, self.type)
         generation = (obj.get("metadata") or {}).get("generation")
         observed = found.get("observedGeneration", status.get("observedGeneration"))
         fresh = generation is None or observed is None or observed >= generation
         return fresh and str(found.get("status", "")).lower() == self.status.lower()
 
     def describe(self, obj: Mapping[str, Any]) -> str:
-        found = output.condition(obj, self.type)
+        found = find_condition(obj, self.type)
         if not found:
             return f"no {self.type} condition; phase {(obj.get('status') or {}).get('phase')}"
         return (f"{found.get('status')} {found.get('reason', '')}: "
