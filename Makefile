@@ -15,7 +15,7 @@ test: setup lint typecheck
 
 lint: setup
 	$(VENV)/ruff check operator devkit tests bench
-	$(VENV)/python -m reef_operator.api.render --check
+	$(VENV)/python -m reef_operator.render --check
 
 typecheck: setup
 	$(VENV)/mypy
@@ -27,7 +27,7 @@ integration: setup
 	$(VENV)/pytest -q tests/integration
 
 generate: setup
-	$(VENV)/python -m reef_operator.api.render
+	$(VENV)/python -m reef_operator.render
 
 clean:
 	-$(VENV)/reef-operator dev down

@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
-from reef_operator.api.argocd import CM_PATCH, health_key
 from reef_operator.api.conditions import BY_KIND
 from reef_operator.kube.conditions import find_condition
 from reef_operator.kube.watch import Change, Collection, CustomObjects, ListWatch
+from reef_operator.render.argocd import CM_PATCH, health_key
 from tests.conftest import REPO_ROOT
 
 ARGO_STATUSES = ("Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown")

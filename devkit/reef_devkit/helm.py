@@ -7,7 +7,7 @@ The chart (helm/reef-operator) is where the operator's Deployment, ConfigMap, Se
 and webhook objects are written; manifests/ holds the same for `kubectl apply -k`:
 
 - `manifests/kustomization.yaml`: the namespace reef-system, the CRDs, the operator's
-  RBAC and BootProfiles (rendered from Python by `reef_operator.api.render`), and
+  RBAC and BootProfiles (rendered from Python by `reef_operator.render`), and
   `manifests/operator/` (from `helm template` with the release name reef-operator in
   reef-system and the webhook off: a plain manifest cannot generate a certificate);
 - `manifests/webhook/`: the admission webhook with a cert-manager certificate (the
@@ -32,9 +32,10 @@ from typing import Any
 
 import yaml
 
-from reef_operator.api import KINDS, render
+from reef_operator.api import KINDS
 from reef_operator.constants import OPERATOR_NAMESPACE
 from reef_operator.profiles.defaults import DEFAULT_PROFILES
+from reef_operator.render import files as render
 
 CHART = "helm/reef-operator"
 RELEASE = "reef-operator"

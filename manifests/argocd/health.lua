@@ -1,6 +1,6 @@
 -- Argo CD health check for reef.vers.sh Lieutenant, VMNode and BootProfile.
 --
--- The source of truth: `python -m reef_operator.api.render` copies this file into
+-- The source of truth: `python -m reef_operator.render` copies this file into
 -- argocd-cm-patch.yaml under resource.customizations.health.reef.vers.sh_<Kind>, and
 -- `render --check` fails if the copy differs. Argo CD runs it with gopher-lua (Lua 5.1),
 -- the object in the global `obj`; the script returns `hs` = {status, message}.

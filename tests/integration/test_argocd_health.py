@@ -20,9 +20,9 @@ from kubernetes import client
 
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess
-from reef_operator.api.argocd import CM_PATCH, HEALTH_LUA
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
+from reef_operator.render.argocd import CM_PATCH, HEALTH_LUA
 from tests.conftest import REPO_ROOT, Kube, wait_for
 from tests.gitops import Recorder, Verdict, verdict
 

@@ -41,13 +41,13 @@ from reef_devkit.controlplane.build import ensure_binaries
 from reef_devkit.controlplane.processes import free_port
 from reef_operator import config
 from reef_operator.api import KINDS
-from reef_operator.api.chart import admission_webhooks
 from reef_operator.api.peering import peering_documents
 from reef_operator.api.rbac import RULES
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
 from reef_operator.profiles.defaults import DEFAULT_PROFILES
 from reef_operator.providers.local.provider import kill_every_vm
+from reef_operator.render.chart import admission_webhooks
 from tests.conftest import REPO_ROOT, Kube
 
 Object = dict[str, Any]

@@ -9,12 +9,12 @@ import pytest
 
 from reef_operator.api import KINDS
 from reef_operator.api.kinds import Kind
-from reef_operator.api.render import CRD_DIRS, rendered_files, stale_files
+from reef_operator.render.files import CRD_DIRS, rendered_files, stale_files
 from tests.conftest import REPO_ROOT
 
 
 def test_generated_manifests_match_the_definitions() -> None:
-    assert stale_files(REPO_ROOT) == [], "run: python -m reef_operator.api.render"
+    assert stale_files(REPO_ROOT) == [], "run: python -m reef_operator.render"
 
 
 def test_crd_copies_in_crds_manifests_and_helm_are_identical() -> None:

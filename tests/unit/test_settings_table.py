@@ -12,8 +12,6 @@ import pytest
 import yaml
 
 from reef_operator import config
-from reef_operator.api import chart
-from reef_operator.api.config_reference import config_reference_markdown
 from reef_operator.cli.plugin.cluster import PluginError
 from reef_operator.cli.plugin.settings import changeable
 from reef_operator.config import (
@@ -35,6 +33,8 @@ from reef_operator.config.table import (
     Derived,
     Setting,
 )
+from reef_operator.render import chart
+from reef_operator.render.configuration import config_reference_markdown
 from reef_operator.secret import Secret
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

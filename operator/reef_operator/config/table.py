@@ -3,7 +3,7 @@ secret or not.
 
 Everything else derives from these rows: parsing and the source of each value
 (`resolve`), what `kubectl reef config` lists and may change, the startup log, the
-chart's ConfigMap keys (`api/chart.py`) and docs/configuration.md (`api/config_reference.py`).
+chart's ConfigMap keys (`render/chart.py`) and docs/configuration.md (`render/configuration.py`).
 
 The settings come in groups:
 

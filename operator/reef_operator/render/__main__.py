@@ -1,0 +1,5 @@
+import sys
+
+from reef_operator.render.files import main
+
+sys.exit(main())
