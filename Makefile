@@ -16,6 +16,7 @@ test: setup lint typecheck
 lint: setup
 	$(VENV)/ruff check operator devkit tests bench
 	$(VENV)/python -m reef_operator.render --check
+	$(VENV)/lint-imports
 
 typecheck: setup
 	$(VENV)/mypy
