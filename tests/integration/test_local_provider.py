@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from reef_operator.providers.base import Provider, Shell, VmRequest
+from reef_operator.providers.errors import BadRequest, NotFound, ShellError
 from reef_operator.providers.local import LocalProvider, processes
 from reef_operator.providers.local.layout import is_id, remove_tree
-from reef_operator.providers.vers.errors import BadRequest, NotFound, SSHError
 
 # A loop that records its pid once and a growing counter every 50 ms.
 COUNTER = ('echo $$ > "$HOME/{name}.pid"; n=0; '
@@ -139,9 +139,9 @@ async def test_pause_stops_processes_and_resume_continues_them(provider: LocalPr
     assert (await provider.observe(vm_id)).state == "paused"
     assert state(pid) == "T"
     assert not await advances(count)
-    with pytest.raises(SSHError, match=f"VM {vm_id} is paused"):
+    with pytest.raises(ShellError, match=f"VM {vm_id} is paused"):
         await shell.run("true")
-    with pytest.raises(SSHError, match="paused"):
+    with pytest.raises(ShellError, match="paused"):
         await shell.stream("true")
 
     await provider.resume(vm_id)
@@ -351,7 +351,7 @@ async def test_stream_reads_output_as_it_comes(provider: LocalProvider) -> None:
 async def test_a_command_that_outlives_its_time_is_killed(provider: LocalProvider) -> None:
     vm_id = await provider.create(request())
     shell = await provider.shell(vm_id)
-    with pytest.raises(SSHError, match="timed out"):
+    with pytest.raises(ShellError, match="timed out"):
         await shell.run("sleep 30 & sleep 30", within=0.2)
     assert processes.scan(vm_id) == {}  # the command and what it started
     assert (await shell.run("echo fine")).stdout == "fine\n"

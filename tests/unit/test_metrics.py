@@ -15,9 +15,9 @@ from reef_operator.lieutenants.inputs import model_label
 from reef_operator.lieutenants.ledger import Ledger
 from reef_operator.lieutenants.status import StatusWriter
 from reef_operator.providers.base import VmObservation, VmRequest
+from reef_operator.providers.errors import NotFound
 from reef_operator.providers.instrumented import InstrumentedProvider
 from reef_operator.providers.ratelimit import RateLimiter
-from reef_operator.providers.vers.errors import NotFound
 
 
 def value(name: str, **labels: str) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 
 from reef_operator.agent.framing import LineSplitter, decode
 from reef_operator.providers.base import Shell
-from reef_operator.providers.vers.errors import SSHError
+from reef_operator.providers.errors import ShellError
 from reef_operator.secret import Secret
 
 PRELUDE = 'RUN="${TMPDIR:-/tmp}/pi-rpc"; STATE="$HOME/.reef"; T="tmux -S $RUN/tmux.sock"; '
@@ -170,7 +170,7 @@ class PiSession:
     async def _run(self, command: str, *, step: str, stdin: str | None = None) -> str:
         try:
             result = await self.shell.run(PRELUDE + command, stdin=stdin, within=30)
-        except SSHError as error:
+        except ShellError as error:
             raise SessionError(f"{step}: {error}") from None
         if result.exit_status != 0:
             raise SessionError(f"{step} failed (exit {result.exit_status}): "

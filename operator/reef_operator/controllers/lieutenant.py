@@ -22,8 +22,13 @@ from reef_operator.lieutenants.runner import (
     OwnershipError,
     StepOut,
 )
-from reef_operator.providers.vers.errors import VersError
+from reef_operator.providers.errors import ProviderError
 from reef_operator.vmnodes.reconcile import backoff
+
+# The agent cannot be reached now: the VM's shell failed (any provider error), pi's
+# session could not be started or its input written, a local pipe broke, or pi did
+# not answer in time. The loop retries with backoff and says AgentUnreachable.
+AGENT_UNREACHABLE = (ProviderError, SessionError, DeliveryError, OSError, TimeoutError)
 
 
 @kopf.on.event(GROUP, VERSION, "lieutenants")
@@ -72,7 +77,7 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
                     runtime.post_event(body, "Warning", "InvalidSpec", str(error))
                 last_problem = str(error)
                 delay = 600.0
-            except (VersError, SessionError, DeliveryError, OSError, TimeoutError) as error:
+            except AGENT_UNREACHABLE as error:
                 outcome = "retry"
                 failures += 1
                 delay = backoff(failures, cap=60)

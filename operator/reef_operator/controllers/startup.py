@@ -14,14 +14,9 @@ from reef_operator.constants import FINALIZER
 from reef_operator.controllers import runtime
 from reef_operator.controllers.persistence import MemoryProgress, NoDiffBase
 from reef_operator.kube.api import KubeApi, api_client
+from reef_operator.providers import factory
 from reef_operator.providers.base import Provider
 from reef_operator.providers.instrumented import InstrumentedProvider
-from reef_operator.providers.local.provider import LocalProvider
-from reef_operator.providers.ratelimit import RateLimiter
-from reef_operator.providers.vers.client import VersClient
-from reef_operator.providers.vers.provider import VersProvider
-from reef_operator.providers.vers.ssh import SshSettings, VersConnector
-from reef_operator.secret import Secret
 from reef_operator.vmnodes.fleet import Fleet
 from reef_operator.vmnodes.profiles import ProfileBook
 from reef_operator.vmnodes.reconcile import VmNodeReconciler
@@ -53,22 +48,12 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     for line in config.log_lines():
         logger.info(line)
 
-    limiter = RateLimiter(config.platform_rate, config.platform_burst)
-    providers: dict[str, Provider] = {"local": LocalProvider(config.local_root)}
-    if config.vers_api_key is not None:
-        client = VersClient(config.vers_base_url, config.vers_api_key)
-
-        async def ssh_key(vm_id: str) -> Secret:
-            async with limiter:
-                return (await client.ssh_key(vm_id)).private_key
-
-        ssh = SshSettings(vm_domain=config.vm_domain, port=config.ssh_port,
-                          connect_host=config.ssh_connect_host, tls_verify=config.tls_verify)
-        providers["vers"] = VersProvider(client, VersConnector(ssh, ssh_key), limiter)
-    else:
+    built = factory.build(config)
+    if "vers" not in built.by_name:
         logger.warning("VERS_API_KEY is not set: only Local-provider profiles can be served")
     # Every provider operation is counted and timed (metrics); the providers do not know.
-    providers = {key: InstrumentedProvider(provider) for key, provider in providers.items()}
+    providers: dict[str, Provider] = {
+        key: InstrumentedProvider(provider) for key, provider in built.by_name.items()}
 
     fleet, profiles = Fleet(), ProfileBook()
     # The whole picture before the first reconcile, so no node is judged on a partial view.

@@ -14,7 +14,7 @@ from reef_operator.constants import ANNOTATION_VM_REQUESTED, GROUP, VERSION
 from reef_operator.controllers import runtime
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
 from reef_operator.providers.base import VmRequest
-from reef_operator.providers.vers.errors import VersError
+from reef_operator.providers.errors import ProviderError
 from reef_operator.vmnodes.reconcile import RetryLater, backoff
 
 
@@ -119,7 +119,7 @@ async def _release_vm(body: kopf.Body, retry: int) -> None:
         if vm_id:
             await provider.delete(vm_id)
             runtime.post_event(body, "Normal", "Deleted", f"deleted VM {vm_id}")
-    except (VersError, RetryLater, OSError) as error:
+    except (ProviderError, RetryLater, OSError) as error:
         delay = backoff(retry + 1, cap=60)
         message = f"cannot delete VM {vm_id} yet ({error}); the finalizer holds until it is gone"
         conditions = merge_conditions(status.get("conditions"), [

@@ -33,7 +33,7 @@ from reef_operator.lieutenants.protocol import Delivery, SessionProtocol, Wait
 from reef_operator.lieutenants.runtime import LieutenantRuntime
 from reef_operator.lieutenants.status import FLUSH_INTERVAL, StatusWriter
 from reef_operator.providers.base import Shell
-from reef_operator.providers.vers.errors import VersError
+from reef_operator.providers.errors import ProviderError
 
 __all__ = ["InputError", "LieutenantRunner", "OwnershipError", "StepOut"]
 
@@ -316,14 +316,14 @@ class Attachment:
             desired = runner.desired()
             idle = self.protocol.activity == "idle" and ledger.running is None
             if desired == "Destroyed":
-                with contextlib.suppress(VersError, SessionError):
+                with contextlib.suppress(ProviderError, SessionError):
                     await self.session.stop()
                 raise StepOut("destroyed")
             if desired == "Paused" and idle:
                 raise StepOut("pausing")
             if runner.stop_when_done() and idle and ledger.next_pending() is None \
                     and ledger.any_finished():
-                with contextlib.suppress(VersError, SessionError):
+                with contextlib.suppress(ProviderError, SessionError):
                     await self.session.stop()
                 self.writer.phase = "Stopped"
                 raise StepOut("tasks done: the agent stops (StopWhenDone)")

@@ -2,7 +2,8 @@
 
 The controllers never know whether a VM is a Vers microVM or a directory on
 the operator's host: they create, observe, pause, resume, delete and snapshot
-VMs and open a shell on them, all through `Provider`.
+VMs and open a shell on them, all through `Provider`. What can go wrong is in
+`providers.errors`; neither this module nor that one knows any provider.
 """
 
 from __future__ import annotations
@@ -12,13 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from reef_operator.providers.vers.errors import OutcomeUnknown
-from reef_operator.providers.vers.ssh import CommandResult
-
 __all__ = [
     "CommandResult",
     "ObservedState",
-    "OutcomeUnknown",
     "Provider",
     "Shell",
     "StreamingProcess",
@@ -49,6 +46,19 @@ class VmRequest:
 
 
 @dataclass(frozen=True)
+class CommandResult:
+    """What a command on a VM did: a non-zero exit is a result, not an error."""
+
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+@dataclass(frozen=True)
 class VmObservation:
     vm_id: str
     state: ObservedState                # "gone": the provider has no such VM (any more)
@@ -75,7 +85,10 @@ class Shell(Protocol):
 
     async def run(self, command: str, *, stdin: str | None = None,
                   within: float | None = 60.0) -> CommandResult:
-        """Run a shell command as root; a non-zero exit is a result, not an exception."""
+        """Run a shell command as root; a non-zero exit is a result, not an exception.
+
+        Raises `ShellError` when the command cannot be run (unreachable, timed out).
+        """
         ...
 
     async def stream(self, command: str) -> StreamingProcess:
@@ -84,15 +97,19 @@ class Shell(Protocol):
 
 
 class Provider(Protocol):
-    """Where VMs come from. Every method is idempotent where the platform allows."""
+    """Where VMs come from. Every method is idempotent where the platform allows.
+
+    Failures are `errors.ProviderError`s (and `OSError` from the operator's own host);
+    a provider's own exceptions never leave it.
+    """
 
     name: str
 
     async def create(self, request: VmRequest) -> str:
         """Create a VM for `request` and return its id.
 
-        Raises `OutcomeUnknown` when the VM may or may not exist; the caller
-        then calls `find` before trying again. Never creates twice by itself.
+        Raises `errors.OutcomeUnknown` when the VM may or may not exist; the
+        caller then calls `find` before trying again. Never creates twice by itself.
         """
         ...
 

@@ -12,14 +12,14 @@ from typing import TypeVar
 
 from reef_operator import metrics
 from reef_operator.providers.base import Provider, Shell, VmObservation, VmRequest
-from reef_operator.providers.vers.errors import VersError
+from reef_operator.providers.errors import ProviderError
 
 T = TypeVar("T")
 
 
 def outcome_of(error: BaseException) -> str:
-    """A bounded label for a failure: the platform error's class, else `other`."""
-    return type(error).__name__ if isinstance(error, VersError) else "other"
+    """A bounded label for a failure: the provider error's class, else `other`."""
+    return type(error).__name__ if isinstance(error, ProviderError) else "other"
 
 
 class InstrumentedProvider:

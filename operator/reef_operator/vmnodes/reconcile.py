@@ -49,7 +49,7 @@ from reef_operator.kube.conditions import (
     parse_time,
 )
 from reef_operator.providers.base import Provider, Shell, VmRequest
-from reef_operator.providers.vers.errors import HostKeyMismatch, VersError
+from reef_operator.providers.errors import HostKeyMismatch, ProviderError
 from reef_operator.vmnodes.fleet import Fleet, LineageError
 from reef_operator.vmnodes.profiles import ProfileBook, ProfileView
 
@@ -134,7 +134,7 @@ class VmNodeReconciler:
         except RetryLater:
             await self._write_status(work, current)
             raise
-        except VersError as error:
+        except ProviderError as error:
             self._summarize(work, "PlatformError", str(error), reconciling=True)
             self._warn_once(work, current, "PlatformError", str(error))
             await self._write_status(work, current)
@@ -339,7 +339,7 @@ class VmNodeReconciler:
         except HostKeyMismatch as error:
             self._invalid(work, "HostKeyMismatch", str(error))
             return IDLE
-        except VersError as error:
+        except ProviderError as error:
             return self._heartbeat_failed(work, str(error))
         if shell.host_key_fingerprint and not pinned:
             status["hostKeyFingerprint"] = shell.host_key_fingerprint
@@ -360,7 +360,7 @@ class VmNodeReconciler:
             beat = await shell.run(HEARTBEAT_COMMAND, within=min(10.0, self._heartbeat_interval(
                 work)))
             alive = beat.ok and "reef-heartbeat" in beat.stdout
-        except VersError as error:
+        except ProviderError as error:
             return self._heartbeat_failed(work, str(error))
         if not alive:
             return self._heartbeat_failed(work, f"heartbeat command failed: {beat.stderr[-200:]}")

@@ -1,8 +1,10 @@
 """`exec` and `cp` on a lieutenant's VM, through the provider path the operator uses.
 
 The VM is found from the lieutenant's VMNode (its id, the provider label and
-the pinned host key); the shell comes from the same `Provider.shell` the
-operator calls, so the host key is checked against the one the operator pinned.
+the pinned host key); the shell comes from a provider built by the operator's
+own factory from the operator's configuration, so the host key is checked
+against the one the operator pinned, and a Local VM's lock is the operator's
+too (a command waits for the operator's pause, resume, snapshot or delete).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
 from reef_operator.constants import LABEL_PROVIDER
 from reef_operator.providers.base import CommandResult, Shell
-from reef_operator.providers.vers.errors import VersError
+from reef_operator.providers.errors import ProviderError
 
 
 def target(cluster: Cluster, name: str) -> tuple[str, Obj]:
@@ -45,51 +47,39 @@ def target(cluster: Cluster, name: str) -> tuple[str, Obj]:
 
 @contextlib.asynccontextmanager
 async def shell_on(cluster: Cluster, what: str, node: Obj) -> AsyncIterator[Shell]:
+    from reef_operator.config import ConfigError, load_config
+    from reef_operator.providers import factory
+
     status = node.get("status") or {}
     vm_id = status.get("vmId")
     if not vm_id or status.get("vmState") not in ("running", None):
         raise PluginError(f"{what} has no running VM (vm {vm_id or 'not created'}, state "
                           f"{status.get('vmState') or 'unknown'})")
     provider_name = (node["metadata"].get("labels") or {}).get(LABEL_PROVIDER, "vers")
+    local_root = None
     if provider_name == "local":
-        from reef_operator.providers.local import LocalProvider
-
         address = status.get("address")
         if not address or not await asyncio.to_thread(Path(address).is_dir):
             raise PluginError(f"{what} runs on the Local provider at {address or '?'}, which "
                               "is not on this machine: run the plugin where the operator runs")
-        yield await LocalProvider(Path(address).parent).shell(vm_id)
-        return
-    async with _vers_shell(cluster, vm_id, status.get("hostKeyFingerprint") or None) as shell:
-        yield shell
-
-
-@contextlib.asynccontextmanager
-async def _vers_shell(cluster: Cluster, vm_id: str,
-                      fingerprint: str | None) -> AsyncIterator[Shell]:
-    from reef_operator.config import ConfigError, load_config
-    from reef_operator.providers.vers.client import VersClient
-    from reef_operator.providers.vers.ssh import SshSettings, VersConnector
-    from reef_operator.secret import Secret
-
+        # The VM's directory, as the operator recorded it, is under the operator's root.
+        local_root = Path(address).parent
     try:
         config = load_config(None, _readable_core(cluster))
-        api_key = config.require_api_key()
+        if provider_name != "local":
+            config.require_api_key()
     except ConfigError as error:
-        raise PluginError(f"cannot reach Vers VMs: {error}") from None
-    client = VersClient(config.vers_base_url, api_key)
-
-    async def ssh_key(vm: str) -> Secret:
-        return (await client.ssh_key(vm)).private_key
-
-    connector = VersConnector(SshSettings(
-        vm_domain=config.vm_domain, port=config.ssh_port,
-        connect_host=config.ssh_connect_host, tls_verify=config.tls_verify), ssh_key)
+        raise PluginError(f"cannot reach Vers VMs: {error}" if provider_name != "local" else
+                          f"cannot read the operator's configuration: {error}") from None
+    providers = factory.build(config, local_root=local_root)
     try:
-        yield await connector.shell(vm_id, fingerprint)
+        provider = providers.by_name.get(provider_name)
+        if provider is None:
+            raise PluginError(f"{what} runs on provider {provider_name!r}, which this "
+                              "plugin does not know")
+        yield await provider.shell(vm_id, status.get("hostKeyFingerprint") or None)
     finally:
-        await connector.close()
-        await client.aclose()
+        await providers.aclose()
 
 
 def _readable_core(cluster: Cluster) -> Any:
@@ -112,7 +102,7 @@ async def run(cluster: Cluster, name: str, command: list[str], within: float) ->
     try:
         async with shell_on(cluster, what, node) as shell:
             return await shell.run(line, within=within)
-    except VersError as error:
+    except ProviderError as error:
         raise PluginError(f"exec on {what}: {error}") from None
 
 
@@ -137,7 +127,7 @@ async def copy(cluster: Cluster, source: str, destination: Path) -> str:
                     buffer.write(chunk)
             finally:
                 stream.close()
-    except VersError as error:
+    except ProviderError as error:
         raise PluginError(f"cp from {what}: {error}") from None
     buffer.seek(0)
     return _extract(buffer, base, destination)

@@ -3,6 +3,7 @@
     <root>/<vm_id>/root/        the VM's HOME (with workspace/)
     <root>/<vm_id>/tmp/         the VM's TMPDIR
     <root>/<vm_id>/meta.json    owner, names, labels, state: the VM exists iff this file does
+    <root>/<vm_id>/lock         the VM's lock, taken by every process over <root> (see filelock)
     <root>/.snapshots/<id>/root a snapshot of a VM's HOME
 
 Everything the provider knows is in these files, so an operator restart loses nothing.
@@ -101,6 +102,10 @@ class VmDirectory:
     @property
     def meta_file(self) -> Path:
         return self.path / "meta.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / "lock"
 
     def read_meta(self) -> Meta | None:
         """The VM's meta, or None when the VM does not exist (any more)."""

@@ -23,11 +23,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from reef_operator.providers.base import VmObservation, VmRequest
-from reef_operator.providers.local import processes
+from reef_operator.providers.errors import BadRequest, NotFound, ServerError, ShellError
+from reef_operator.providers.local import filelock, processes
 from reef_operator.providers.local.copying import copy_tree
 from reef_operator.providers.local.layout import Layout, Meta, VmDirectory, new_id, remove_tree
 from reef_operator.providers.local.shell import ENDPOINT, LocalShell
-from reef_operator.providers.vers.errors import BadRequest, NotFound, ServerError, SSHError
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,10 @@ class LocalProvider:
         self.layout = Layout(self.root)
         # One lock per VM orders pause, resume, snapshot, delete and the start of
         # commands, so no command starts on a VM between its pause's last scan
-        # and the "paused" mark. A single operator process owns `root`.
+        # and the "paused" mark. It holds across processes (a lock file in the
+        # VM's directory): `kubectl reef exec` over the operator's root waits
+        # for the operator's pause. These asyncio locks queue this process's
+        # callers in front of the file lock, one waiter per VM.
         self._locks: dict[str, asyncio.Lock] = {}
         if len(str(self.root)) + _SOCKET_PATH_RESERVE > _SOCKET_PATH_LIMIT:
             logger.warning("Local VM root %s is long: unix sockets in a VM's TMPDIR (tmux's) "
@@ -120,15 +123,16 @@ class LocalProvider:
         crash midway leaves either a VM that still exists (and is deleted again)
         or files no VM owns, never running processes of a VM observed "gone".
         """
-        vm = self.layout.vm(vm_id)
-        if vm is None:
+        try:
+            async with self._lock(vm_id) as vm:
+                survivors = await asyncio.to_thread(processes.kill_all, vm_id)
+                if survivors:
+                    raise ServerError(f"processes {survivors} of Local VM {vm_id} survive "
+                                      "SIGKILL (uninterruptible sleep?); try again",
+                                      endpoint=ENDPOINT)
+                await asyncio.to_thread(_remove_vm, vm)
+        except NotFound:  # no directory: nothing to delete
             return
-        async with self._lock(vm_id):
-            survivors = await asyncio.to_thread(processes.kill_all, vm_id)
-            if survivors:
-                raise ServerError(f"processes {survivors} of Local VM {vm_id} survive SIGKILL "
-                                  "(uninterruptible sleep?); try again", endpoint=ENDPOINT)
-            await asyncio.to_thread(_remove_vm, vm)
         self._locks.pop(vm_id, None)
         logger.info("deleted Local VM %s", vm_id)
 
@@ -170,8 +174,19 @@ class LocalProvider:
     def forget(self, vm_id: str) -> None:
         """Nothing is cached per VM: every command starts a fresh process."""
 
-    def _lock(self, vm_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(vm_id, asyncio.Lock())
+    @asynccontextmanager
+    async def _lock(self, vm_id: str) -> AsyncIterator[VmDirectory]:
+        """Hold the VM's lock (see `__init__`); NotFound if the VM has no directory."""
+        vm = self.layout.vm(vm_id)
+        if vm is None:
+            raise NotFound(f"no Local VM {vm_id}", endpoint=ENDPOINT)
+        async with self._locks.setdefault(vm_id, asyncio.Lock()), \
+                contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(filelock.held(vm.lock_file))
+            except FileNotFoundError:
+                raise NotFound(f"no Local VM {vm_id}", endpoint=ENDPOINT) from None
+            yield vm
 
     async def _load(self, vm_id: str, *, locked: bool = True) -> tuple[VmDirectory, Meta]:
         """The VM's directory and meta (NotFound if gone). Called under the VM's lock
@@ -197,7 +212,7 @@ class LocalProvider:
         async with self._lock(vm_id):
             vm, meta = await self._load(vm_id)
             if meta.state == "paused":
-                raise SSHError(f"VM {vm_id} is paused", endpoint=ENDPOINT)
+                raise ShellError(f"VM {vm_id} is paused", endpoint=ENDPOINT)
             yield vm
 
 

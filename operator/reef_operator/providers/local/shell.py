@@ -10,10 +10,10 @@ import signal
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
+from reef_operator.providers.base import CommandResult
+from reef_operator.providers.errors import ShellError
 from reef_operator.providers.local.layout import VmDirectory
 from reef_operator.providers.local.processes import MARKER
-from reef_operator.providers.vers.errors import SSHError
-from reef_operator.providers.vers.ssh import CommandResult
 
 ENDPOINT = "local"
 
@@ -67,7 +67,7 @@ class LocalShell:
 
     async def run(self, command: str, *, stdin: str | None = None,
                   within: float | None = 60.0) -> CommandResult:
-        """Run a command; a non-zero exit is a result. Raises SSHError on a timeout
+        """Run a command; a non-zero exit is a result. Raises ShellError on a timeout
         or a paused VM and NotFound on a missing one, as the Vers shell would."""
         async with self._admit() as vm:
             process = await self._start(vm, command, stdin=stdin is not None)
@@ -75,7 +75,7 @@ class LocalShell:
             stdout, stderr = await asyncio.wait_for(
                 process.communicate(None if stdin is None else stdin.encode()), within)
         except TimeoutError:
-            raise SSHError(f"command timed out after {within}s on VM {self.vm_id}",
+            raise ShellError(f"command timed out after {within}s on VM {self.vm_id}",
                            endpoint=ENDPOINT) from None
         finally:
             # Reached on success too, where it is harmless: the group is gone or
@@ -107,7 +107,7 @@ class LocalShell:
                 start_new_session=True,
             )
         except OSError as error:
-            raise SSHError(f"cannot start a process on VM {self.vm_id}: {error}",
+            raise ShellError(f"cannot start a process on VM {self.vm_id}: {error}",
                            endpoint=ENDPOINT) from None
 
 

@@ -1,11 +1,20 @@
-"""One exception hierarchy for everything the Vers platform can answer.
+"""One exception hierarchy for everything the Vers platform API can answer.
 
 Each error carries the server's own message, the HTTP status and the endpoint
 (method and path template, never the full URL with ids or any header), so it
 is safe to log and to put in a Kubernetes condition.
+
+These errors stay inside providers/vers: `VersProvider` converts them with
+`as_provider_errors()` into the provider errors the rest of the operator knows
+(providers/errors.py), keeping message, endpoint and status.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from reef_operator.providers import errors as provider
 
 
 class VersError(Exception):
@@ -66,14 +75,6 @@ class OutcomeUnknown(VersError):
     """
 
 
-class HostKeyMismatch(VersError):
-    """The VM's SSH host key is not the one pinned on first contact."""
-
-
-class SSHError(VersError):
-    """The VM could not be reached or a command could not be run over SSH."""
-
-
 _BY_STATUS: dict[int, type[VersError]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
     422: BadRequest, 429: RateLimited,
@@ -83,3 +84,36 @@ _BY_STATUS: dict[int, type[VersError]] = {
 def error_for_status(status: int, message: str, endpoint: str) -> VersError:
     cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else VersError)
     return cls(message, status=status, endpoint=endpoint)
+
+
+# What each Vers error is to the rest of the operator; a subclass without an entry
+# takes its nearest base's.
+_AS_PROVIDER_ERROR: dict[type[VersError], type[provider.ProviderError]] = {
+    VersError: provider.ProviderError,
+    BadRequest: provider.BadRequest,
+    Unauthorized: provider.Unauthorized,
+    Forbidden: provider.Forbidden,
+    NotFound: provider.NotFound,
+    Conflict: provider.Conflict,
+    RateLimited: provider.RateLimited,
+    ServerError: provider.ServerError,
+    Timeout: provider.Timeout,
+    ConnectionFailed: provider.ConnectionFailed,
+    OutcomeUnknown: provider.OutcomeUnknown,
+}
+
+
+def as_provider_error(error: VersError) -> provider.ProviderError:
+    """The provider error that means what `error` means, with its message, endpoint, status."""
+    kind = next(_AS_PROVIDER_ERROR[cls] for cls in type(error).__mro__
+                if cls in _AS_PROVIDER_ERROR)
+    return kind(error.message, endpoint=error.endpoint, status=error.status)
+
+
+@contextlib.contextmanager
+def as_provider_errors() -> Iterator[None]:
+    """Raise every Vers error from inside the block as its provider error."""
+    try:
+        yield
+    except VersError as error:
+        raise as_provider_error(error) from error

@@ -1,4 +1,9 @@
-"""The Vers platform as a `Provider`: the API client for lifecycle, the connector for shells."""
+"""The Vers platform as a `Provider`: the API client for lifecycle, the connector for shells.
+
+The boundary of providers/vers: every method raises provider errors
+(providers/errors.py), never the client's own (`errors.as_provider_errors`); the
+shells it hands out raise them too (see `ssh`).
+"""
 
 from __future__ import annotations
 
@@ -39,6 +44,10 @@ class VersProvider:
                 LABEL_NAMESPACE: request.namespace}
 
     async def create(self, request: VmRequest) -> str:
+        with errors.as_provider_errors():
+            return await self._create(request)
+
+    async def _create(self, request: VmRequest) -> str:
         labels = self.labels_for(request)
         async with self._limit:
             if request.commit_id or request.tag or request.ref:
@@ -55,6 +64,10 @@ class VersProvider:
         return vm_id
 
     async def find(self, request: VmRequest) -> str | None:
+        with errors.as_provider_errors():
+            return await self._find(request)
+
+    async def _find(self, request: VmRequest) -> str | None:
         async with self._limit:
             vms = await self.client.list_vms()
         mine = sorted((vm for vm in vms if vm.labels.get(LABEL_UID) == request.owner_uid),
@@ -80,41 +93,54 @@ class VersProvider:
         return None
 
     async def observe(self, vm_id: str) -> VmObservation:
-        try:
-            async with self._limit:
-                vm = await self.client.status(vm_id)
-        except errors.NotFound:
-            return VmObservation(vm_id, "gone")
-        except errors.Conflict as error:
-            if "sleep" in error.message.lower():
-                return VmObservation(vm_id, "sleeping")
-            raise
+        with errors.as_provider_errors():
+            try:
+                async with self._limit:
+                    vm = await self.client.status(vm_id)
+            except errors.NotFound:
+                return VmObservation(vm_id, "gone")
+            except errors.Conflict as error:
+                if "sleep" in error.message.lower():
+                    return VmObservation(vm_id, "sleeping")
+                raise
         return VmObservation(vm_id, vm.state, self.connector.settings.host_name(vm_id))
 
     async def pause(self, vm_id: str) -> None:
-        async with self._limit:
-            await self.client.pause(vm_id)
+        with errors.as_provider_errors():
+            async with self._limit:
+                await self.client.pause(vm_id)
         self.connector.forget(vm_id)
 
     async def resume(self, vm_id: str) -> None:
-        async with self._limit:
-            await self.client.resume(vm_id)
+        with errors.as_provider_errors():
+            async with self._limit:
+                await self.client.resume(vm_id)
 
     async def delete(self, vm_id: str) -> None:
-        async with self._limit:
-            await self.client.delete(vm_id)
+        with errors.as_provider_errors():
+            async with self._limit:
+                await self.client.delete(vm_id)
         self.connector.forget(vm_id)
 
     async def snapshot(self, vm_id: str) -> str:
-        async with self._limit:
-            return await self.client.commit(vm_id)
+        with errors.as_provider_errors():
+            async with self._limit:
+                return await self.client.commit(vm_id)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        async with self._limit:
-            await self.client.delete_commit(snapshot_id)
+        with errors.as_provider_errors():
+            async with self._limit:
+                await self.client.delete_commit(snapshot_id)
 
     async def shell(self, vm_id: str, pinned_fingerprint: str | None = None) -> VmShell:
-        return await self.connector.shell(vm_id, pinned_fingerprint)
+        """The connector's shell; its key source asks the API, whose errors convert here."""
+        with errors.as_provider_errors():
+            return await self.connector.shell(vm_id, pinned_fingerprint)
 
     def forget(self, vm_id: str) -> None:
         self.connector.forget(vm_id)
+
+    async def aclose(self) -> None:
+        """Close every SSH connection and the API client (the provider is not used after)."""
+        await self.connector.close()
+        await self.client.aclose()

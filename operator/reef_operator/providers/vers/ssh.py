@@ -3,6 +3,11 @@
 One multiplexed connection per VM is kept and reused by every command; a
 dropped connection is replaced on the next use. A global semaphore bounds how
 many commands run at once across all VMs.
+
+This is the boundary of the shells the Vers provider hands out: asyncssh's and
+the socket's errors leave it as the provider errors `ShellError` and
+`HostKeyMismatch`. Errors of the key source (the platform API) pass through
+unchanged; `VersProvider.shell` converts those.
 """
 
 from __future__ import annotations
@@ -20,23 +25,13 @@ from typing import Any, cast
 
 import asyncssh
 
-from reef_operator.providers.vers.errors import HostKeyMismatch, SSHError
+from reef_operator.providers.base import CommandResult
+from reef_operator.providers.errors import HostKeyMismatch, ShellError
 from reef_operator.secret import Secret
 
 logger = logging.getLogger(__name__)
 
 KeySource = Callable[[str], Awaitable[Secret]]
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    exit_status: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == 0
 
 
 @dataclass(frozen=True)
@@ -154,10 +149,10 @@ class VmShell:
                                 self._connection.run(command, stdin=asyncssh.DEVNULL,
                                                      check=False, timeout=within))
             except asyncssh.TimeoutError as error:
-                raise SSHError(f"command timed out after {within}s on VM {self.vm_id}",
+                raise ShellError(f"command timed out after {within}s on VM {self.vm_id}",
                                endpoint="ssh") from error
             except (asyncssh.Error, OSError) as error:
-                raise SSHError(f"command failed on VM {self.vm_id}: {_reason(error)}",
+                raise ShellError(f"command failed on VM {self.vm_id}: {_reason(error)}",
                                endpoint="ssh") from None
         return CommandResult(
             exit_status=result.exit_status if result.exit_status is not None else 255,
@@ -168,7 +163,7 @@ class VmShell:
         try:
             process = await self._connection.create_process(command, encoding=None)
         except (asyncssh.Error, OSError) as error:
-            raise SSHError(f"cannot start a process on VM {self.vm_id}: {_reason(error)}",
+            raise ShellError(f"cannot start a process on VM {self.vm_id}: {_reason(error)}",
                            endpoint="ssh") from None
         return SshStream(process)
 
@@ -186,7 +181,7 @@ class SshStream:
         try:
             return await self._process.stdout.read(size)
         except (asyncssh.Error, OSError) as error:
-            raise SSHError(f"stream broke: {_reason(error)}", endpoint="ssh") from None
+            raise ShellError(f"stream broke: {_reason(error)}", endpoint="ssh") from None
 
     def close(self) -> None:
         self._process.close()
@@ -229,7 +224,7 @@ class VersConnector:
         shell = await self.shell(vm_id, pinned_fingerprint)
         try:
             return await shell.run(command, stdin=stdin, within=within)
-        except SSHError:
+        except ShellError:
             if not shell.closed:
                 raise
         shell = await self.shell(vm_id, pinned_fingerprint)
@@ -269,7 +264,7 @@ class VersConnector:
                 raise HostKeyMismatch(
                     f"VM {vm_id} presented host key {client.mismatch}, pinned {pinned}: "
                     "refusing to connect", endpoint="ssh") from None
-            raise SSHError(f"cannot reach VM {vm_id} over SSH: {_reason(error)}",
+            raise ShellError(f"cannot reach VM {vm_id} over SSH: {_reason(error)}",
                            endpoint="ssh") from None
         logger.debug("connected to VM %s (host key %s)", vm_id, client.seen)
         return VmShell(vm_id, connection, client, self._limit)
