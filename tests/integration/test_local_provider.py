@@ -14,15 +14,17 @@ import asyncio
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reef_operator.providers.base import Provider, Shell, VmRequest
 from reef_operator.providers.errors import BadRequest, NotFound, ShellError
-from reef_operator.providers.local import LocalProvider, processes
+from reef_operator.providers.local import LocalProvider, filelock, processes
 from reef_operator.providers.local.layout import is_id, remove_tree
 
 # A loop that records its pid once and a growing counter every 50 ms.
@@ -150,6 +152,42 @@ async def test_pause_stops_processes_and_resume_continues_them(provider: LocalPr
     assert await advances(count)
     assert read_int(pid_file) == pid  # the same process, continued
     assert (await shell.run("echo back")).stdout == "back\n"
+
+
+async def test_a_second_provider_over_the_root_waits_for_the_vm_lock(
+        provider: LocalProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kubectl reef exec` builds its own provider over the operator's root: its command
+    waits while the operator's resume holds the VM, and then finds the VM running.
+    Without a lock across the two, it would find the VM still marked paused."""
+    vm_id = await provider.create(request())
+    await provider.pause(vm_id)
+    resuming, finish_resume, exec_waits = threading.Event(), threading.Event(), threading.Event()
+    continue_all, wait_for_lock = processes.continue_all, filelock._wait
+
+    def held_continue_all(*args: Any) -> None:  # runs in a thread, under the operator's lock
+        resuming.set()
+        finish_resume.wait()
+        continue_all(*args)
+
+    def noted_wait(descriptor: int) -> None:  # runs in a thread when the lock is taken
+        exec_waits.set()
+        wait_for_lock(descriptor)
+
+    monkeypatch.setattr(processes, "continue_all", held_continue_all)
+    monkeypatch.setattr(filelock, "_wait", noted_wait)
+    resume = asyncio.create_task(provider.resume(vm_id))
+    try:
+        assert await asyncio.to_thread(resuming.wait, 10)
+        plugin = LocalProvider(provider.root)
+        command = asyncio.create_task((await plugin.shell(vm_id)).run("echo ran"))
+        waiting = asyncio.create_task(asyncio.to_thread(exec_waits.wait, 10))
+        await asyncio.wait({command, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        assert not command.done(), "the command ran while the operator's resume held the VM"
+        assert exec_waits.is_set()
+    finally:
+        finish_resume.set()
+        await resume
+    assert (await command).stdout == "ran\n"
 
 
 async def test_a_fork_in_flight_does_not_escape_a_pause(provider: LocalProvider) -> None:

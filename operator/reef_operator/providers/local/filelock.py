@@ -38,7 +38,9 @@ async def held(path: Path) -> AsyncIterator[None]:
     """
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        await _acquire(descriptor)
+        await _lock(descriptor)
+    except asyncio.CancelledError:
+        raise  # `_lock` closes the descriptor once its thread is done with it
     except BaseException:
         os.close(descriptor)
         raise
@@ -48,7 +50,7 @@ async def held(path: Path) -> AsyncIterator[None]:
         os.close(descriptor)  # releases the lock
 
 
-async def _acquire(descriptor: int) -> None:
+async def _lock(descriptor: int) -> None:
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return
@@ -58,9 +60,8 @@ async def _acquire(descriptor: int) -> None:
     try:
         await asyncio.shield(waiting)
     except asyncio.CancelledError:
-        # The thread cannot be interrupted and takes the lock eventually; a
-        # duplicate descriptor keeps the open file until then and is closed
-        # after, which releases the lock that nobody is left to hold.
-        duplicate = os.dup(descriptor)
-        waiting.add_done_callback(lambda _: os.close(duplicate))
+        # The thread cannot be interrupted and takes the lock eventually. The
+        # descriptor stays open while the thread may use it (a closed number may
+        # be reused for another file); closed after, it releases that lock.
+        waiting.add_done_callback(lambda _: os.close(descriptor))
         raise

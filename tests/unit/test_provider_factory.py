@@ -1,0 +1,52 @@
+"""The provider factory: which providers a configuration gives, and how they reach VMs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reef_operator.config import OperatorConfig, resolve
+from reef_operator.providers import factory
+from reef_operator.providers.local import LocalProvider
+from reef_operator.providers.vers.provider import VersProvider
+from reef_operator.providers.vers.ssh import SshSettings
+
+KEY = "vers_sk_live_0123456789abcdefSECRETTAIL"
+
+
+def config(**env: str) -> OperatorConfig:
+    return resolve({"HOME": "/home/op", "REEF_LOCAL_ROOT": "/srv/vms", **env})
+
+
+async def test_without_an_api_key_only_local_vms_are_served() -> None:
+    built = factory.build(config())
+    assert list(built.by_name) == ["local"]
+    local = built.by_name["local"]
+    assert isinstance(local, LocalProvider) and local.root == Path("/srv/vms")
+    await built.aclose()  # nothing to close
+
+
+async def test_with_an_api_key_vers_is_served_as_configured() -> None:
+    built = factory.build(config(VERS_API_KEY=KEY, VERS_BASE_URL="https://vers.test",
+                                 VERS_VM_DOMAIN="vm.test"))
+    assert sorted(built.by_name) == ["local", "vers"]
+    vers = built.by_name["vers"]
+    assert isinstance(vers, VersProvider)
+    assert vers.client.base_url == "https://vers.test/api/v1"
+    assert vers.connector.settings.host_name("abc") == "abc.vm.test"
+    await built.aclose()
+    assert vers.client._http.is_closed
+
+
+def test_a_local_root_given_stands_in_for_the_configured_one() -> None:
+    """`kubectl reef exec` knows the root from the VM's address, not from its environment."""
+    local = factory.build(config(), local_root=Path("/run/operator/vms")).by_name["local"]
+    assert isinstance(local, LocalProvider) and local.root == Path("/run/operator/vms")
+
+
+def test_ssh_settings() -> None:
+    settings = factory.ssh_settings(config(
+        VERS_SSH_PORT="2222", VERS_SSH_CONNECT_HOST="127.0.0.1", VERS_VM_DOMAIN="vm.test",
+        VERS_TLS_VERIFY="true"))
+    assert settings == SshSettings(vm_domain="vm.test", port=2222, connect_host="127.0.0.1",
+                                   tls_verify=True)
+    assert settings.host_name("abc") == "abc.vm.test"
