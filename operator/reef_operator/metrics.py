@@ -64,7 +64,7 @@ RATE_LIMIT_WAITERS = Gauge(
 PROVIDER_OPERATIONS = Counter(
     "reef_provider_operations",
     "VM operations through a provider (vers or local) by operation and outcome: ok or the "
-    "error's class (NotFound, ServerError, OutcomeUnknown, SSHError, ..., other).",
+    "provider error's class (NotFound, ServerError, OutcomeUnknown, ShellError, ..., other).",
     ["provider", "operation", "outcome"])
 PROVIDER_OPERATION_DURATION = Histogram(
     "reef_provider_operation_duration_seconds",

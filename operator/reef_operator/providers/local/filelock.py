@@ -7,9 +7,9 @@ the kernel drops the lock when its holder dies: a crashed holder never leaves
 the file locked.
 
 An uncontended lock is taken at once; a contended one is waited for in a worker
-thread (flock has no asynchronous form). Callers keep at most one waiter per
-file per process (an asyncio lock in front), so waiting never fills the
-event loop's thread pool, which the holder itself may need to finish.
+thread of the event loop's pool (flock has no asynchronous form). Callers queue
+their own coroutines on an asyncio lock in front, so a process spends at most
+one pool thread per file waiting for another process, never one per coroutine.
 
 The descriptor is close-on-exec and subprocesses close inherited descriptors,
 so no command started while the lock is held keeps it alive.
