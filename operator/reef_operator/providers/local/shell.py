@@ -76,7 +76,7 @@ class LocalShell:
                 process.communicate(None if stdin is None else stdin.encode()), within)
         except TimeoutError:
             raise ShellError(f"command timed out after {within}s on VM {self.vm_id}",
-                           endpoint=ENDPOINT) from None
+                             endpoint=ENDPOINT) from None
         finally:
             # Reached on success too, where it is harmless: the group is gone or
             # holds only background jobs that would outlive the command over SSH.
@@ -108,7 +108,7 @@ class LocalShell:
             )
         except OSError as error:
             raise ShellError(f"cannot start a process on VM {self.vm_id}: {error}",
-                           endpoint=ENDPOINT) from None
+                             endpoint=ENDPOINT) from None
 
 
 class LocalStream:

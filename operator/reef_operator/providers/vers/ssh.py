@@ -150,10 +150,10 @@ class VmShell:
                                                      check=False, timeout=within))
             except asyncssh.TimeoutError as error:
                 raise ShellError(f"command timed out after {within}s on VM {self.vm_id}",
-                               endpoint="ssh") from error
+                                 endpoint="ssh") from error
             except (asyncssh.Error, OSError) as error:
                 raise ShellError(f"command failed on VM {self.vm_id}: {_reason(error)}",
-                               endpoint="ssh") from None
+                                 endpoint="ssh") from None
         return CommandResult(
             exit_status=result.exit_status if result.exit_status is not None else 255,
             stdout=_text(result.stdout), stderr=_text(result.stderr))
@@ -164,7 +164,7 @@ class VmShell:
             process = await self._connection.create_process(command, encoding=None)
         except (asyncssh.Error, OSError) as error:
             raise ShellError(f"cannot start a process on VM {self.vm_id}: {_reason(error)}",
-                           endpoint="ssh") from None
+                             endpoint="ssh") from None
         return SshStream(process)
 
     def close(self) -> None:
@@ -265,7 +265,7 @@ class VersConnector:
                     f"VM {vm_id} presented host key {client.mismatch}, pinned {pinned}: "
                     "refusing to connect", endpoint="ssh") from None
             raise ShellError(f"cannot reach VM {vm_id} over SSH: {_reason(error)}",
-                           endpoint="ssh") from None
+                             endpoint="ssh") from None
         logger.debug("connected to VM %s (host key %s)", vm_id, client.seen)
         return VmShell(vm_id, connection, client, self._limit)
 
