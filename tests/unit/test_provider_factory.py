@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reef_operator.config import OperatorConfig, resolve
+import pytest
+
+from reef_operator.config import ConfigError, OperatorConfig, resolve
 from reef_operator.providers import factory
 from reef_operator.providers.local import LocalProvider
 from reef_operator.providers.vers.provider import VersProvider
@@ -17,30 +19,43 @@ def config(**env: str) -> OperatorConfig:
     return resolve({"HOME": "/home/op", "REEF_LOCAL_ROOT": "/srv/vms", **env})
 
 
-async def test_without_an_api_key_only_local_vms_are_served() -> None:
-    built = factory.build(config())
-    assert list(built.by_name) == ["local"]
-    local = built.by_name["local"]
+def test_without_an_api_key_only_local_vms_are_served() -> None:
+    providers = factory.build(config())
+    assert list(providers) == ["local"]
+    local = providers["local"]
     assert isinstance(local, LocalProvider) and local.root == Path("/srv/vms")
-    await built.aclose()  # nothing to close
 
 
 async def test_with_an_api_key_vers_is_served_as_configured() -> None:
-    built = factory.build(config(VERS_API_KEY=KEY, VERS_BASE_URL="https://vers.test",
-                                 VERS_VM_DOMAIN="vm.test"))
-    assert sorted(built.by_name) == ["local", "vers"]
-    vers = built.by_name["vers"]
+    providers = factory.build(config(VERS_API_KEY=KEY, VERS_BASE_URL="https://vers.test",
+                                     VERS_VM_DOMAIN="vm.test"))
+    assert sorted(providers) == ["local", "vers"]
+    vers = providers["vers"]
     assert isinstance(vers, VersProvider)
     assert vers.client.base_url == "https://vers.test/api/v1"
     assert vers.connector.settings.host_name("abc") == "abc.vm.test"
-    await built.aclose()
+    await vers.aclose()
+
+
+async def test_one_provider_opened_is_closed_after() -> None:
+    async with factory.opened("vers", config(VERS_API_KEY=KEY)) as vers:
+        assert isinstance(vers, VersProvider) and not vers.client._http.is_closed
     assert vers.client._http.is_closed
 
 
-def test_a_local_root_given_stands_in_for_the_configured_one() -> None:
+async def test_opening_vers_without_an_api_key_says_what_is_missing() -> None:
+    with pytest.raises(ConfigError, match="VERS_API_KEY is not set"):
+        async with factory.opened("vers", config()):
+            pass
+    with pytest.raises(ValueError, match="no provider 'cloud'"):
+        async with factory.opened("cloud", config()):
+            pass
+
+
+async def test_a_local_root_given_stands_in_for_the_configured_one() -> None:
     """`kubectl reef exec` knows the root from the VM's address, not from its environment."""
-    local = factory.build(config(), local_root=Path("/run/operator/vms")).by_name["local"]
-    assert isinstance(local, LocalProvider) and local.root == Path("/run/operator/vms")
+    async with factory.opened("local", config(), local_root=Path("/run/operator/vms")) as local:
+        assert isinstance(local, LocalProvider) and local.root == Path("/run/operator/vms")
 
 
 def test_ssh_settings() -> None:

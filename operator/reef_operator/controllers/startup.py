@@ -48,12 +48,11 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     for line in config.log_lines():
         logger.info(line)
 
-    built = factory.build(config)
-    if "vers" not in built.by_name:
+    providers: dict[str, Provider] = factory.build(config)
+    if "vers" not in providers:
         logger.warning("VERS_API_KEY is not set: only Local-provider profiles can be served")
     # Every provider operation is counted and timed (metrics); the providers do not know.
-    providers: dict[str, Provider] = {
-        key: InstrumentedProvider(provider) for key, provider in built.by_name.items()}
+    providers = {key: InstrumentedProvider(provider) for key, provider in providers.items()}
 
     fleet, profiles = Fleet(), ProfileBook()
     # The whole picture before the first reconcile, so no node is judged on a partial view.

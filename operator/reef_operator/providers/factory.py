@@ -12,8 +12,8 @@ both; everything else sees `Provider` and the errors of providers/errors.py.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from reef_operator.config import OperatorConfig
@@ -25,34 +25,46 @@ from reef_operator.providers.vers.provider import VersProvider
 from reef_operator.providers.vers.ssh import SshSettings, VersConnector
 from reef_operator.secret import Secret
 
+# Every provider there is, by the name a VMNode's provider label carries.
+NAMES = ("local", "vers")
 
-@dataclass(frozen=True)
-class Providers:
-    """Providers by name (a VMNode's provider label), and what to close when done."""
-
-    by_name: Mapping[str, Provider]
-    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
-
-    async def aclose(self) -> None:
-        """Close the providers' connections and clients; they are not used after."""
-        for close in self.closers:
-            await close()
+Close = Callable[[], Awaitable[None]]
 
 
-def build(config: OperatorConfig, *, local_root: Path | None = None) -> Providers:
-    """Local always; Vers when the configuration holds an API key.
+def build(config: OperatorConfig) -> dict[str, Provider]:
+    """The operator's providers, for its lifetime: Local always, Vers with an API key."""
+    names = [name for name in NAMES if name != "vers" or config.vers_api_key is not None]
+    return {name: _make(name, config, None)[0] for name in names}
+
+
+@contextlib.asynccontextmanager
+async def opened(name: str, config: OperatorConfig, *,
+                 local_root: Path | None = None) -> AsyncIterator[Provider]:
+    """One provider for the block, its connections closed after (`kubectl reef exec/cp`).
 
     `local_root` stands in for the configured root where the caller knows
-    better: `kubectl reef exec` takes it from the VM's recorded address, since
-    the operator's environment may set a root that the plugin's does not.
+    better: the plugin takes it from the VM's recorded address, since the
+    operator's environment may set a root that the plugin's does not.
+    ConfigError when the configuration cannot serve `name` (Vers without a key).
     """
-    providers: dict[str, Provider] = {"local": LocalProvider(local_root or config.local_root)}
-    closers: list[Callable[[], Awaitable[None]]] = []
-    if config.vers_api_key is not None:
-        vers = _vers(config, config.vers_api_key)
-        providers[vers.name] = vers
-        closers.append(vers.aclose)
-    return Providers(providers, tuple(closers))
+    provider, close = _make(name, config, local_root)
+    try:
+        yield provider
+    finally:
+        await close()
+
+
+def _make(name: str, config: OperatorConfig, local_root: Path | None) -> tuple[Provider, Close]:
+    if name == "local":
+        return LocalProvider(local_root or config.local_root), _nothing
+    if name == "vers":
+        vers = _vers(config, config.require_api_key())
+        return vers, vers.aclose
+    raise ValueError(f"no provider {name!r}; there are {', '.join(NAMES)}")
+
+
+async def _nothing() -> None:
+    """Closing a Local provider: it keeps no connections."""
 
 
 def _vers(config: OperatorConfig, api_key: Secret) -> VersProvider:

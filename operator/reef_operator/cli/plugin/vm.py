@@ -56,6 +56,9 @@ async def shell_on(cluster: Cluster, what: str, node: Obj) -> AsyncIterator[Shel
         raise PluginError(f"{what} has no running VM (vm {vm_id or 'not created'}, state "
                           f"{status.get('vmState') or 'unknown'})")
     provider_name = (node["metadata"].get("labels") or {}).get(LABEL_PROVIDER, "vers")
+    if provider_name not in factory.NAMES:
+        raise PluginError(f"{what} runs on provider {provider_name!r}, which this plugin "
+                          "does not know")
     local_root = None
     if provider_name == "local":
         address = status.get("address")
@@ -64,22 +67,16 @@ async def shell_on(cluster: Cluster, what: str, node: Obj) -> AsyncIterator[Shel
                               "is not on this machine: run the plugin where the operator runs")
         # The VM's directory, as the operator recorded it, is under the operator's root.
         local_root = Path(address).parent
-    try:
-        config = load_config(None, _readable_core(cluster))
-        if provider_name != "local":
-            config.require_api_key()
-    except ConfigError as error:
-        raise PluginError(f"cannot reach Vers VMs: {error}" if provider_name != "local" else
-                          f"cannot read the operator's configuration: {error}") from None
-    providers = factory.build(config, local_root=local_root)
-    try:
-        provider = providers.by_name.get(provider_name)
-        if provider is None:
-            raise PluginError(f"{what} runs on provider {provider_name!r}, which this "
-                              "plugin does not know")
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            provider = await stack.enter_async_context(factory.opened(
+                provider_name, load_config(None, _readable_core(cluster)),
+                local_root=local_root))
+        except ConfigError as error:
+            raise PluginError(f"cannot reach Vers VMs: {error}" if provider_name == "vers"
+                              else f"cannot read the operator's configuration: {error}"
+                              ) from None
         yield await provider.shell(vm_id, status.get("hostKeyFingerprint") or None)
-    finally:
-        await providers.aclose()
 
 
 def _readable_core(cluster: Cluster) -> Any:
