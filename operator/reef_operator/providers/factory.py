@@ -33,7 +33,7 @@ Close = Callable[[], Awaitable[None]]
 
 def build(config: OperatorConfig) -> dict[str, Provider]:
     """The operator's providers, for its lifetime: Local always, Vers with an API key."""
-    names = [name for name in NAMES if name != "vers" or config.vers_api_key is not None]
+    names = NAMES if config.vers_api_key is not None else ("local",)
     return {name: _make(name, config, None)[0] for name in names}
 
 
