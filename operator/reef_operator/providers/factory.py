@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from reef_operator.config import OperatorConfig
+from reef_operator.config.resolve import OperatorConfig
 from reef_operator.providers.base import Provider
 from reef_operator.providers.local.provider import LocalProvider
 from reef_operator.providers.ratelimit import RateLimiter
