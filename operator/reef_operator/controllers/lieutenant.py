@@ -23,7 +23,7 @@ from reef_operator.lieutenants.runner import (
     StepOut,
 )
 from reef_operator.providers.vers.errors import VersError
-from reef_operator.vmnodes.reconcile import backoff
+from reef_operator.retry import backoff
 
 
 @kopf.on.event(GROUP, VERSION, "lieutenants")

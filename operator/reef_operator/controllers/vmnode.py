@@ -15,7 +15,7 @@ from reef_operator.controllers import runtime
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
 from reef_operator.providers.base import VmRequest
 from reef_operator.providers.vers.errors import VersError
-from reef_operator.vmnodes.reconcile import RetryLater, backoff
+from reef_operator.retry import RetryLater, backoff
 
 
 @kopf.on.event(GROUP, VERSION, "vmnodes")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
-import random
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from reef_operator.kube.conditions import (
 )
 from reef_operator.providers.base import Provider, Shell, VmRequest
 from reef_operator.providers.vers.errors import HostKeyMismatch, VersError
+from reef_operator.retry import RetryLater
 from reef_operator.vmnodes.fleet import Fleet, LineageError
 from reef_operator.vmnodes.profiles import ProfileBook, ProfileView
 
@@ -62,10 +62,6 @@ BOOT_ATTEMPTS_BEFORE_STALLED = 3   # boot script failures retried before Stalled
 HEARTBEAT_COMMAND = "echo reef-heartbeat"
 
 EventFn = Callable[[Mapping[str, Any], str, str, str], None]
-
-
-class RetryLater(Exception):
-    """A step failed in a way worth retrying with backoff; the status already says why."""
 
 
 @dataclass
@@ -599,9 +595,3 @@ def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:
     stripped["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
                               for c in status.get("conditions") or []]
     return stripped
-
-
-def backoff(failures: int, cap: float = 300.0) -> float:
-    """Exponential backoff with jitter for a node whose passes keep failing."""
-    ceiling = min(cap, 2.0 ** min(failures, 10))
-    return random.uniform(ceiling / 2, ceiling)
