@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from typing import Any
 
@@ -14,6 +13,7 @@ from reef_operator import metrics
 from reef_operator.agent.session import SessionError
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.controllers import runtime
+from reef_operator.controllers.kopf_internals import without_finalizer
 from reef_operator.controllers.vmnode import sleep_until
 from reef_operator.lieutenants.delivery import DeliveryError
 from reef_operator.lieutenants.runner import (
@@ -104,22 +104,11 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
             rt.backing_off("Lieutenant", key, 0)
 
 
-def _without_finalizer(daemon: Any) -> None:
-    """Run a lieutenant's loop without kopf's finalizer on the object.
-
-    kopf gives every daemon a finalizer so it can stop the daemon before the object
-    goes; that is two writes per lieutenant (add, remove) for nothing here: the
-    lieutenant's VMNode (which holds its own finalizer until the VM is released)
-    goes with it by ownerReference, and the loop ends itself on the DELETED event.
-    kopf has no public switch for this (pinned version; a test deletes lieutenants).
-    """
-    spawning = kopf.get_default_registry()._spawning
-    spawning._handlers = [dataclasses.replace(handler, requires_finalizer=False)
-                          if handler.fn is daemon else handler
-                          for handler in spawning._handlers]
-
-
-_without_finalizer(lieutenant_loop)
+# No finalizer for the loop: that is two writes per lieutenant (add, remove) for
+# nothing here. The lieutenant's VMNode (which holds its own finalizer until the VM
+# is released) goes with it by ownerReference, and the loop ends itself on the
+# DELETED event.
+without_finalizer(lieutenant_loop)
 
 
 async def _wake_when_stopped(stopped: kopf.DaemonStopped, waker: asyncio.Event) -> None:
