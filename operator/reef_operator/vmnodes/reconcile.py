@@ -31,13 +31,6 @@ from reef_operator.constants import (
     ANNOTATION_PAUSED,
     ANNOTATION_VM_REQUESTED,
     FINALIZER,
-    GROUP,
-    LABEL_CATEGORY,
-    LABEL_PARENT,
-    LABEL_PROFILE,
-    LABEL_PROVIDER,
-    LABEL_ROOT,
-    VERSION,
 )
 from reef_operator.kube.conditions import (
     Condition,
@@ -53,6 +46,7 @@ from reef_operator.vmnodes import boot as boots
 from reef_operator.vmnodes import heartbeat
 from reef_operator.vmnodes.checkpoints import CheckpointPolicy
 from reef_operator.vmnodes.fleet import Fleet, LineageError
+from reef_operator.vmnodes.lineage import lineage_labels, lineage_patch
 from reef_operator.vmnodes.profiles import ProfileBook, ProfileView
 
 logger = logging.getLogger(__name__)
@@ -146,9 +140,8 @@ class VmNodeReconciler:
         except LineageError as error:
             self._invalid(work, error.reason, str(error))
             return IDLE
-        metadata_patch = self._lineage_metadata(work, profile, lineage.root,
-                                                lineage.ancestors[0].uid if lineage.ancestors
-                                                else None)
+        metadata_patch = lineage_patch(work.meta, spec, profile, lineage.root,
+                                       lineage.ancestors[0].uid if lineage.ancestors else None)
         status["lineage"] = {"root": lineage.root, "depth": lineage.depth}
         status["dna"] = profile.dna_for(spec)
 
@@ -236,29 +229,6 @@ class VmNodeReconciler:
             return None
         return profile
 
-    def _lineage_metadata(self, work: Pass, profile: ProfileView, root: str,
-                          parent_uid: str | None) -> dict[str, Any]:
-        """The metadata patch (labels, ownerReference) the lineage asks for; {} if none."""
-        labels = dict(work.meta.get("labels") or {})
-        wanted = _lineage_labels(work.spec, profile, root)
-        parent = (work.spec.get("parentRef") or {}).get("name")
-        patch: dict[str, Any] = {}
-        label_patch: dict[str, str | None] = {k: v for k, v in wanted.items()
-                                              if labels.get(k) != v}
-        if not parent and LABEL_PARENT in labels:
-            label_patch[LABEL_PARENT] = None
-        if label_patch:
-            patch["labels"] = label_patch
-        owners = list(work.meta.get("ownerReferences") or [])
-        if parent and parent_uid and not any(o.get("uid") == parent_uid for o in owners):
-            others = [o for o in owners if not (o.get("kind") == "VMNode"
-                                                and o.get("apiVersion", "").startswith(GROUP))]
-            patch["ownerReferences"] = [*others, {
-                "apiVersion": f"{GROUP}/{VERSION}", "kind": "VMNode", "name": parent,
-                "uid": parent_uid, "blockOwnerDeletion": True,
-            }]
-        return patch
-
     def metadata_for_new(self, namespace: str, name: str,
                          spec: Mapping[str, Any]) -> dict[str, Any]:
         """Metadata for a node the operator itself creates (a lieutenant's own).
@@ -279,7 +249,7 @@ class VmNodeReconciler:
         except LineageError:
             return metadata  # the node's own passes report the broken chain
         if profile is not None:
-            metadata["labels"] = _lineage_labels(spec, profile, root)
+            metadata["labels"] = lineage_labels(spec, profile, root)
         return metadata
 
     async def _create(self, work: Pass, provider: Provider, profile: ProfileView,
@@ -534,17 +504,6 @@ class VmNodeReconciler:
         await self.kube.patch_status(PLURAL, work.namespace, work.name, patch)
 
 
-def _lineage_labels(spec: Mapping[str, Any], profile: ProfileView, root: str) -> dict[str, str]:
-    labels = {
-        LABEL_CATEGORY: str(spec.get("category") or profile.category),
-        LABEL_ROOT: root,
-        LABEL_PROFILE: profile.name,
-        LABEL_PROVIDER: profile.provider,
-    }
-    parent = (spec.get("parentRef") or {}).get("name")
-    if parent:
-        labels[LABEL_PARENT] = parent
-    return labels
 
 
 def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:
