@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import Any
 
 import kopf
@@ -47,8 +48,7 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
     try:
         await daemon.run_passes(_LieutenantPasses(runner, body, logger), waker=waker,
                                 stopped=stopped, logger=logger,
-                                backing_off=lambda failures: rt.backing_off("Lieutenant", key,
-                                                                            failures))
+                                backing_off=functools.partial(rt.backing_off, "Lieutenant", key))
     finally:
         wake_on_stop.cancel()
         # A lieutenant re-created under the same name may already have its own loop.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from typing import Any
 
@@ -52,8 +53,7 @@ async def vmnode_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf
     try:
         await daemon.run_passes(_VmNodePasses(rt, body, logger), waker=rt.waker(key),
                                 stopped=stopped, logger=logger,
-                                backing_off=lambda failures: rt.backing_off("VMNode", key,
-                                                                            failures))
+                                backing_off=functools.partial(rt.backing_off, "VMNode", key))
     finally:
         rt.backing_off("VMNode", key, 0)
 
