@@ -27,11 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from reef_operator.constants import (
-    ANNOTATION_PAUSED,
-    ANNOTATION_VM_REQUESTED,
-    FINALIZER,
-)
+from reef_operator.constants import ANNOTATION_PAUSED, ANNOTATION_VM_REQUESTED, FINALIZER
 from reef_operator.kube.conditions import (
     Condition,
     find_condition,
@@ -46,6 +42,7 @@ from reef_operator.vmnodes import boot as boots
 from reef_operator.vmnodes import heartbeat
 from reef_operator.vmnodes.checkpoints import CheckpointPolicy
 from reef_operator.vmnodes.fleet import Fleet, LineageError
+from reef_operator.vmnodes.heartbeat import HeartbeatPolicy
 from reef_operator.vmnodes.lineage import lineage_labels, lineage_patch
 from reef_operator.vmnodes.profiles import ProfileBook, ProfileView
 
@@ -73,6 +70,14 @@ class Pass:
     @property
     def spec(self) -> Mapping[str, Any]:
         return cast(Mapping[str, Any], self.body.get("spec") or {})
+
+    @property
+    def heartbeat(self) -> HeartbeatPolicy:
+        return HeartbeatPolicy.from_spec(self.spec)
+
+    @property
+    def checkpoints(self) -> CheckpointPolicy | None:
+        return CheckpointPolicy.from_spec(self.spec)
 
     @property
     def namespace(self) -> str:
@@ -187,7 +192,7 @@ class VmNodeReconciler:
             work.condition("Alive", False, reason, text)
             self._summarize(work, reason, text, stalled=True)
             self._warn_once(work, work.body.get("status") or {}, reason, text)
-            return self._heartbeat_interval(work) if observed.state == "sleeping" else IDLE
+            return work.heartbeat.interval if observed.state == "sleeping" else IDLE
         if observed.state == "booting":
             self._summarize(work, "Booting", f"VM {vm_id} is booting", reconciling=True)
             return BOOT_POLL
@@ -321,9 +326,7 @@ class VmNodeReconciler:
                        "node to apply it")
 
         try:
-            beat = await shell.run(heartbeat.COMMAND,
-                                   within=heartbeat.HeartbeatPolicy.from_spec(work.spec)
-                                   .command_timeout)
+            beat = await shell.run(heartbeat.COMMAND, within=work.heartbeat.command_timeout)
             alive = heartbeat.answered(beat)
         except VersError as error:
             return self._heartbeat_failed(work, str(error))
@@ -336,7 +339,7 @@ class VmNodeReconciler:
         work.condition("Alive", True, "HeartbeatOk", "")
         await self._checkpoints(work, provider, vm_id)
         self._summarize(work, "Running", f"VM {vm_id} is running and answering", ready=True)
-        return min(self._heartbeat_interval(work), self._next_checkpoint_in(work))
+        return min(work.heartbeat.interval, self._next_checkpoint_in(work))
 
     async def _boot(self, work: Pass, shell: Shell, profile: ProfileView,
                     boot: dict[str, Any]) -> None:
@@ -379,7 +382,7 @@ class VmNodeReconciler:
         return values
 
     async def _checkpoints(self, work: Pass, provider: Provider, vm_id: str) -> None:
-        policy = CheckpointPolicy.from_spec(work.spec)
+        policy = work.checkpoints
         if policy is None or self._next_checkpoint_in(work) > 0:
             return
         snapshot = await provider.snapshot(vm_id)
@@ -392,26 +395,22 @@ class VmNodeReconciler:
         work.status["checkpoints"] = kept
 
     def _next_checkpoint_in(self, work: Pass) -> float:
-        policy = CheckpointPolicy.from_spec(work.spec)
+        policy = work.checkpoints
         if policy is None:
             return IDLE
         return policy.due_in(work.status.get("checkpoints") or [],
                              datetime.datetime.now(datetime.UTC))
 
-    def _heartbeat_interval(self, work: Pass) -> float:
-        return heartbeat.HeartbeatPolicy.from_spec(work.spec).interval
-
     def _beat(self, work: Pass, alive_before: bool) -> None:
         """Remember a heartbeat; put its time in status when it is time to (heartbeat.py)."""
         now = datetime.datetime.now(datetime.UTC)
         self.heartbeats.beat((work.namespace, work.name), now)
-        policy = heartbeat.HeartbeatPolicy.from_spec(work.spec)
-        if policy.time_to_write(now, parse_time(work.status.get("lastHeartbeatTime")),
-                                alive_before):
+        written = parse_time(work.status.get("lastHeartbeatTime"))
+        if work.heartbeat.time_to_write(now, written, alive_before):
             work.status["lastHeartbeatTime"] = now_iso()
 
     def _heartbeat_failed(self, work: Pass, reason: str) -> float:
-        policy = heartbeat.HeartbeatPolicy.from_spec(work.spec)
+        policy = work.heartbeat
         last = self.heartbeats.last((work.namespace, work.name),
                                     parse_time(work.status.get("lastHeartbeatTime")))
         message = policy.stale_message(datetime.datetime.now(datetime.UTC), last, reason)
