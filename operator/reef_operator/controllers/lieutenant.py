@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import time
+import functools
 from typing import Any
 
 import kopf
 
-from reef_operator import metrics
 from reef_operator.agent.session import SessionError
 from reef_operator.constants import GROUP, VERSION
-from reef_operator.controllers import runtime
-from reef_operator.controllers.vmnode import sleep_until
+from reef_operator.controllers import daemon, runtime
+from reef_operator.controllers.kopf_internals import without_finalizer
 from reef_operator.lieutenants.delivery import DeliveryError
 from reef_operator.lieutenants.runner import (
     InputError,
@@ -23,7 +21,6 @@ from reef_operator.lieutenants.runner import (
     StepOut,
 )
 from reef_operator.providers.errors import ProviderError
-from reef_operator.vmnodes.reconcile import backoff
 
 # The agent cannot be reached now: the VM's shell failed (any provider error), pi's
 # session could not be started or its input written, a local pipe broke, or pi did
@@ -52,54 +49,11 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
     waker = rt.lieutenant_wakers[key] = asyncio.Event()
     runner = LieutenantRunner(rt, body, waker, stopping=lambda: bool(stopped))
     rt.lieutenants[key] = runner
-    failures = 0
-    last_problem = ""
     wake_on_stop = asyncio.create_task(_wake_when_stopped(stopped, waker))
     try:
-        while not stopped and not runner.gone:
-            waker.clear()
-            started = time.monotonic()
-            runner.attached_at = None
-            outcome = "success"
-            try:
-                delay = await runner.reconcile()
-                failures = 0
-            except StepOut as reason:
-                logger.info("stepping out: %s", reason)
-                failures = 0  # it was attached: later failures count afresh
-                delay = 0.0
-            except (InputError, OwnershipError) as error:
-                outcome = "invalid"
-                runner.fail("InvalidSpec" if isinstance(error, OwnershipError)
-                            else "MissingInput", str(error))
-                await runner.flush(force=True)
-                if str(error) != last_problem:
-                    runtime.post_event(body, "Warning", "InvalidSpec", str(error))
-                last_problem = str(error)
-                delay = 600.0
-            except AGENT_UNREACHABLE as error:
-                outcome = "retry"
-                failures += 1
-                delay = backoff(failures, cap=60)
-                message = f"cannot reach the agent ({error}); retrying in {delay:.0f}s"
-                logger.warning(message)
-                runner.retrying(message, failures)
-                with contextlib.suppress(Exception):
-                    await runner.flush(force=True)
-                if str(error) != last_problem:
-                    runtime.post_event(body, "Warning", "AgentUnreachable", message)
-                last_problem = str(error)
-            except Exception:
-                outcome = "error"
-                failures += 1
-                delay = backoff(failures, cap=60)
-                logger.exception("lieutenant loop failed; retrying in %.0fs", delay)
-            # A pass that attached is timed until pi answered, not for the attachment.
-            ended = runner.attached_at or time.monotonic()
-            metrics.reconciled("Lieutenant", outcome, ended - started)
-            rt.backing_off("Lieutenant", key, failures)
-            if delay > 0:
-                await sleep_until(waker, stopped, delay)
+        await daemon.run_passes(_LieutenantPasses(runner, body, logger), waker=waker,
+                                stopped=stopped, logger=logger,
+                                backing_off=functools.partial(rt.backing_off, "Lieutenant", key))
     finally:
         wake_on_stop.cancel()
         # A lieutenant re-created under the same name may already have its own loop.
@@ -109,22 +63,64 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
             rt.backing_off("Lieutenant", key, 0)
 
 
-def _without_finalizer(daemon: Any) -> None:
-    """Run a lieutenant's loop without kopf's finalizer on the object.
+class _LieutenantPasses(daemon.Passes):
+    """A lieutenant's passes: its runner's, with the agent's failures said once each."""
 
-    kopf gives every daemon a finalizer so it can stop the daemon before the object
-    goes; that is two writes per lieutenant (add, remove) for nothing here: the
-    lieutenant's VMNode (which holds its own finalizer until the VM is released)
-    goes with it by ownerReference, and the loop ends itself on the DELETED event.
-    kopf has no public switch for this (pinned version; a test deletes lieutenants).
-    """
-    spawning = kopf.get_default_registry()._spawning
-    spawning._handlers = [dataclasses.replace(handler, requires_finalizer=False)
-                          if handler.fn is daemon else handler
-                          for handler in spawning._handlers]
+    kind = "Lieutenant"
+    backoff_cap = 60.0
+
+    def __init__(self, runner: LieutenantRunner, body: kopf.Body, logger: kopf.Logger) -> None:
+        self.runner, self.body, self.logger = runner, body, logger
+        self.last_problem = ""  # an Event only when the problem changes
+
+    @property
+    def gone(self) -> bool:
+        return self.runner.gone
+
+    async def run(self) -> float:
+        self.runner.attached_at = None
+        try:
+            return await self.runner.reconcile()
+        except StepOut as reason:
+            self.logger.info("stepping out: %s", reason)
+            # A success: it was attached, so later failures count afresh; next pass at once.
+            return 0.0
+
+    def finished_at(self) -> float | None:
+        # A pass that attached is timed until pi answered, not for the attachment.
+        return self.runner.attached_at
+
+    def classify(self, error: Exception) -> daemon.Failure:
+        if isinstance(error, InputError | OwnershipError):
+            return "invalid"
+        if isinstance(error, AGENT_UNREACHABLE):
+            return "retry"
+        return "error"
+
+    async def report(self, error: Exception, failure: daemon.Failure, failures: int,
+                     delay: float) -> None:
+        if failure == "invalid":
+            self.runner.fail("InvalidSpec" if isinstance(error, OwnershipError)
+                             else "MissingInput", str(error))
+            await self.runner.flush(force=True)
+            if str(error) != self.last_problem:
+                runtime.post_event(self.body, "Warning", "InvalidSpec", str(error))
+        else:
+            message = f"cannot reach the agent ({error}); retrying in {delay:.0f}s"
+            self.logger.warning(message)
+            self.runner.retrying(message, failures)
+            with contextlib.suppress(Exception):
+                await self.runner.flush(force=True)
+            if str(error) != self.last_problem:
+                runtime.post_event(self.body, "Warning", "AgentUnreachable", message)
+        self.last_problem = str(error)
 
 
-_without_finalizer(lieutenant_loop)
+# No finalizer for the loop: that is two writes per lieutenant (add, remove) for
+# nothing here. The lieutenant's VMNode (which holds its own finalizer until the VM
+# is released) goes with it by ownerReference, and the loop ends itself on the
+# DELETED event.
+without_finalizer(lieutenant_loop)
 
 
 async def _wake_when_stopped(stopped: kopf.DaemonStopped, waker: asyncio.Event) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import time
 from typing import Any
 
@@ -11,11 +11,11 @@ import kopf
 
 from reef_operator import metrics
 from reef_operator.constants import ANNOTATION_VM_REQUESTED, GROUP, VERSION
-from reef_operator.controllers import runtime
+from reef_operator.controllers import daemon, runtime
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
 from reef_operator.providers.base import VmRequest
 from reef_operator.providers.errors import ProviderError
-from reef_operator.vmnodes.reconcile import RetryLater, backoff
+from reef_operator.retry import RetryLater, backoff
 
 
 @kopf.on.event(GROUP, VERSION, "vmnodes")
@@ -50,40 +50,31 @@ async def vmnode_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf
     """Reconcile until the object goes away: after each change, and when a pass asks to."""
     rt = runtime.current()
     key = (body.metadata.namespace or "", body.metadata.name or "")
-    waker = rt.waker(key)
-    failures = 0
     try:
-        while not stopped:
-            waker.clear()
-            started = time.monotonic()
-            try:
-                delay = await rt.vmnodes.reconcile(body)
-                failures, outcome = 0, "success"
-            except RetryLater as error:
-                failures, outcome = failures + 1, "retry"
-                delay = backoff(failures)
-                logger.info("retrying in %.1fs: %s", delay, str(error).splitlines()[0])
-            except Exception:
-                failures, outcome = failures + 1, "error"
-                delay = backoff(failures)
-                logger.exception("reconcile failed; retrying in %.1fs", delay)
-            metrics.reconciled("VMNode", outcome, time.monotonic() - started)
-            rt.backing_off("VMNode", key, failures)
-            await sleep_until(waker, stopped, delay)
+        await daemon.run_passes(_VmNodePasses(rt, body, logger), waker=rt.waker(key),
+                                stopped=stopped, logger=logger,
+                                backing_off=functools.partial(rt.backing_off, "VMNode", key))
     finally:
         rt.backing_off("VMNode", key, 0)
 
 
-async def sleep_until(waker: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
-    wake = asyncio.ensure_future(waker.wait())
-    stop = asyncio.ensure_future(stopped.wait())
-    try:
-        await asyncio.wait({wake, stop}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (wake, stop):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+class _VmNodePasses(daemon.Passes):
+    """A VM node's passes: the reconciler's; RetryLater means its status already says why."""
+
+    kind = "VMNode"
+
+    def __init__(self, rt: runtime.Runtime, body: kopf.Body, logger: kopf.Logger) -> None:
+        self.rt, self.body, self.logger = rt, body, logger
+
+    async def run(self) -> float:
+        return await self.rt.vmnodes.reconcile(self.body)
+
+    def classify(self, error: Exception) -> daemon.Failure:
+        return "retry" if isinstance(error, RetryLater) else "error"
+
+    async def report(self, error: Exception, failure: daemon.Failure, failures: int,
+                     delay: float) -> None:
+        self.logger.info("retrying in %.1fs: %s", delay, str(error).splitlines()[0])
 
 
 @kopf.on.delete(GROUP, VERSION, "vmnodes")

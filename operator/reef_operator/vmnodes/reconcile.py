@@ -23,24 +23,11 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
-import random
-import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from reef_operator.constants import (
-    ANNOTATION_PAUSED,
-    ANNOTATION_VM_REQUESTED,
-    FINALIZER,
-    GROUP,
-    LABEL_CATEGORY,
-    LABEL_PARENT,
-    LABEL_PROFILE,
-    LABEL_PROVIDER,
-    LABEL_ROOT,
-    VERSION,
-)
+from reef_operator.constants import ANNOTATION_PAUSED, ANNOTATION_VM_REQUESTED, FINALIZER
 from reef_operator.kube.conditions import (
     Condition,
     find_condition,
@@ -50,7 +37,13 @@ from reef_operator.kube.conditions import (
 )
 from reef_operator.providers.base import Provider, Shell, VmRequest
 from reef_operator.providers.errors import HostKeyMismatch, ProviderError
+from reef_operator.retry import RetryLater
+from reef_operator.vmnodes import boot as boots
+from reef_operator.vmnodes import heartbeat
+from reef_operator.vmnodes.checkpoints import CheckpointPolicy
 from reef_operator.vmnodes.fleet import Fleet, LineageError
+from reef_operator.vmnodes.heartbeat import HeartbeatPolicy
+from reef_operator.vmnodes.lineage import lineage_labels, lineage_patch
 from reef_operator.vmnodes.profiles import ProfileBook, ProfileView
 
 logger = logging.getLogger(__name__)
@@ -58,14 +51,8 @@ logger = logging.getLogger(__name__)
 PLURAL = "vmnodes"
 IDLE = 600.0          # nothing to do: sleep until woken by a change
 BOOT_POLL = 1.0
-BOOT_ATTEMPTS_BEFORE_STALLED = 3   # boot script failures retried before Stalled=True
-HEARTBEAT_COMMAND = "echo reef-heartbeat"
 
 EventFn = Callable[[Mapping[str, Any], str, str, str], None]
-
-
-class RetryLater(Exception):
-    """A step failed in a way worth retrying with backoff; the status already says why."""
 
 
 @dataclass
@@ -83,6 +70,14 @@ class Pass:
     @property
     def spec(self) -> Mapping[str, Any]:
         return cast(Mapping[str, Any], self.body.get("spec") or {})
+
+    @property
+    def heartbeat(self) -> HeartbeatPolicy:
+        return HeartbeatPolicy.from_spec(self.spec)
+
+    @property
+    def checkpoints(self) -> CheckpointPolicy | None:
+        return CheckpointPolicy.from_spec(self.spec)
 
     @property
     def namespace(self) -> str:
@@ -107,9 +102,7 @@ class VmNodeReconciler:
         self.default_profile = default_profile
         self.post_event = post_event
         self.read_secret = secret_reader
-        # The last heartbeat each node answered, kept here between the (rarer) writes
-        # of status.lastHeartbeatTime.
-        self.heartbeats: dict[tuple[str, str], datetime.datetime] = {}
+        self.heartbeats = heartbeat.Heartbeats()
         # VM requests this process marked (namespace, name, vm-requested-at) and has not
         # sent a create for yet: no create can be in flight for them, so the first create
         # needs no lookup (a list of every VM: O(N) per node, O(N²) for a fleet). After a
@@ -118,7 +111,7 @@ class VmNodeReconciler:
 
     def forget(self, namespace: str, name: str) -> None:
         """The node is gone: drop what memory holds for it."""
-        self.heartbeats.pop((namespace, name), None)
+        self.heartbeats.forget((namespace, name))
         self.fresh_requests = {r for r in self.fresh_requests if r[:2] != (namespace, name)}
 
     # -- entry point --------------------------------------------------------------------
@@ -152,9 +145,8 @@ class VmNodeReconciler:
         except LineageError as error:
             self._invalid(work, error.reason, str(error))
             return IDLE
-        metadata_patch = self._lineage_metadata(work, profile, lineage.root,
-                                                lineage.ancestors[0].uid if lineage.ancestors
-                                                else None)
+        metadata_patch = lineage_patch(work.meta, spec, profile, lineage.root,
+                                       lineage.ancestors[0].uid if lineage.ancestors else None)
         status["lineage"] = {"root": lineage.root, "depth": lineage.depth}
         status["dna"] = profile.dna_for(spec)
 
@@ -200,7 +192,7 @@ class VmNodeReconciler:
             work.condition("Alive", False, reason, text)
             self._summarize(work, reason, text, stalled=True)
             self._warn_once(work, work.body.get("status") or {}, reason, text)
-            return self._heartbeat_interval(work) if observed.state == "sleeping" else IDLE
+            return work.heartbeat.interval if observed.state == "sleeping" else IDLE
         if observed.state == "booting":
             self._summarize(work, "Booting", f"VM {vm_id} is booting", reconciling=True)
             return BOOT_POLL
@@ -242,29 +234,6 @@ class VmNodeReconciler:
             return None
         return profile
 
-    def _lineage_metadata(self, work: Pass, profile: ProfileView, root: str,
-                          parent_uid: str | None) -> dict[str, Any]:
-        """The metadata patch (labels, ownerReference) the lineage asks for; {} if none."""
-        labels = dict(work.meta.get("labels") or {})
-        wanted = _lineage_labels(work.spec, profile, root)
-        parent = (work.spec.get("parentRef") or {}).get("name")
-        patch: dict[str, Any] = {}
-        label_patch: dict[str, str | None] = {k: v for k, v in wanted.items()
-                                              if labels.get(k) != v}
-        if not parent and LABEL_PARENT in labels:
-            label_patch[LABEL_PARENT] = None
-        if label_patch:
-            patch["labels"] = label_patch
-        owners = list(work.meta.get("ownerReferences") or [])
-        if parent and parent_uid and not any(o.get("uid") == parent_uid for o in owners):
-            others = [o for o in owners if not (o.get("kind") == "VMNode"
-                                                and o.get("apiVersion", "").startswith(GROUP))]
-            patch["ownerReferences"] = [*others, {
-                "apiVersion": f"{GROUP}/{VERSION}", "kind": "VMNode", "name": parent,
-                "uid": parent_uid, "blockOwnerDeletion": True,
-            }]
-        return patch
-
     def metadata_for_new(self, namespace: str, name: str,
                          spec: Mapping[str, Any]) -> dict[str, Any]:
         """Metadata for a node the operator itself creates (a lieutenant's own).
@@ -285,7 +254,7 @@ class VmNodeReconciler:
         except LineageError:
             return metadata  # the node's own passes report the broken chain
         if profile is not None:
-            metadata["labels"] = _lineage_labels(spec, profile, root)
+            metadata["labels"] = lineage_labels(spec, profile, root)
         return metadata
 
     async def _create(self, work: Pass, provider: Provider, profile: ProfileView,
@@ -357,9 +326,8 @@ class VmNodeReconciler:
                        "node to apply it")
 
         try:
-            beat = await shell.run(HEARTBEAT_COMMAND, within=min(10.0, self._heartbeat_interval(
-                work)))
-            alive = beat.ok and "reef-heartbeat" in beat.stdout
+            beat = await shell.run(heartbeat.COMMAND, within=work.heartbeat.command_timeout)
+            alive = heartbeat.answered(beat)
         except ProviderError as error:
             return self._heartbeat_failed(work, str(error))
         if not alive:
@@ -371,57 +339,35 @@ class VmNodeReconciler:
         work.condition("Alive", True, "HeartbeatOk", "")
         await self._checkpoints(work, provider, vm_id)
         self._summarize(work, "Running", f"VM {vm_id} is running and answering", ready=True)
-        return min(self._heartbeat_interval(work), self._next_checkpoint_in(work))
+        return min(work.heartbeat.interval, self._next_checkpoint_in(work))
 
     async def _boot(self, work: Pass, shell: Shell, profile: ProfileView,
                     boot: dict[str, Any]) -> None:
-        attempts = int(boot.get("attempts") or 0) + 1
-        env = self._identity_env(work, profile)
-        secret_lines = await self._secret_env(work, profile)
-        upload = ""
-        if secret_lines:
-            # Secret values go through stdin into a 0600 file, never into arguments.
-            upload = ('umask 077; mkdir -p "$HOME/.reef" && cat > "$HOME/.reef/secret.env" && '
-                      'export REEF_SECRET_ENV_FILE="$HOME/.reef/secret.env"; ')
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        script = profile.script
-        command = (f"{upload}export {exports}; bash -c {shlex.quote(script)} 2>&1")
-        result = await shell.run(command, stdin=secret_lines or None,
+        attempt = int(boot.get("attempts") or 0) + 1
+        env = boots.identity_env(work.namespace, work.name, work.spec, work.status, profile)
+        secrets = boots.secret_env_file(await self._secret_env(work, profile))
+        command = boots.boot_command(profile.script, env, with_secrets=bool(secrets))
+        result = await shell.run(command, stdin=secrets or None,
                                  within=float(profile.boot_timeout))
         if result.exit_status != 0:
-            tail = "\n".join(result.stdout.strip().splitlines()[-8:])
-            boot["attempts"] = attempts
+            boot["attempts"] = attempt
             work.status["boot"] = boot
-            message = f"boot script failed (exit {result.exit_status}, attempt {attempts}):\n{tail}"
+            message = boots.failure_message(result.exit_status, result.stdout, attempt)
             work.condition("Booted", False, "BootScriptFailed", message)
             # Retried with backoff either way; after a few failures it needs a person.
-            self._summarize(work, "BootScriptFailed", message,
-                            reconciling=attempts < BOOT_ATTEMPTS_BEFORE_STALLED,
-                            stalled=attempts >= BOOT_ATTEMPTS_BEFORE_STALLED)
+            stalled = boots.needs_a_person(attempt)
+            self._summarize(work, "BootScriptFailed", message, reconciling=not stalled,
+                            stalled=stalled)
             self._event(work, "Warning", "BootFailed", message)
             raise RetryLater(message)
         boot.update({"profileHash": profile.hash, "completedAt": now_iso(),
-                     "attempts": attempts})
+                     "attempts": attempt})
         work.status["boot"] = boot
         self._event(work, "Normal", "Booted", f"boot script of profile {profile.name} succeeded")
 
-    def _identity_env(self, work: Pass, profile: ProfileView) -> dict[str, str]:
-        dna = work.status.get("dna") or {}
-        lineage = work.status.get("lineage") or {}
-        return {
-            "REEF_VM_ID": str(work.status.get("vmId", "")),
-            "REEF_NODE": work.name,
-            "REEF_NAMESPACE": work.namespace,
-            "REEF_CATEGORY": str(work.spec.get("category") or profile.category),
-            "REEF_PROFILE": profile.name,
-            "REEF_PARENT": str((work.spec.get("parentRef") or {}).get("name", "")),
-            "REEF_ROOT": str(lineage.get("root", work.name)),
-            "REEF_MODULES": " ".join(dna.get("modules", [])),
-            "REEF_CAPABILITIES": " ".join(dna.get("capabilities", [])),
-        }
-
-    async def _secret_env(self, work: Pass, profile: ProfileView) -> str:
-        lines = []
+    async def _secret_env(self, work: Pass, profile: ProfileView) -> list[tuple[str, str]]:
+        """The profile's Secret-backed variables, read now (never kept, never logged)."""
+        values = []
         for entry in profile.secret_env:
             ref = entry["valueFrom"]["secretKeyRef"]
             data = await self.read_secret(ref["namespace"], ref["name"])
@@ -431,74 +377,50 @@ class VmNodeReconciler:
                 self._invalid(work, "SecretNotFound", message)
                 raise RetryLater(message)
             value = data[ref["key"]]
-            revealed = value.reveal() if hasattr(value, "reveal") else str(value)
-            lines.append(f"{entry['name']}={shlex.quote(revealed)}")
-        return "\n".join(lines) + ("\n" if lines else "")
+            values.append((str(entry["name"]),
+                           value.reveal() if hasattr(value, "reveal") else str(value)))
+        return values
 
     async def _checkpoints(self, work: Pass, provider: Provider, vm_id: str) -> None:
-        policy = work.spec.get("checkpoints")
-        if not policy or self._next_checkpoint_in(work) > 0:
+        policy = work.checkpoints
+        if policy is None or self._next_checkpoint_in(work) > 0:
             return
         snapshot = await provider.snapshot(vm_id)
-        kept = [*list(work.status.get("checkpoints") or []),
-                {"commitId": snapshot, "createdAt": now_iso()}]
+        taken = [*list(work.status.get("checkpoints") or []),
+                 {"commitId": snapshot, "createdAt": now_iso()}]
         self._event(work, "Normal", "CheckpointTaken", f"snapshot {snapshot} of VM {vm_id}")
-        retain = int(policy.get("retain", 24))
-        while len(kept) > retain:
-            oldest = kept.pop(0)
+        kept, expired = policy.prune(taken)
+        for oldest in expired:
             await provider.delete_snapshot(oldest["commitId"])
         work.status["checkpoints"] = kept
 
     def _next_checkpoint_in(self, work: Pass) -> float:
-        policy = work.spec.get("checkpoints")
-        if not policy:
+        policy = work.checkpoints
+        if policy is None:
             return IDLE
-        interval = float(policy.get("intervalSeconds", 3600))
-        taken = work.status.get("checkpoints") or []
-        last = parse_time(taken[-1]["createdAt"]) if taken else None
-        if last is None:
-            return 0.0
-        elapsed = (datetime.datetime.now(datetime.UTC) - last).total_seconds()
-        return max(0.0, interval - elapsed)
-
-    def _heartbeat_interval(self, work: Pass) -> float:
-        return float((work.spec.get("heartbeat") or {}).get("intervalSeconds", 60))
-
-    def _stale_after(self, work: Pass) -> float:
-        return float((work.spec.get("heartbeat") or {}).get("staleAfterSeconds", 300))
+        return policy.due_in(work.status.get("checkpoints") or [],
+                             datetime.datetime.now(datetime.UTC))
 
     def _beat(self, work: Pass, alive_before: bool) -> None:
-        """Remember a heartbeat; put its time in status every half stale-after interval.
-
-        Written at every beat, the time alone would be most of an idle fleet's writes;
-        the Alive condition changes the moment liveness does either way.
-        """
+        """Remember a heartbeat; put its time in status when it is time to (heartbeat.py)."""
         now = datetime.datetime.now(datetime.UTC)
-        self.heartbeats[(work.namespace, work.name)] = now
+        self.heartbeats.beat((work.namespace, work.name), now)
         written = parse_time(work.status.get("lastHeartbeatTime"))
-        if not alive_before or written is None or \
-                (now - written).total_seconds() >= self._stale_after(work) / 2:
+        if work.heartbeat.time_to_write(now, written, alive_before):
             work.status["lastHeartbeatTime"] = now_iso()
 
-    def _last_heartbeat(self, work: Pass) -> datetime.datetime | None:
-        written = parse_time(work.status.get("lastHeartbeatTime"))
-        remembered = self.heartbeats.get((work.namespace, work.name))
-        known = [moment for moment in (written, remembered) if moment is not None]
-        return max(known) if known else None
-
     def _heartbeat_failed(self, work: Pass, reason: str) -> float:
-        stale_after = self._stale_after(work)
-        last = self._last_heartbeat(work)
-        age = (datetime.datetime.now(datetime.UTC) - last).total_seconds() if last else None
-        if age is None or age > stale_after:
-            message = (f"no heartbeat for {age:.0f}s (stale after {stale_after:.0f}s): {reason}"
-                       if age is not None else f"no heartbeat yet: {reason}")
+        policy = work.heartbeat
+        last = self.heartbeats.last((work.namespace, work.name),
+                                    parse_time(work.status.get("lastHeartbeatTime")))
+        message = policy.stale_message(datetime.datetime.now(datetime.UTC), last, reason)
+        if message is not None:
             work.condition("Alive", False, "HeartbeatStale", message)
             self._summarize(work, "HeartbeatStale", message, stalled=True)
             previous = find_condition(work.body, "Alive")
             if not previous or previous.get("reason") != "HeartbeatStale":
                 self._event(work, "Warning", "HeartbeatStale", message)
-        return self._heartbeat_interval(work)
+        return policy.interval
 
     def _vm_gone(self, work: Pass, desired: str, adopted: bool) -> float:
         vm_id = work.status.get("vmId")
@@ -581,17 +503,6 @@ class VmNodeReconciler:
         await self.kube.patch_status(PLURAL, work.namespace, work.name, patch)
 
 
-def _lineage_labels(spec: Mapping[str, Any], profile: ProfileView, root: str) -> dict[str, str]:
-    labels = {
-        LABEL_CATEGORY: str(spec.get("category") or profile.category),
-        LABEL_ROOT: root,
-        LABEL_PROFILE: profile.name,
-        LABEL_PROVIDER: profile.provider,
-    }
-    parent = (spec.get("parentRef") or {}).get("name")
-    if parent:
-        labels[LABEL_PARENT] = parent
-    return labels
 
 
 def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:
@@ -599,9 +510,3 @@ def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:
     stripped["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
                               for c in status.get("conditions") or []]
     return stripped
-
-
-def backoff(failures: int, cap: float = 300.0) -> float:
-    """Exponential backoff with jitter for a node whose passes keep failing."""
-    ceiling = min(cap, 2.0 ** min(failures, 10))
-    return random.uniform(ceiling / 2, ceiling)
