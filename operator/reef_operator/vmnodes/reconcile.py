@@ -27,7 +27,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from reef_operator.constants import ANNOTATION_PAUSED, ANNOTATION_VM_REQUESTED, FINALIZER
+from reef_operator.constants import ANNOTATION_VM_REQUESTED, FINALIZER
+from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import (
     Condition,
     find_condition,
@@ -118,7 +119,7 @@ class VmNodeReconciler:
     async def reconcile(self, body: Mapping[str, Any]) -> float:
         """One pass; returns seconds until the next pass is due (unless woken earlier)."""
         meta = body.get("metadata", {})
-        if meta.get("deletionTimestamp") or ANNOTATION_PAUSED in (meta.get("annotations") or {}):
+        if meta.get("deletionTimestamp") or reconciliation_paused(meta):
             return IDLE
         current = copy.deepcopy(dict(body.get("status") or {}))
         work = Pass(body, copy.deepcopy(current))
