@@ -37,6 +37,7 @@ __all__ = [
     "ConnectionFailed",
     "Forbidden",
     "HostKeyMismatch",
+    "Located",
     "NeedsAttention",
     "NotFound",
     "OutcomeUnknown",
@@ -50,8 +51,10 @@ __all__ = [
 ]
 
 
-class ProviderError(Exception):
-    """Base of every error a provider raises."""
+class Located(Exception):
+    """An error that says where it happened: a message, an endpoint or operation, and the
+    platform's status code when there is one. The base of the provider errors and of
+    each platform's own errors inside its provider."""
 
     def __init__(self, message: str, *, endpoint: str = "", status: int | None = None) -> None:
         super().__init__(message)
@@ -63,6 +66,10 @@ class ProviderError(Exception):
         where = f"{self.endpoint}: " if self.endpoint else ""
         code = f" (HTTP {self.status})" if self.status is not None else ""
         return f"{where}{self.message}{code}"
+
+
+class ProviderError(Located):
+    """Base of every error a provider raises."""
 
 
 class NeedsAttention(ProviderError):

@@ -17,19 +17,9 @@ from collections.abc import Iterator
 from reef_operator.providers import errors as provider
 
 
-class VersError(Exception):
-    """Base of every Vers platform error."""
-
-    def __init__(self, message: str, *, status: int | None = None, endpoint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.endpoint = endpoint
-
-    def __str__(self) -> str:
-        where = f"{self.endpoint}: " if self.endpoint else ""
-        code = f" (HTTP {self.status})" if self.status is not None else ""
-        return f"{where}{self.message}{code}"
+class VersError(provider.Located):
+    """Base of every Vers platform error; `as_provider_errors` converts them at the
+    provider's boundary, so none leaves providers/vers."""
 
 
 class BadRequest(VersError):
