@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from reef_operator import fairshare
 from reef_operator.agent.session import SessionError
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.controllers import daemon, runtime
@@ -51,9 +52,11 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
     rt.lieutenants[key] = runner
     wake_on_stop = asyncio.create_task(_wake_when_stopped(stopped, waker))
     try:
-        await daemon.run_passes(_LieutenantPasses(runner, body, logger), waker=waker,
-                                stopped=stopped, logger=logger,
-                                backing_off=functools.partial(rt.backing_off, "Lieutenant", key))
+        with fairshare.acting_for(key[0]):
+            await daemon.run_passes(_LieutenantPasses(runner, body, logger), waker=waker,
+                                    stopped=stopped, logger=logger,
+                                    backing_off=functools.partial(rt.backing_off, "Lieutenant",
+                                                                  key))
     finally:
         wake_on_stop.cancel()
         # A lieutenant re-created under the same name may already have its own loop.

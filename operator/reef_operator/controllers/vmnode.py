@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 
-from reef_operator import metrics
+from reef_operator import fairshare, metrics
 from reef_operator.constants import ANNOTATION_VM_REQUESTED, GROUP, VERSION
 from reef_operator.controllers import daemon, runtime
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
@@ -51,9 +51,10 @@ async def vmnode_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf
     rt = runtime.current()
     key = (body.metadata.namespace or "", body.metadata.name or "")
     try:
-        await daemon.run_passes(_VmNodePasses(rt, body, logger), waker=rt.waker(key),
-                                stopped=stopped, logger=logger,
-                                backing_off=functools.partial(rt.backing_off, "VMNode", key))
+        with fairshare.acting_for(key[0]):
+            await daemon.run_passes(_VmNodePasses(rt, body, logger), waker=rt.waker(key),
+                                    stopped=stopped, logger=logger,
+                                    backing_off=functools.partial(rt.backing_off, "VMNode", key))
     finally:
         rt.backing_off("VMNode", key, 0)
 
@@ -82,7 +83,8 @@ async def vmnode_deleted(body: kopf.Body, retry: int, **_: Any) -> None:
     """Release the VM before the finalizer lets the object go (unless deletionPolicy Orphan)."""
     started = time.monotonic()
     try:
-        await _release_vm(body, retry)
+        with fairshare.acting_for(body.metadata.namespace or ""):
+            await _release_vm(body, retry)
     except kopf.TemporaryError:
         metrics.reconciled("VMNode", "retry", time.monotonic() - started)
         raise

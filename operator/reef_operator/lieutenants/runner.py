@@ -142,7 +142,7 @@ class LieutenantRunner:
     async def _attach(self, node_status: Mapping[str, Any]) -> None:
         """Start or find pi, then follow it; one of a bounded number of starts at a time."""
         gate = self.rt.agent_starts
-        await gate.enter()
+        await gate.enter(self.namespace)
         held = True
 
         def answered() -> None:  # pi answered the handshake: the start is over

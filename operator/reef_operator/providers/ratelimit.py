@@ -2,7 +2,9 @@
 
 A token bucket: `rate` calls per second on average, bursts up to `burst`.
 Misconfigured objects retry with their own backoff on top of this, so one
-bad VMNode cannot hammer the platform for everyone.
+bad VMNode cannot hammer the platform for everyone. Callers waiting for a
+token take turns by namespace (`fairshare`), so one namespace's burst does
+not hold back another's single call.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from types import TracebackType
 
 from reef_operator import metrics
+from reef_operator.fairshare import FairSlots
 
 
 class RateLimiter:
@@ -22,14 +25,15 @@ class RateLimiter:
         self.burst = burst
         self._tokens = float(burst)
         self._updated = time.monotonic()
-        self._lock = asyncio.Lock()
+        # One waiter at a time watches the bucket; the next one is chosen fairly.
+        self._turn = FairSlots(1)
 
     async def acquire(self) -> None:
         with metrics.RATE_LIMIT_WAITERS.track_inprogress():
             await self._acquire()
 
     async def _acquire(self) -> None:
-        async with self._lock:
+        async with self._turn.slot():
             while True:
                 now = time.monotonic()
                 self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)

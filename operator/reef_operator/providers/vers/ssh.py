@@ -1,8 +1,9 @@
 """SSH to Vers VMs: SSH inside TLS on port 443, routed by SNI, host key pinned on first use.
 
 One multiplexed connection per VM is kept and reused by every command; a
-dropped connection is replaced on the next use. A global semaphore bounds how
-many commands run at once across all VMs.
+dropped connection is replaced on the next use. A global bound on how many
+commands run at once across all VMs is shared by namespace in turn
+(`fairshare`), so one namespace's many VMs do not crowd out another's one.
 
 This is the boundary of the shells the Vers provider hands out: asyncssh's and
 the socket's errors leave it as the provider errors `ShellError` and
@@ -25,6 +26,7 @@ from typing import Any, cast
 
 import asyncssh
 
+from reef_operator.fairshare import FairSlots
 from reef_operator.providers.base import CommandResult
 from reef_operator.providers.errors import HostKeyMismatch, ShellError
 from reef_operator.secret import Secret
@@ -127,7 +129,7 @@ class VmShell:
     """One live SSH connection to one VM."""
 
     def __init__(self, vm_id: str, connection: asyncssh.SSHClientConnection,
-                 client: _PinningClient, limit: asyncio.Semaphore) -> None:
+                 client: _PinningClient, limit: FairSlots) -> None:
         self.vm_id = vm_id
         self.host_key_fingerprint = client.seen or ""
         self._connection = connection
@@ -141,7 +143,7 @@ class VmShell:
     async def run(self, command: str, *, stdin: str | None = None,
                   within: float | None = 60.0) -> CommandResult:
         """Run a shell command; a non-zero exit is a result, not an exception."""
-        async with self._limit:
+        async with self._limit.slot():
             try:
                 # Empty input must still close stdin, or `cat > file` waits forever.
                 result = await (self._connection.run(command, input=stdin, check=False,
@@ -196,7 +198,7 @@ class VersConnector:
         self._keys: dict[str, asyncssh.SSHKey] = {}
         self._shells: dict[str, VmShell] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._limit = asyncio.Semaphore(settings.max_concurrent_commands)
+        self._limit = FairSlots(settings.max_concurrent_commands)
         # One TLS context for every VM: each context loads the system's CA store, ≈0.8 MiB
         # and ≈25 ms of CPU, and a connection keeps its context alive as long as it lives.
         self._tls = settings.tls_context()
