@@ -153,7 +153,8 @@ REEF_LOCAL_ROOT: Final = Setting[Path](
     field="local_root")
 REEF_PLATFORM_RATE: Final = Setting[float](
     "REEF_PLATFORM_RATE", "number > 0", parsers.rate, DEFAULT_PLATFORM_RATE,
-    "platform calls per second: one limit for the whole operator", field="platform_rate")
+    "platform calls per second: one limit for the whole operator, its waiting calls served "
+    "by namespace in turn", field="platform_rate")
 REEF_PLATFORM_BURST: Final = Setting[int](
     "REEF_PLATFORM_BURST", "whole number ≥ 1", parsers.count_of("calls"),
     DEFAULT_PLATFORM_BURST, "platform calls allowed at once above that rate",
@@ -162,7 +163,7 @@ REEF_PLATFORM_BURST: Final = Setting[int](
 REEF_MAX_AGENT_STARTS: Final = Setting[int](
     "REEF_MAX_AGENT_STARTS", "whole number ≥ 1", parsers.count_of("agent starts"), 32,
     "lieutenants starting (or re-attaching to) their agent at once; the rest wait in "
-    "phase `Starting`", field="max_agent_starts")
+    "phase `Starting`, let in by namespace in turn", field="max_agent_starts")
 REEF_DEFAULT_MODEL_PROVIDER: Final = Setting[str](
     "REEF_DEFAULT_MODEL_PROVIDER", "word", parsers.word, "anthropic",
     "model provider of lieutenants whose spec names none", field="default_model_provider")
