@@ -34,6 +34,7 @@ import yaml
 
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess, simulator_env
+from reef_operator.constants import LABEL_AGENT_CREDENTIALS
 from reef_operator.providers.local import kill_every_vm
 
 NAMESPACE = "reef-demo"
@@ -351,7 +352,8 @@ def _setup_documents(model: Model, platform: Platform) -> str:
         key = "ANTHROPIC_API_KEY", os.environ["ANTHROPIC_API_KEY"]
     # Given to kubectl on stdin, so the key is in no process's arguments.
     documents.append({"apiVersion": "v1", "kind": "Secret",
-                      "metadata": {"name": "model-credentials", "namespace": NAMESPACE},
+                      "metadata": {"name": "model-credentials", "namespace": NAMESPACE,
+                                   "labels": {LABEL_AGENT_CREDENTIALS: "true"}},
                       "stringData": {key[0]: key[1]}})
     return "---\n".join(yaml.safe_dump(d) for d in documents)
 

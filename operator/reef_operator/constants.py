@@ -16,6 +16,9 @@ LABEL_LIEUTENANT: Final = f"{GROUP}/lieutenant"
 LABEL_PROFILE: Final = f"{GROUP}/profile"
 LABEL_PROFILE_HASH: Final = f"{GROUP}/profile-hash"
 LABEL_PROVIDER: Final = f"{GROUP}/provider"
+# A Secret a lieutenant's credentialsSecretRef may name must carry this label set to "true":
+# whoever can label a Secret can read it, so the label is its owner's consent.
+LABEL_AGENT_CREDENTIALS: Final = f"{GROUP}/agent-credentials"
 
 # When the node's current VM was first requested: written before the create is sent and
 # kept while the node has that VM (removed when the VM is released on purpose).

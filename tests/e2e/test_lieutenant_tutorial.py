@@ -20,7 +20,7 @@ from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess, simulator_env
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_devkit.versim.harness import VersSimulator
-from reef_operator.constants import GROUP, VERSION
+from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, VERSION
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
 
@@ -112,7 +112,8 @@ def test_tutorial_three_dependent_tasks(admin: Kube, namespace: str, operator: O
         metadata=client.V1ObjectMeta(name="scripted-models"),
         data={"models.json": model.models_json()}))
     admin.core.create_namespaced_secret(namespace, client.V1Secret(
-        metadata=client.V1ObjectMeta(name="api-credentials"),
+        metadata=client.V1ObjectMeta(name="api-credentials",
+                                     labels={LABEL_AGENT_CREDENTIALS: "true"}),
         string_data={"SCRIPTED_API_KEY": SECRET}))
     body = {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",

@@ -21,7 +21,7 @@ from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.api.lieutenant import PHASES
-from reef_operator.constants import GROUP, VERSION
+from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, VERSION
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
 
@@ -80,7 +80,8 @@ def test_one_task_shows_in_metrics_probes_and_json_logs(
         metadata=client.V1ObjectMeta(name="scripted-models"),
         data={"models.json": model.models_json()}))
     admin.core.create_namespaced_secret(namespace, client.V1Secret(
-        metadata=client.V1ObjectMeta(name="poet-credentials"),
+        metadata=client.V1ObjectMeta(name="poet-credentials",
+                                     labels={LABEL_AGENT_CREDENTIALS: "true"}),
         string_data={"SCRIPTED_API_KEY": SECRET}))
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
             "metadata": {"name": "poet"},

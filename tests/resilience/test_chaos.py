@@ -34,7 +34,7 @@ from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess, simulator_env
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_devkit.versim.harness import VersSimulator
-from reef_operator.constants import GROUP, VERSION
+from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, VERSION
 from tests.conftest import Kube
 
 pytestmark = pytest.mark.controlplane
@@ -160,7 +160,8 @@ def test_mixed_workload_survives_every_fault(
     admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="models"), data={"models.json": model.models_json()}))
     admin.core.create_namespaced_secret(namespace, client.V1Secret(
-        metadata=client.V1ObjectMeta(name="creds"), string_data={"SCRIPTED_API_KEY": CREDENTIAL}))
+        metadata=client.V1ObjectMeta(name="creds", labels={LABEL_AGENT_CREDENTIALS: "true"}),
+        string_data={"SCRIPTED_API_KEY": CREDENTIAL}))
     operator = OperatorProcess(control_plane.operator_kubeconfig, tmp_path / "operator.log",
                                simulator_env(versim), namespaces=(namespace,))
     operator.start()

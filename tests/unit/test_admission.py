@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reef_operator.controllers.admission import sent_task_problems
+from reef_operator.controllers.admission import credentials_ref_to_check, sent_task_problems
 
 
 def _obj(tasks: list[dict[str, Any]], phases: dict[str, str]) -> dict[str, Any]:
@@ -31,3 +31,19 @@ def test_sent_tasks_cannot_be_removed_or_edited() -> None:
     edited = sent_task_problems(old, _obj([A, {**B, "mode": "steer"}], {}))
     assert edited == ["task 'b' was already sent to the agent (Running); its mode cannot "
                       "change: append a new task instead"]
+
+
+def _lieutenant(secret: str | None) -> dict[str, Any]:
+    return {"spec": {"credentialsSecretRef": {"name": secret}} if secret else {}}
+
+
+def test_the_credentials_secret_is_checked_on_create_and_when_another_is_named() -> None:
+    assert credentials_ref_to_check({}, _lieutenant("keys")) == "keys"
+    assert credentials_ref_to_check(_lieutenant("keys"), _lieutenant("other")) == "other"
+    assert credentials_ref_to_check(_lieutenant(None), _lieutenant("keys")) == "keys"
+
+
+def test_an_unchanged_or_absent_credentials_secret_is_not_looked_up() -> None:
+    # An unrelated edit (a deletion's metadata) is never refused for a label removed later.
+    assert credentials_ref_to_check(_lieutenant("keys"), _lieutenant("keys")) is None
+    assert credentials_ref_to_check({}, _lieutenant(None)) is None

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reef_operator.constants import LABEL_LIEUTENANT
+from reef_operator.constants import LABEL_AGENT_CREDENTIALS, LABEL_LIEUTENANT
 from reef_operator.lieutenants import inputs, node
 from reef_operator.secret import Secret
 
@@ -21,11 +21,21 @@ class _Defaults:
 
 
 class _Reader:
+    """Secrets labelled for agents unless listed in `unlabelled`; counts value reads."""
+
     def __init__(self, secrets: dict[str, dict[str, Secret]],
-                 configmaps: dict[str, dict[str, str]]) -> None:
-        self.secrets, self.configmaps = secrets, configmaps
+                 configmaps: dict[str, dict[str, str]], unlabelled: tuple[str, ...] = ()) -> None:
+        self.secrets, self.configmaps, self.unlabelled = secrets, configmaps, unlabelled
+        self.values_read: list[str] = []
+
+    async def read_secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
+        key = f"{namespace}/{name}"
+        if key not in self.secrets:
+            return None
+        return {"team": "a"} if key in self.unlabelled else {LABEL_AGENT_CREDENTIALS: "true"}
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, Secret] | None:
+        self.values_read.append(f"{namespace}/{name}")
         return self.secrets.get(f"{namespace}/{name}")
 
     async def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
@@ -70,6 +80,31 @@ async def test_a_missing_reference_is_an_input_error(
         missing: str) -> None:
     with pytest.raises(inputs.InputError, match=missing):
         await inputs.session_spec(_Reader(secrets, configmaps), "u1", "api", SPEC, _Defaults())
+
+
+async def test_an_unlabelled_credentials_secret_is_refused_before_any_value_is_read() -> None:
+    reader = _Reader({"u1/keys": {"OPENAI_API_KEY": Secret("sk-1")}},
+                     {"u1/models": {"models.json": "{}"}}, unlabelled=("u1/keys",))
+    with pytest.raises(inputs.UnlabelledCredentials) as refused:
+        await inputs.session_spec(reader, "u1", "api", SPEC, _Defaults())
+    assert refused.value.reason == "CredentialsNotLabelled"
+    assert str(refused.value) == (
+        'Secret u1/keys (spec.credentialsSecretRef) does not carry the label '
+        'reef.vers.sh/agent-credentials: "true"; its owner must label it before an agent may '
+        'read it (kubectl label secret -n u1 keys reef.vers.sh/agent-credentials=true)')
+    assert reader.values_read == []
+
+
+@pytest.mark.parametrize("value", ["false", "True", "yes", ""])
+def test_only_the_exact_label_value_true_is_consent(value: str) -> None:
+    assert not inputs.credentials_consented({LABEL_AGENT_CREDENTIALS: value})
+    assert inputs.credentials_consented({LABEL_AGENT_CREDENTIALS: "true"})
+
+
+async def test_a_missing_credentials_secret_is_still_missing_input() -> None:
+    with pytest.raises(inputs.InputError) as refused:
+        await inputs.session_spec(_Reader({}, {}), "u1", "api", SPEC, _Defaults())
+    assert refused.value.reason == "MissingInput"
 
 
 def test_usage_is_labelled_with_the_model_that_answered() -> None:

@@ -32,6 +32,8 @@ from reef_operator.profiles import (
     secret_env_refs,
     validate_profile,
 )
+from reef_operator.profiles.validation import secret_namespace_problems
+from reef_operator.vmnodes.profiles import ProfileBook
 from tests.conftest import REPO_ROOT
 
 TOOLS = ("sh", "mkdir", "rm", "mv", "cat", "tail", "date", "sed", "grep", "chmod")
@@ -385,6 +387,28 @@ def test_problems_name_the_field_and_what_to_change(spec: dict[str, Any], expect
     problems = validate_profile(spec)
     assert len(problems) == 1, problems
     assert problems[0].startswith(expected), problems[0]
+
+
+def _secret_env(namespace: str) -> dict[str, Any]:
+    return {"env": [{"name": "LITERAL", "value": "x"}, {"name": "KEY", "valueFrom": {
+        "secretKeyRef": {"namespace": namespace, "name": "keys", "key": "k"}}}]}
+
+
+def test_a_profile_reads_secrets_only_from_the_operators_namespace() -> None:
+    assert secret_namespace_problems(_secret_env("reef-system"), "reef-system") == []
+    assert secret_namespace_problems(_secret_env("team-a"), "reef-system") == [
+        "env[1] (KEY): valueFrom.secretKeyRef.namespace is 'team-a', but a BootProfile reads "
+        "Secrets only from the operator's namespace 'reef-system': copy the Secret there and "
+        "set namespace: reef-system"]
+    assert secret_namespace_problems(_secret_env("ops"), "ops") == []
+
+
+def test_the_operator_sees_a_profile_reading_elsewhere_as_invalid() -> None:
+    body = {"metadata": {"name": "p"}, "spec": _secret_env("team-a")}
+    view = ProfileBook(secret_namespace="reef-system").upsert(body)
+    assert view.problems and "'team-a'" in view.problems[0]
+    assert view.script == ""
+    assert ProfileBook(secret_namespace="team-a").upsert(body).problems == ()
 
 
 def test_a_vers_profile_may_use_tags() -> None:

@@ -120,6 +120,48 @@
   clientConfig:
     {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/vmnode-vm-id-is-immutable") | nindent 4 }}
   timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
+- name: lieutenant-credentials-are-labelled.reef.vers.sh
+  sideEffects: None
+  failurePolicy: Ignore
+  matchPolicy: Equivalent
+  rules:
+  - apiGroups:
+    - reef.vers.sh
+    apiVersions:
+    - v1alpha1
+    resources:
+    - lieutenants
+    operations:
+    - CREATE
+    - UPDATE
+    scope: '*'
+  admissionReviewVersions:
+  - v1
+  - v1beta1
+  clientConfig:
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/lieutenant-credentials-are-labelled") | nindent 4 }}
+  timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
+- name: bootprofile-secrets-in-operator-namespace.reef.vers.sh
+  sideEffects: None
+  failurePolicy: Ignore
+  matchPolicy: Equivalent
+  rules:
+  - apiGroups:
+    - reef.vers.sh
+    apiVersions:
+    - v1alpha1
+    resources:
+    - bootprofiles
+    operations:
+    - CREATE
+    - UPDATE
+    scope: '*'
+  admissionReviewVersions:
+  - v1
+  - v1beta1
+  clientConfig:
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/bootprofile-secrets-in-operator-namespace") | nindent 4 }}
+  timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 {{- end }}
 {{/* The operator's settings (reef_operator.config.table): ConfigMap keys, Secret keys. */}}
 {{- define "reef-operator.generated.configKeys" -}}

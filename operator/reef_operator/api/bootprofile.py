@@ -46,7 +46,10 @@ SPEC = obj(
                             "secretKeyRef": obj(
                                 "A key of a Secret.",
                                 {
-                                    "namespace": string("Namespace of the Secret.",
+                                    "namespace": string(
+                                        "Namespace of the Secret: only the operator's own "
+                                        "namespace (REEF_NAMESPACE, default reef-system) is "
+                                        "accepted.",
                                                         pattern=DNS_LABEL, max_length=63),
                                     "name": string("Name of the Secret.", max_length=253,
                                                    pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),

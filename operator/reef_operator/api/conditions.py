@@ -193,7 +193,8 @@ LIEUTENANT = KindConditions(
                       "message).", abnormal_true=True),
         ConditionType("Reconciling", f"{RECONCILING}: the VM or the agent is starting, a "
                       "pause or destroy is not done yet.", abnormal_true=True),
-        ConditionType("Stalled", f"{STALLED}: a missing Secret or ConfigMap, a VMNode that "
+        ConditionType("Stalled", f"{STALLED}: a missing Secret or ConfigMap, a credentials "
+                      "Secret not labelled for agents, a VMNode that "
                       "belongs to someone else or is itself Stalled, an agent unreachable "
                       "5 times in a row.", abnormal_true=True),
     ),
@@ -229,6 +230,11 @@ LIEUTENANT = KindConditions(
                 "the credentials Secret or the providers ConfigMap is missing (checked again "
                 "on any change to the lieutenant, at the latest after 10 minutes)",
                 phase="Error"),
+        Summary("CredentialsNotLabelled", False, False, True, "Degraded",
+                "the credentials Secret does not carry the label "
+                "reef.vers.sh/agent-credentials: \"true\", so none of its values is read "
+                "(checked again on any change to the lieutenant, at the latest after 10 "
+                "minutes)", phase="Error"),
         Summary("InvalidSpec", False, False, True, "Degraded",
                 "a VMNode with the lieutenant's name exists and belongs to someone else",
                 phase="Error"),

@@ -99,8 +99,10 @@ SPEC = obj(
         ),
         "credentialsSecretRef": name_ref(
             "Secret in this namespace whose keys become the agent's environment, e.g. "
-            "ANTHROPIC_API_KEY. The values never appear in status, Events, logs or process "
-            "arguments.", "Secret",
+            "ANTHROPIC_API_KEY. It must carry the label reef.vers.sh/agent-credentials: "
+            "\"true\" (its owner's consent); otherwise the lieutenant is Stalled "
+            "(CredentialsNotLabelled) and none of its values is read. The values never "
+            "appear in status, Events, logs or process arguments.", "Secret",
         ),
         "providersConfigMapRef": name_ref(
             "ConfigMap in this namespace whose key models.json is pi's custom-provider file "

@@ -182,7 +182,8 @@ OPERATOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
 
 REEF_NAMESPACE: Final = Setting[str](
     "REEF_NAMESPACE", "namespace", parsers.any_text, OPERATOR_NAMESPACE,
-    "the namespace of the ConfigMap and the Secret")
+    "the operator's namespace: of the ConfigMap and the Secret, and the only namespace a "
+    "BootProfile's env secretKeyRef may read from")
 REEF_CONFIGMAP: Final = Setting[str](
     "REEF_CONFIGMAP", "ConfigMap name", parsers.any_text, DEFAULT_CONFIGMAP,
     "the ConfigMap of settings (`kubectl reef config set` changes it)")

@@ -103,8 +103,8 @@ class _LieutenantPasses(daemon.Passes):
     async def report(self, error: Exception, failure: daemon.Failure, failures: int,
                      delay: float) -> None:
         if failure == "invalid":
-            self.runner.fail("InvalidSpec" if isinstance(error, OwnershipError)
-                             else "MissingInput", str(error))
+            self.runner.fail(error.reason if isinstance(error, InputError) else "InvalidSpec",
+                             str(error))
             await self.runner.flush(force=True)
             if str(error) != self.last_problem:
                 runtime.post_event(self.body, "Warning", "InvalidSpec", str(error))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import kopf
 
 from reef_operator import webhook
-from reef_operator.config import load_config
+from reef_operator.config import REEF_NAMESPACE, load_config, read_env
 from reef_operator.constants import FINALIZER
 from reef_operator.controllers import runtime
 from reef_operator.controllers.persistence import MemoryProgress, NoDiffBase
@@ -54,7 +55,8 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Every provider operation is counted and timed (metrics); the providers do not know.
     providers = {key: InstrumentedProvider(provider) for key, provider in providers.items()}
 
-    fleet, profiles = Fleet(), ProfileBook()
+    fleet, profiles = Fleet(), ProfileBook(
+        secret_namespace=read_env(REEF_NAMESPACE, os.environ))
     # The whole picture before the first reconcile, so no node is judged on a partial view.
     for body in await kube.list_all("bootprofiles"):
         profiles.upsert(body)

@@ -69,6 +69,22 @@ class KubeApi:
         return {key: Secret(base64.b64decode(value).decode())
                 for key, value in (found.data or {}).items()}
 
+    async def read_secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's labels, read as metadata only (its values stay in the apiserver);
+        None if it does not exist."""
+        try:
+            answer = await asyncio.to_thread(
+                self.core.api_client.call_api, "/api/v1/namespaces/{namespace}/secrets/{name}",
+                "GET", path_params={"namespace": namespace, "name": name},
+                header_params={"Accept": _METADATA_ONLY}, response_type="object",
+                auth_settings=["BearerToken"], _return_http_data_only=True)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        labels = (cast(dict[str, Any], answer).get("metadata") or {}).get("labels") or {}
+        return {str(key): str(value) for key, value in labels.items()}
+
     async def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
             found = await asyncio.to_thread(self.core.read_namespaced_config_map, name,
@@ -78,6 +94,10 @@ class KubeApi:
                 return None
             raise
         return dict(found.data or {})
+
+
+# Asks the apiserver for an object's metadata without its body (PartialObjectMetadata).
+_METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 def _without_empty_strings(value: Any) -> Any:

@@ -3,6 +3,11 @@
 The credentials Secret and the providers ConfigMap (its models.json may hold API keys)
 travel as `Secret` values: never in logs, Events, status or process arguments. A
 reference to something missing is an InputError, for a person to fix.
+
+A credentials Secret reaches an agent only when its owner says so: it must carry the
+label `reef.vers.sh/agent-credentials: "true"` (whoever can label a Secret can read it).
+Its labels are read first, as metadata alone; its values are read only when it is
+labelled, so a tenant naming another's Secret gets nothing out of the apiserver.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from reef_operator.agent.session import SessionSpec
+from reef_operator.constants import LABEL_AGENT_CREDENTIALS
 from reef_operator.lieutenants.runtime import ModelDefaults
 from reef_operator.secret import Secret
 
@@ -18,8 +24,29 @@ from reef_operator.secret import Secret
 class InputError(RuntimeError):
     """Something the spec points at (Secret, ConfigMap) is missing."""
 
+    reason = "MissingInput"
+
+
+class UnlabelledCredentials(InputError):
+    """The credentials Secret exists but its owner has not labelled it for agents."""
+
+    reason = "CredentialsNotLabelled"
+
+
+def credentials_consented(labels: Mapping[str, str]) -> bool:
+    return labels.get(LABEL_AGENT_CREDENTIALS) == "true"
+
+
+def unlabelled_credentials_message(namespace: str, name: str) -> str:
+    return (f"Secret {namespace}/{name} (spec.credentialsSecretRef) does not carry the label "
+            f'{LABEL_AGENT_CREDENTIALS}: "true"; its owner must label it before an agent may '
+            f"read it (kubectl label secret -n {namespace} {name} "
+            f"{LABEL_AGENT_CREDENTIALS}=true)")
+
 
 class InputReader(Protocol):
+    async def read_secret_labels(self, namespace: str, name: str) -> dict[str, str] | None: ...
+
     async def read_secret(self, namespace: str, name: str) -> dict[str, Secret] | None: ...
 
     async def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None: ...
@@ -54,7 +81,10 @@ async def session_spec(reader: InputReader, namespace: str, name: str,
     credentials: dict[str, Secret] = {}
     secret_ref = (spec.get("credentialsSecretRef") or {}).get("name")
     if secret_ref:
-        found = await reader.read_secret(namespace, secret_ref)
+        labels = await reader.read_secret_labels(namespace, secret_ref)
+        if labels is not None and not credentials_consented(labels):
+            raise UnlabelledCredentials(unlabelled_credentials_message(namespace, secret_ref))
+        found = None if labels is None else await reader.read_secret(namespace, secret_ref)
         if found is None:
             raise InputError(f"Secret {secret_ref} (credentialsSecretRef) not found in "
                              f"namespace {namespace}")

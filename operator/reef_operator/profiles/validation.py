@@ -2,9 +2,12 @@
 
 The API server already enforces types, patterns, enums and sizes. What is left
 are rules across fields (an env entry needs a value *or* a source; the Local
-provider has no Vers images) and things a shell script cannot carry (NUL
-bytes). The controller reports these problems in the profile's `Valid`
-condition, so each message names the field and says what to change.
+provider has no Vers images), things a shell script cannot carry (NUL
+bytes) and where a Secret-backed env variable may be read: only from the
+operator's own namespace, because a BootProfile (cluster-scoped, used by every
+tenant's nodes) must not carry a Secret out of another team's namespace. The
+controller reports these problems in the profile's `Valid` condition, so each
+message names the field and says what to change.
 """
 
 from __future__ import annotations
@@ -22,6 +25,23 @@ def validate_profile(spec: Mapping[str, Any]) -> list[str]:
     """Human-readable problems with a BootProfile spec; an empty list means valid."""
     return [*_source_problems(spec), *_env_problems(spec.get("env")),
             *_boot_script_problems(spec.get("bootScript"))]
+
+
+def secret_namespace_problems(spec: Mapping[str, Any], operator_namespace: str) -> list[str]:
+    """Secret-backed env variables that would read outside the operator's namespace."""
+    problems = []
+    for index, entry in enumerate(spec.get("env") or ()):
+        value_from = entry.get("valueFrom") if isinstance(entry, Mapping) else None
+        ref = value_from.get("secretKeyRef") if isinstance(value_from, Mapping) else None
+        if not isinstance(ref, Mapping) or not ref.get("namespace"):
+            continue
+        if ref["namespace"] != operator_namespace:
+            problems.append(
+                f"env[{index}] ({entry.get('name')}): valueFrom.secretKeyRef.namespace is "
+                f"{ref['namespace']!r}, but a BootProfile reads Secrets only from the "
+                f"operator's namespace {operator_namespace!r}: copy the Secret there and "
+                f"set namespace: {operator_namespace}")
+    return problems
 
 
 def _source_problems(spec: Mapping[str, Any]) -> list[str]:

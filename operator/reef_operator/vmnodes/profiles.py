@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reef_operator.constants import OPERATOR_NAMESPACE
 from reef_operator.profiles.bootscript import profile_hash, render_boot_script
 from reef_operator.profiles.dna import effective_dna
-from reef_operator.profiles.validation import validate_profile
+from reef_operator.profiles.validation import secret_namespace_problems, validate_profile
 
 PROVIDER_KEYS = {"Vers": "vers", "Local": "local"}
 
@@ -22,9 +23,10 @@ class ProfileView:
     problems: tuple[str, ...]
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> ProfileView:
+    def from_body(cls, body: Mapping[str, Any],
+                  secret_namespace: str = OPERATOR_NAMESPACE) -> ProfileView:
         spec = dict(body.get("spec") or {})
-        problems = tuple(validate_profile(spec))
+        problems = (*validate_profile(spec), *secret_namespace_problems(spec, secret_namespace))
         script = render_boot_script(spec) if not problems else ""
         return cls(str(body.get("metadata", {}).get("name", "")), spec, script,
                    profile_hash(spec) if not problems else "", problems)
@@ -60,10 +62,12 @@ class ProfileView:
 
 @dataclass
 class ProfileBook:
+    # The operator's namespace: the only one a profile's secretKeyRef may read from.
+    secret_namespace: str = OPERATOR_NAMESPACE
     profiles: dict[str, ProfileView] = field(default_factory=dict)
 
     def upsert(self, body: Mapping[str, Any]) -> ProfileView:
-        view = ProfileView.from_body(body)
+        view = ProfileView.from_body(body, self.secret_namespace)
         self.profiles[view.name] = view
         return view
 

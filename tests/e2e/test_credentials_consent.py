@@ -1,0 +1,210 @@
+"""A credentials Secret reaches an agent only when its owner labelled it for agents.
+
+Real apiserver with the operator's admission webhook, the operator as its own process,
+Local VMs, the real pi and the scripted model. The tenant is an impersonated user with
+rights on reef objects in its namespace only: it cannot read the Secrets there, so naming
+one in credentialsSecretRef must not carry a value out of the apiserver to its agent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.controlplane.processes import free_port
+from reef_devkit.operator_process import OperatorProcess
+from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, OPERATOR_NAMESPACE, VERSION
+from tests.conftest import Kube
+from tests.e2e.conftest import wait_for
+
+pytestmark = pytest.mark.controlplane
+
+TENANT = "tenant-b"
+UNLABELLED_VALUE = "sk-not-for-agents-" + "7q" * 12
+LABELLED_VALUE = "sk-for-agents-" + "4k" * 12
+ANSWER = "Consent given, key used."
+SCRIPT = f"""
+tasks:
+  - match: "Use the key"
+    steps:
+      - text: "{ANSWER}"
+"""
+
+
+@pytest.fixture(scope="module")
+def operator(control_plane: LocalControlPlane, local_root: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(control_plane.operator_kubeconfig,
+                              tmp_path_factory.mktemp("operator") / "operator.log",
+                              {"REEF_LOCAL_ROOT": str(local_root),
+                               "REEF_WEBHOOK_PORT": str(free_port()),
+                               "REEF_WEBHOOK_ADDR": "127.0.0.1"})
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def webhook(admin: Kube, operator: OperatorProcess) -> None:
+    """The operator's webhook configuration is in place with the credentials check."""
+    admission = client.AdmissionregistrationV1Api(admin.api)
+
+    def configured() -> bool:
+        found = admission.list_validating_webhook_configuration().items
+        return "lieutenant-credentials-are-labelled" in json.dumps(
+            [admin.api.sanitize_for_serialization(c) for c in found])
+
+    wait_for(configured, 60, "the operator's ValidatingWebhookConfiguration", operator)
+
+
+@pytest.fixture
+def tenant(admin: Kube, namespace: str) -> Kube:
+    """A user with every right on reef objects in `namespace` and none on its Secrets."""
+    rbac = client.RbacAuthorizationV1Api(admin.api)
+    rbac.create_namespaced_role(namespace, client.V1Role(
+        metadata=client.V1ObjectMeta(name="reef-tenant"),
+        rules=[client.V1PolicyRule(api_groups=[GROUP], resources=["*"], verbs=["*"])]))
+    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name="reef-tenant"),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
+                                  name="reef-tenant"),
+        subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User",
+                                       name=TENANT)]))
+    api = client.ApiClient(admin.api.configuration)
+    api.set_default_header("Impersonate-User", TENANT)
+    api.set_default_header("Impersonate-Group", "system:authenticated")
+    return Kube(api, admin.kubeconfig, admin.kubectl_binary)
+
+
+def _secret(admin: Kube, namespace: str, name: str, value: str, labelled: bool) -> None:
+    labels = {LABEL_AGENT_CREDENTIALS: "true"} if labelled else None
+    admin.core.create_namespaced_secret(namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name=name, labels=labels),
+        string_data={"SCRIPTED_API_KEY": value}))
+
+
+def _lieutenant(name: str, secret: str, tasks: list[dict[str, str]]) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
+            "metadata": {"name": name},
+            "spec": {"role": "r", "profileRef": {"name": "local"},
+                     "model": {"provider": "scripted", "id": "scripted-1"},
+                     "providersConfigMapRef": {"name": "scripted-models"},
+                     "credentialsSecretRef": {"name": secret}, "tasks": tasks}}
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or []
+                 if c["type"] == kind), {})
+
+
+def _refusal(error: ApiException) -> str:
+    """The message of an apiserver refusal (the webhook's, when it refused)."""
+    return str(json.loads(error.body or "{}").get("message", ""))
+
+
+def _files_holding(root: Path, value: str) -> list[Path]:
+    needle = value.encode()
+    return [path for path in root.rglob("*")
+            if path.is_file() and not path.is_symlink() and needle in path.read_bytes()]
+
+
+def test_a_tenant_cannot_read_the_secret_it_names(tenant: Kube, admin: Kube,
+                                                  namespace: str) -> None:
+    """The premise: the tenant's identity has no access to the namespace's Secrets."""
+    _secret(admin, namespace, "team-keys", UNLABELLED_VALUE, labelled=False)
+    with pytest.raises(ApiException) as refused:
+        tenant.core.read_namespaced_secret("team-keys", namespace)
+    assert refused.value.status == 403
+
+
+def test_admission_refuses_an_unlabelled_credentials_secret(
+        tenant: Kube, admin: Kube, namespace: str, webhook: None) -> None:
+    _secret(admin, namespace, "team-keys", UNLABELLED_VALUE, labelled=False)
+    with pytest.raises(ApiException) as refused:
+        tenant.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "lieutenants",
+            _lieutenant("thief", "team-keys", [{"name": "t1", "message": "Use the key"}]))
+    assert refused.value.status == 422
+    message = _refusal(refused.value)
+    assert f"Secret {namespace}/team-keys (spec.credentialsSecretRef)" in message
+    assert f'{LABEL_AGENT_CREDENTIALS}: "true"' in message
+    assert UNLABELLED_VALUE not in message
+    # Naming another Secret on UPDATE is checked too.
+    _secret(admin, namespace, "agent-keys", LABELLED_VALUE, labelled=True)
+    tenant.custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "lieutenants", _lieutenant("honest", "agent-keys", []))
+    with pytest.raises(ApiException) as refused:
+        tenant.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, "lieutenants", "honest",
+            {"spec": {"credentialsSecretRef": {"name": "team-keys"}}})
+    assert refused.value.status == 422
+    assert "team-keys" in _refusal(refused.value)
+
+
+def test_the_controller_refuses_what_admission_let_through(
+        tenant: Kube, admin: Kube, namespace: str, operator: OperatorProcess,
+        local_root: Path, scripted: str, webhook: None) -> None:
+    """A Secret created after its lieutenant passes admission (GitOps order); the
+    controller still reads no value from it, while a labelled lieutenant beside it works."""
+    _secret(admin, namespace, "agent-keys", LABELLED_VALUE, labelled=True)
+    task = [{"name": "t1", "message": "Use the key"}]
+    for body in (_lieutenant("late", "later-keys", []), _lieutenant("control", "agent-keys", task)):
+        tenant.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants",
+                                                      body)
+
+    def stalled_on(reason: str) -> Any:
+        obj = admin.get("lieutenants", "late", namespace)
+        return obj if _condition(obj, "Stalled").get("reason") == reason else None
+
+    wait_for(lambda: stalled_on("MissingInput"), 180, "late: MissingInput", operator)
+    _secret(admin, namespace, "later-keys", UNLABELLED_VALUE, labelled=False)
+    # The tenant appends a task: the reference is unchanged, so admission does not look.
+    tenant.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "lieutenants", "late", {"spec": {"tasks": task}})
+    late = wait_for(lambda: stalled_on("CredentialsNotLabelled"), 120,
+                    "late: CredentialsNotLabelled", operator)
+    stalled = _condition(late, "Stalled")
+    assert stalled["status"] == "True"
+    assert stalled["message"].startswith(
+        f"Secret {namespace}/later-keys (spec.credentialsSecretRef) does not carry the label "
+        f'{LABEL_AGENT_CREDENTIALS}: "true"')
+
+    def answered() -> dict[str, Any] | None:
+        obj = admin.get("lieutenants", "control", namespace)
+        return obj if (obj.get("status") or {}).get("history") else None
+
+    control = wait_for(answered, 180, "the labelled lieutenant's answer", operator)
+    assert control["status"]["history"][0]["response"] == ANSWER
+    # The labelled value reached its agent's VM; the unlabelled one reached nothing.
+    assert _files_holding(local_root, LABELLED_VALUE)
+    assert _files_holding(local_root, UNLABELLED_VALUE) == []
+    late = admin.get("lieutenants", "late", namespace)
+    assert UNLABELLED_VALUE not in json.dumps(late)
+    events = admin.core.list_namespaced_event(namespace).items
+    assert any("later-keys" in (e.message or "") for e in events)
+    assert all(UNLABELLED_VALUE not in (e.message or "") for e in events)
+    assert UNLABELLED_VALUE not in operator.log_file.read_text()
+
+
+def test_a_bootprofile_reading_a_secret_outside_the_operators_namespace_is_refused(
+        admin: Kube, namespace: str, operator: OperatorProcess, webhook: None) -> None:
+    _secret(admin, namespace, "team-keys", UNLABELLED_VALUE, labelled=False)
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile",
+            "metadata": {"name": f"steal-{namespace}"[:63]},
+            "spec": {"provider": "Local", "env": [{"name": "KEY", "valueFrom": {
+                "secretKeyRef": {"namespace": namespace, "name": "team-keys",
+                                 "key": "SCRIPTED_API_KEY"}}}]}}
+    with pytest.raises(ApiException) as refused:
+        admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", body)
+    assert refused.value.status == 422
+    assert _refusal(refused.value) == (
+        f"env[0] (KEY): valueFrom.secretKeyRef.namespace is {namespace!r}, but a BootProfile "
+        f"reads Secrets only from the operator's namespace {OPERATOR_NAMESPACE!r}: copy the "
+        f"Secret there and set namespace: {OPERATOR_NAMESPACE}")
