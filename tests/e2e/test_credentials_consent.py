@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
@@ -21,6 +21,7 @@ from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess
 from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, OPERATOR_NAMESPACE, VERSION
+from reef_operator.kube.api import METADATA_ONLY, KubeApi
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
 
@@ -124,6 +125,22 @@ def test_a_tenant_cannot_read_the_secret_it_names(tenant: Kube, admin: Kube,
     assert refused.value.status == 403
 
 
+async def test_the_operator_reads_a_secrets_labels_without_its_values(
+        admin: Kube, namespace: str) -> None:
+    _secret(admin, namespace, "team-keys", UNLABELLED_VALUE, labelled=False)
+    _secret(admin, namespace, "agent-keys", LABELLED_VALUE, labelled=True)
+    answer = admin.core.read_namespaced_secret(
+        "team-keys", namespace, _headers={"Accept": METADATA_ONLY}, _preload_content=False)
+    raw = cast(bytes, answer.data)
+    assert json.loads(raw)["kind"] == "PartialObjectMetadata"
+    assert UNLABELLED_VALUE.encode() not in raw
+    kube = KubeApi(admin.api)
+    assert await kube.read_secret_labels(namespace, "team-keys") == {}
+    assert await kube.read_secret_labels(namespace, "agent-keys") == {
+        LABEL_AGENT_CREDENTIALS: "true"}
+    assert await kube.read_secret_labels(namespace, "not-there") is None
+
+
 def test_admission_refuses_an_unlabelled_credentials_secret(
         tenant: Kube, admin: Kube, namespace: str, webhook: None) -> None:
     _secret(admin, namespace, "team-keys", UNLABELLED_VALUE, labelled=False)
@@ -204,7 +221,7 @@ def test_a_bootprofile_reading_a_secret_outside_the_operators_namespace_is_refus
     with pytest.raises(ApiException) as refused:
         admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", body)
     assert refused.value.status == 422
-    assert _refusal(refused.value) == (
-        f"env[0] (KEY): valueFrom.secretKeyRef.namespace is {namespace!r}, but a BootProfile "
+    assert _refusal(refused.value).endswith(
+        f"denied the request: env[0] (KEY): valueFrom.secretKeyRef.namespace is {namespace!r}, but a BootProfile "
         f"reads Secrets only from the operator's namespace {OPERATOR_NAMESPACE!r}: copy the "
         f"Secret there and set namespace: {OPERATOR_NAMESPACE}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 from pathlib import Path
 from typing import Any, cast
@@ -74,16 +75,14 @@ class KubeApi:
         None if it does not exist."""
         try:
             answer = await asyncio.to_thread(
-                self.core.api_client.call_api, "/api/v1/namespaces/{namespace}/secrets/{name}",
-                "GET", path_params={"namespace": namespace, "name": name},
-                header_params={"Accept": _METADATA_ONLY}, response_type="object",
-                auth_settings=["BearerToken"], _return_http_data_only=True)
+                self.core.read_namespaced_secret, name, namespace,
+                _headers={"Accept": METADATA_ONLY}, _preload_content=False)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
-        labels = (cast(dict[str, Any], answer).get("metadata") or {}).get("labels") or {}
-        return {str(key): str(value) for key, value in labels.items()}
+        metadata = json.loads(cast(bytes, answer.data)).get("metadata") or {}
+        return {str(key): str(value) for key, value in (metadata.get("labels") or {}).items()}
 
     async def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
@@ -97,7 +96,7 @@ class KubeApi:
 
 
 # Asks the apiserver for an object's metadata without its body (PartialObjectMetadata).
-_METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 def _without_empty_strings(value: Any) -> Any:
