@@ -222,6 +222,6 @@ def test_a_bootprofile_reading_a_secret_outside_the_operators_namespace_is_refus
         admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", body)
     assert refused.value.status == 422
     assert _refusal(refused.value).endswith(
-        f"denied the request: env[0] (KEY): valueFrom.secretKeyRef.namespace is {namespace!r}, but a BootProfile "
-        f"reads Secrets only from the operator's namespace {OPERATOR_NAMESPACE!r}: copy the "
-        f"Secret there and set namespace: {OPERATOR_NAMESPACE}")
+        f"denied the request: env[0] (KEY): valueFrom.secretKeyRef.namespace is "
+        f"{namespace!r}, but a BootProfile reads Secrets only from the operator's namespace "
+        f"{OPERATOR_NAMESPACE!r}: copy the Secret there and set namespace: {OPERATOR_NAMESPACE}")

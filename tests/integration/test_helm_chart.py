@@ -272,7 +272,8 @@ def test_the_webhook_is_served_where_the_configuration_points() -> None:
     expected = admission_webhooks()
     assert [w["name"] for w in configuration["webhooks"]] == [w["name"] for w in expected]
     assert {w["clientConfig"]["service"]["path"] for w in expected} == {
-        "/lieutenant-tasks-are-append-only", "/vmnode-vm-id-is-immutable"}
+        "/lieutenant-tasks-are-append-only", "/vmnode-vm-id-is-immutable",
+        "/lieutenant-credentials-are-labelled", "/bootprofile-secrets-in-operator-namespace"}
     for webhook, kopf_built in zip(configuration["webhooks"], expected, strict=True):
         assert webhook["rules"] == kopf_built["rules"]
         assert webhook["failurePolicy"] == "Ignore"
@@ -863,18 +864,33 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
         wait_for(lambda: operator.probe("health", "/readyz") == 200, "/readyz 200", operator)
         configuration = get(admin, "validatingwebhookconfigurations", release.fullname)
         meta = {"name": "x", "namespace": "default"}
+        # A Secret in the lieutenant's namespace that is not labelled for agents.
+        admin.core.create_namespaced_secret("default", client.V1Secret(
+            metadata=client.V1ObjectMeta(name="x-unlabelled"), string_data={"K": "v"}))
+        profile_env = [{"name": "K", "valueFrom": {"secretKeyRef": {
+            "namespace": "default", "name": "x-unlabelled", "key": "K"}}}]
         reviews = {
-            "lieutenants": _admission_review(
+            "/lieutenant-tasks-are-append-only": _admission_review(
                 "Lieutenant", "lieutenants",
                 {"metadata": meta, "spec": {"tasks": [{"name": "a", "message": "hello"}]},
                  "status": {"tasks": [{"name": "a", "phase": "Sent"}]}},
                 {"metadata": meta, "spec": {"tasks": []},
                  "status": {"tasks": [{"name": "a", "phase": "Sent"}]}}),
-            "vmnodes": _admission_review(
+            "/vmnode-vm-id-is-immutable": _admission_review(
                 "VMNode", "vmnodes", {"metadata": meta, "spec": {"vmId": "vm-1"}},
                 {"metadata": meta, "spec": {"vmId": "vm-2"}}),
+            "/lieutenant-credentials-are-labelled": _admission_review(
+                "Lieutenant", "lieutenants", {"metadata": meta, "spec": {}},
+                {"metadata": meta, "spec": {"credentialsSecretRef": {"name": "x-unlabelled"}}}),
+            "/bootprofile-secrets-in-operator-namespace": _admission_review(
+                "BootProfile", "bootprofiles", {"metadata": {"name": "x"}, "spec": {}},
+                {"metadata": {"name": "x"}, "spec": {"env": profile_env}}),
         }
-        expected = {"lieutenants": "already sent to the agent", "vmnodes": "cannot change"}
+        expected = {"/lieutenant-tasks-are-append-only": "already sent to the agent",
+                    "/vmnode-vm-id-is-immutable": "cannot change",
+                    "/lieutenant-credentials-are-labelled": "does not carry the label",
+                    "/bootprofile-secrets-in-operator-namespace":
+                        "reads Secrets only from the operator's namespace"}
         for webhook in configuration["webhooks"]:
             service = webhook["clientConfig"]["service"]
             target = get(admin, "services", service["name"], service["namespace"])
@@ -882,19 +898,19 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
                     if p["port"] == service["port"]] == ["webhook"]
             context = ssl.create_default_context(
                 cadata=base64.b64decode(webhook["clientConfig"]["caBundle"]).decode())
-            plural = webhook["rules"][0]["resources"][0]
             with httpx.Client(verify=context, timeout=10) as https:
                 answer = https.post(
                     f"https://127.0.0.1:{operator.webhook_port}{service['path']}?timeout=2s",
-                    json=reviews[plural],
+                    json=reviews[service["path"]],
                     extensions={"sni_hostname": f"{service['name']}.{service['namespace']}.svc"})
             assert answer.status_code == 200, answer.text
             response = answer.json()["response"]
-            assert response["uid"] == reviews[plural]["request"]["uid"]
+            assert response["uid"] == reviews[service["path"]]["request"]["uid"]
             assert response["allowed"] is False
-            assert expected[plural] in response["status"]["message"]
+            assert expected[service["path"]] in response["status"]["message"]
     finally:
         operator.stop()
+        admin.core.delete_namespaced_secret("x-unlabelled", "default")
 
 
 @pytest.mark.controlplane

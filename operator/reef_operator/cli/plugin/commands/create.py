@@ -16,7 +16,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="BootProfile name (default: the operator's)")
     parser.add_argument("--model", help="PROVIDER/ID, e.g. anthropic/claude-sonnet-4-5")
     parser.add_argument("--credentials", metavar="SECRET",
-                        help="Secret whose keys become the agent's environment")
+                        help="Secret whose keys become the agent's environment; it must "
+                             "carry the label reef.vers.sh/agent-credentials=true")
     parser.add_argument("--providers", metavar="CONFIGMAP",
                         help="ConfigMap with pi's models.json, for custom model providers")
     parser.add_argument("--instructions", help="extra system-prompt text")
