@@ -7,7 +7,7 @@ The chart (helm/reef-operator) is where the operator's Deployment, ConfigMap, Se
 and webhook objects are written; manifests/ holds the same for `kubectl apply -k`:
 
 - `manifests/kustomization.yaml`: the namespace reef-system, the CRDs, the operator's
-  RBAC and BootProfiles (rendered from Python by `reef_operator.render`), and
+  RBAC and BootProfiles but `local` (rendered from Python by `reef_operator.render`), and
   `manifests/operator/` (from `helm template` with the release name reef-operator in
   reef-system and the webhook off: a plain manifest cannot generate a certificate);
 - `manifests/webhook/`: the admission webhook with a cert-manager certificate (the
@@ -50,6 +50,9 @@ FROM_PYTHON = frozenset({"CustomResourceDefinition", "ServiceAccount", "ClusterR
 OPERATOR_FILES = {"ConfigMap": "configmap.yaml", "Deployment": "deployment.yaml",
                   "Service": "metrics-service.yaml"}
 HELM_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")
+# Profiles manifests/ ships as files but does not apply (the chart's bootProfiles.local: off):
+# a Local agent runs in the operator's pod with the operator's identity.
+ON_REQUEST_PROFILES = frozenset({"local"})
 Object = dict[str, Any]
 
 
@@ -191,7 +194,8 @@ def plain_manifests(root: Path) -> dict[str, str]:
         "kind": "Kustomization",
         "resources": ["namespace.yaml", *crd_files, "rbac/operator.yaml",
                       *(f"operator/{name}" for name in sorted(operator)),
-                      *(f"profiles/{name}.yaml" for name in DEFAULT_PROFILES)],
+                      *(f"profiles/{name}.yaml" for name in DEFAULT_PROFILES
+                        if name not in ON_REQUEST_PROFILES)],
     }, sort_keys=False)
 
     plain_by_key = {key(o): o for o in plain}

@@ -398,13 +398,20 @@ def test_serving_some_namespaces_peers_in_each() -> None:
     assert namespaces == ["--namespace=team-a", "--namespace=team-b"]
 
 
-def test_the_shipped_boot_profiles_are_the_operators() -> None:
+def test_the_shipped_boot_profiles_are_the_operators_but_local_only_on_request() -> None:
+    shipped = {name: profile["spec"] for name, profile in DEFAULT_PROFILES.items()}
     profiles = find(render(), "BootProfile")
+    # A Local agent would run in the operator's pod, with its identity.
     assert {p["metadata"]["name"]: p["spec"] for p in profiles} == {
-        name: profile["spec"] for name, profile in DEFAULT_PROFILES.items()}
+        name: spec for name, spec in shipped.items() if spec["provider"] != "Local"}
     for profile in profiles:
         assert profile["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    assert find(render({"bootProfiles": {"install": False}}), "BootProfile") == []
+    asked = find(render({"bootProfiles": {"local": True}}), "BootProfile")
+    assert {p["metadata"]["name"]: p["spec"] for p in asked} == shipped
+    assert find(render({"bootProfiles": {"install": False, "local": True}}), "BootProfile") == []
+    # Nor do the plain manifests apply it.
+    kustomization = yaml.safe_load((REPO_ROOT / "manifests" / "kustomization.yaml").read_text())
+    assert "profiles/local.yaml" not in kustomization["resources"]
 
 
 def test_the_chart_carries_the_crds() -> None:

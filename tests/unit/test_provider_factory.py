@@ -26,6 +26,18 @@ def test_without_an_api_key_only_local_vms_are_served() -> None:
     assert isinstance(local, LocalProvider) and local.root == Path("/srv/vms")
 
 
+def test_in_a_pod_local_is_not_built_and_says_why() -> None:
+    in_pod = config(VERS_API_KEY=KEY, KUBERNETES_SERVICE_HOST="10.96.0.1")
+    assert list(factory.build(in_pod)) == ["vers"]
+    why = factory.disabled(in_pod)["local"]
+    assert "Local provider is disabled in this operator" in why
+    assert "REEF_LOCAL_PROVIDER=disabled, from default" in why
+    assert "operator's identity" in why
+    assert factory.disabled(config()) == {}
+    assert list(factory.build(config(KUBERNETES_SERVICE_HOST="10.96.0.1",
+                                     REEF_LOCAL_PROVIDER="enabled"))) == ["local"]
+
+
 async def test_with_an_api_key_vers_is_served_as_configured() -> None:
     providers = factory.build(config(VERS_API_KEY=KEY, VERS_BASE_URL="https://vers.test",
                                      VERS_VM_DOMAIN="vm.test"))

@@ -51,6 +51,7 @@ SAMPLES: dict[str, tuple[str, Any, str]] = {
     "VERS_TLS_VERIFY": ("on", True, "/no/such/bundle.pem"),
     "REEF_DEFAULT_PROFILE": ("swarm", "swarm", "Swarm Profile"),
     "REEF_LOCAL_ROOT": ("/srv/vms", Path("/srv/vms"), "relative/vms"),
+    "REEF_LOCAL_PROVIDER": ("Enabled", "enabled", "on"),
     "REEF_PLATFORM_RATE": ("2.5", 2.5, "0"),
     "REEF_PLATFORM_BURST": ("3", 3, "0"),
     "REEF_MAX_AGENT_STARTS": ("4", 4, "-4"),
@@ -124,6 +125,17 @@ def test_a_derived_default_follows_the_settings_before_it() -> None:
     staging = resolve({**HOME_ENV, "VERS_BASE_URL": "https://api.staging.vers.sh"})
     assert (staging.vm_domain, staging.sources["VERS_VM_DOMAIN"]) == (
         "vm.staging.vers.sh", "default")
+
+
+def test_the_local_provider_is_on_outside_a_cluster_and_off_in_a_pod() -> None:
+    assert resolve(HOME_ENV).local_provider == "enabled"
+    in_pod = resolve({**HOME_ENV, "KUBERNETES_SERVICE_HOST": "10.96.0.1"})
+    assert (in_pod.local_provider, in_pod.sources["REEF_LOCAL_PROVIDER"]) == (
+        "disabled", "default")
+    asked = resolve({**HOME_ENV, "KUBERNETES_SERVICE_HOST": "10.96.0.1"},
+                    {"REEF_LOCAL_PROVIDER": "enabled"}, configmap_name="ns/cm")
+    assert (asked.local_provider, asked.sources["REEF_LOCAL_PROVIDER"]) == (
+        "enabled", "configmap ns/cm")
 
 
 def test_read_env_reads_one_setting_with_the_same_rules() -> None:

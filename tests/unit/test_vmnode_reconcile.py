@@ -318,6 +318,17 @@ async def test_a_missing_profile_is_reported_and_nothing_is_created() -> None:
     assert node.reasons() == ["ProfileNotFound"]
 
 
+async def test_a_disabled_provider_is_named_and_nothing_is_created() -> None:
+    node = Node(spec={"profileRef": {"name": "dev"}})
+    node.profiles.upsert({"metadata": {"name": "dev"}, "spec": {"provider": "Local"}})
+    node.reconciler.disabled = {"local": "the Local provider is disabled in this operator"}
+    assert await node.reconcile() == IDLE
+    assert node.calls() == ["patch_status"]
+    assert node.summary() == ("False", "False", "True", "ProviderDisabled")
+    assert node.condition("Stalled")["message"] == (
+        "BootProfile 'dev' uses provider local: the Local provider is disabled in this operator")
+
+
 async def test_a_paused_annotation_stops_reconciliation() -> None:
     node = Node(annotations={ANNOTATION_PAUSED: "true"})
     assert await node.reconcile() == IDLE

@@ -105,6 +105,9 @@ VMNODE_INVALID = (
     ("ProfileInvalid", "the BootProfile is invalid (see its Valid condition)"),
     ("ProviderUnavailable", "the profile's provider is not configured in the operator "
                             "(for Vers: VERS_API_KEY)"),
+    ("ProviderDisabled", "the profile's provider is disabled in the operator (Local, "
+                         "REEF_LOCAL_PROVIDER: off by default in a pod, since its agents "
+                         "would run with the operator's identity)"),
     ("SecretNotFound", "a Secret the profile's env refers to is missing; retried with backoff"),
     ("ParentNotFound", "spec.parentRef names a VMNode that does not exist"),
     ("ParentInOtherNamespace", "spec.parentRef.namespace is not the node's namespace"),

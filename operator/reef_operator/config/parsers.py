@@ -196,3 +196,13 @@ def word(text: str, key: str, source: str) -> str:
         raise bad(key, source, text, "must be a single word without spaces (at most 256 "
                   "characters)")
     return text
+
+
+def one_of(*words: str) -> Parse[str]:
+    """One of a few words, in any case; returned in lower case."""
+    def parse(text: str, key: str, source: str) -> str:
+        word = text.strip().lower()
+        if word not in words:
+            raise bad(key, source, text, f"must be one of {', '.join(words)}")
+        return word
+    return parse

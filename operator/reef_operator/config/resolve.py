@@ -55,6 +55,7 @@ class OperatorConfig:
     tls_verify: bool | Path
     default_profile: str
     local_root: Path
+    local_provider: str
     platform_rate: float
     platform_burst: int
     max_agent_starts: int

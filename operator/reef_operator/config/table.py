@@ -151,6 +151,18 @@ REEF_LOCAL_ROOT: Final = Setting[Path](
             "`~/.local/state/reef-operator/local` (under `$XDG_STATE_HOME` if set)"),
     "Local-provider VMs (keep it short: tmux socket paths are limited to 107 bytes)",
     field="local_root")
+# Local "VMs" are processes in the operator's own container: an agent there (which runs shell
+# commands by design) holds the operator's identity, so in a pod Local is off unless asked.
+LOCAL_ENABLED: Final = "enabled"
+LOCAL_DISABLED: Final = "disabled"
+REEF_LOCAL_PROVIDER: Final = Setting[str](
+    "REEF_LOCAL_PROVIDER", "`enabled` or `disabled`", parsers.one_of(LOCAL_ENABLED, LOCAL_DISABLED),
+    Derived(lambda env, _values: LOCAL_DISABLED if env.get("KUBERNETES_SERVICE_HOST", "").strip()
+            else LOCAL_ENABLED,
+            "`enabled` outside a cluster, `disabled` in a pod (`KUBERNETES_SERVICE_HOST` set)"),
+    "the Local provider: its VMs are processes in the operator's container, so their agents "
+    "run with the operator's identity (its ServiceAccount token); for development only",
+    field="local_provider")
 REEF_PLATFORM_RATE: Final = Setting[float](
     "REEF_PLATFORM_RATE", "number > 0", parsers.rate, DEFAULT_PLATFORM_RATE,
     "platform calls per second: one limit for the whole operator, its waiting calls served "
@@ -173,7 +185,7 @@ REEF_DEFAULT_MODEL_ID: Final = Setting[str](
 
 OPERATOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     VERS_API_KEY, VERS_BASE_URL, VERS_VM_DOMAIN, VERS_SSH_PORT, VERS_SSH_CONNECT_HOST,
-    VERS_TLS_VERIFY, REEF_DEFAULT_PROFILE, REEF_LOCAL_ROOT, REEF_PLATFORM_RATE,
+    VERS_TLS_VERIFY, REEF_DEFAULT_PROFILE, REEF_LOCAL_ROOT, REEF_LOCAL_PROVIDER, REEF_PLATFORM_RATE,
     REEF_PLATFORM_BURST, REEF_MAX_AGENT_STARTS, REEF_DEFAULT_MODEL_PROVIDER,
     REEF_DEFAULT_MODEL_ID,
 )

@@ -52,6 +52,8 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     providers: dict[str, Provider] = factory.build(config)
     if "vers" not in providers:
         logger.warning("VERS_API_KEY is not set: only Local-provider profiles can be served")
+    for name, why in factory.disabled(config).items():
+        logger.info("provider %s: %s", name, why)
     # Every provider operation is counted and timed (metrics); the providers do not know.
     providers = {key: InstrumentedProvider(provider) for key, provider in providers.items()}
 
@@ -70,7 +72,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         return await kube.read_secret(namespace, name)
 
     reconciler = VmNodeReconciler(kube, providers, fleet, profiles, config.default_profile,
-                                  runtime.post_event, read_secret)
+                                  runtime.post_event, read_secret, factory.disabled(config))
     rt = runtime.Runtime(config, kube, providers, fleet, profiles, reconciler)
     rt.vmnode_bodies.update(vmnode_bodies)
     runtime.install(rt)

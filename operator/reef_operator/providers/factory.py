@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from reef_operator.config.resolve import OperatorConfig
+from reef_operator.config.table import LOCAL_ENABLED, REEF_LOCAL_PROVIDER
 from reef_operator.providers.base import Provider
 from reef_operator.providers.local.provider import LocalProvider
 from reef_operator.providers.ratelimit import RateLimiter
@@ -32,9 +33,23 @@ Close = Callable[[], Awaitable[None]]
 
 
 def build(config: OperatorConfig) -> dict[str, Provider]:
-    """The operator's providers, for its lifetime: Local always, Vers with an API key."""
-    names = NAMES if config.vers_api_key is not None else ("local",)
+    """The operator's providers, for its lifetime: Local when enabled, Vers with an API key."""
+    names = [name for name in NAMES if name not in disabled(config)
+             and (name != "vers" or config.vers_api_key is not None)]
     return {name: _make(name, config, None)[0] for name in names}
+
+
+def disabled(config: OperatorConfig) -> dict[str, str]:
+    """Providers the configuration turns off, each with why, for the nodes that ask for one."""
+    if config.local_provider == LOCAL_ENABLED:
+        return {}
+    return {"local": (
+        f"the Local provider is disabled in this operator ({REEF_LOCAL_PROVIDER.key}="
+        f"{config.local_provider}, from {config.source_of(REEF_LOCAL_PROVIDER.key)}; the "
+        "default in a pod): a Local VM is a process in the operator's container, whose agent "
+        "would run with the operator's identity. Use a Vers profile, or set "
+        f"{REEF_LOCAL_PROVIDER.key}=enabled only where that identity may be shared "
+        "(development)")}
 
 
 @contextlib.asynccontextmanager

@@ -95,9 +95,12 @@ class Pass:
 class VmNodeReconciler:
     def __init__(self, kube: Any, providers: Mapping[str, Provider], fleet: Fleet,
                  profiles: ProfileBook, default_profile: str, post_event: EventFn,
-                 secret_reader: Callable[[str, str], Awaitable[Mapping[str, Any] | None]]) -> None:
+                 secret_reader: Callable[[str, str], Awaitable[Mapping[str, Any] | None]],
+                 disabled: Mapping[str, str] | None = None) -> None:
         self.kube = kube
         self.providers = providers
+        # Providers the configuration turns off, with why (the node's Stalled message).
+        self.disabled = disabled or {}
         self.fleet = fleet
         self.profiles = profiles
         self.default_profile = default_profile
@@ -227,6 +230,10 @@ class VmNodeReconciler:
         if profile.problems:
             self._invalid(work, "ProfileInvalid",
                           f"BootProfile {name!r} is invalid: {'; '.join(profile.problems)}")
+            return None
+        if profile.provider in self.disabled:
+            self._invalid(work, "ProviderDisabled", f"BootProfile {name!r} uses provider "
+                          f"{profile.provider}: {self.disabled[profile.provider]}")
             return None
         if profile.provider not in self.providers:
             self._invalid(work, "ProviderUnavailable",
