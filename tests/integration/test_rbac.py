@@ -57,6 +57,10 @@ def test_operator_may_do_everything_its_role_lists(admin: Kube) -> None:
     ("create", "rbac.authorization.k8s.io", "clusterrolebindings"),
     ("delete", "apiextensions.k8s.io", "customresourcedefinitions"),
     ("delete", "admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+    ("create", GROUP, "lieutenants"),
+    ("update", GROUP, "vmnodes"),
+    ("delete", GROUP, "vmnodes"),
+    ("get", GROUP, "bootprofiles"),
 ])
 def test_operator_is_refused_outside_its_role(admin: Kube, verb: str, group: str,
                                               resource: str) -> None:
@@ -70,8 +74,8 @@ def test_operator_identity_works_against_the_real_apiserver(
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
         "metadata": {"name": "api"}, "spec": {"role": "r"},
     }
+    admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", body)
     custom = operator_identity.custom
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", body)
     custom.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, "lieutenants", "api", {"status": {"phase": "Starting"}})
     listed = cast(dict[str, Any], custom.list_cluster_custom_object(GROUP, VERSION, "lieutenants"))

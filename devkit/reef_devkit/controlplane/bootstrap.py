@@ -28,7 +28,8 @@ def install(kubeconfig: Path) -> None:
     client = dynamic.DynamicClient(ApiClient(configuration))
     documents: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
-        *operator_rbac(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT),
+        # The operator here manages its webhook configuration (REEF_WEBHOOK_MANAGED).
+        *operator_rbac(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, managed_webhook=True),
         *(kind.crd() for kind in KINDS),
         *peering_documents(),
     ]

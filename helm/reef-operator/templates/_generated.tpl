@@ -5,36 +5,41 @@
   - reef.vers.sh
   resources:
   - lieutenants
-  - vmnodes
   - bootprofiles
   verbs:
-  - get
   - list
   - watch
-  - create
-  - update
   - patch
-  - delete
+- apiGroups:
+  - reef.vers.sh
+  resources:
+  - vmnodes
+  verbs:
+  - list
+  - watch
+  - patch
+  - create
 - apiGroups:
   - reef.vers.sh
   resources:
   - lieutenants/status
   - vmnodes/status
   - bootprofiles/status
+  verbs:
+  - patch
+- apiGroups:
+  - reef.vers.sh
+  resources:
   - lieutenants/finalizers
   - vmnodes/finalizers
   verbs:
-  - get
   - update
-  - patch
 - apiGroups:
   - ''
-  - events.k8s.io
   resources:
   - events
   verbs:
   - create
-  - patch
 - apiGroups:
   - ''
   resources:
@@ -62,20 +67,8 @@
   - clusterkopfpeerings
   - kopfpeerings
   verbs:
-  - get
   - list
   - watch
-  - patch
-- apiGroups:
-  - admissionregistration.k8s.io
-  resources:
-  - validatingwebhookconfigurations
-  - mutatingwebhookconfigurations
-  verbs:
-  - get
-  - list
-  - watch
-  - create
   - patch
 {{- end }}
 {{/* The admission webhooks, as kopf builds them; context: (dict "root" $ "caBundle" <base64 PEM or empty>). */}}

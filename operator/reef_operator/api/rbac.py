@@ -12,34 +12,49 @@ from reef_operator.constants import GROUP
 
 CLUSTER_ROLE = "reef-operator"
 
+# Exactly what the operator calls (kube/permissions.py declares each use next to the code;
+# tests/integration/test_rbac_rules.py holds the two equal, per chart mode).
 RULES: list[dict[str, Any]] = [
-    {   # The three kinds: watch, reconcile, own children, write status, manage finalizers.
+    {   # The three kinds: kopf lists, watches and patches them (finalizers, annotations);
+        # a lieutenant creates its VMNode; the VMNode reconciler patches labels and marks.
         "apiGroups": [GROUP],
-        "resources": ["lieutenants", "vmnodes", "bootprofiles"],
-        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        "resources": ["lieutenants", "bootprofiles"],
+        "verbs": ["list", "watch", "patch"],
     },
     {
         "apiGroups": [GROUP],
-        "resources": ["lieutenants/status", "vmnodes/status", "bootprofiles/status",
-                      "lieutenants/finalizers", "vmnodes/finalizers"],
-        "verbs": ["get", "update", "patch"],
+        "resources": ["vmnodes"],
+        "verbs": ["list", "watch", "patch", "create"],
     },
-    {   # Events for every transition and failure.
-        "apiGroups": ["", "events.k8s.io"],
+    {
+        "apiGroups": [GROUP],
+        "resources": ["lieutenants/status", "vmnodes/status", "bootprofiles/status"],
+        "verbs": ["patch"],
+    },
+    {   # ownerReferences with blockOwnerDeletion (a lieutenant's VMNode, a child VMNode) need
+        # this where the OwnerReferencesPermissionEnforcement admission plugin is on.
+        "apiGroups": [GROUP],
+        "resources": ["lieutenants/finalizers", "vmnodes/finalizers"],
+        "verbs": ["update"],
+    },
+    {   # Events for every transition and failure (kopf posts core/v1 Events).
+        "apiGroups": [""],
         "resources": ["events"],
-        "verbs": ["create", "patch"],
+        "verbs": ["create"],
     },
-    {   # Only read, and only by name: credentials, providers file, operator config.
+    {   # Only read, and only by name, never listed: a lieutenant's credentials Secret and
+        # providers ConfigMap (in the tenant's namespace, any namespace), the operator's own
+        # ConfigMap and Secret, BootProfile secretKeyRefs.
         "apiGroups": [""],
         "resources": ["secrets", "configmaps"],
         "verbs": ["get"],
     },
-    {   # kopf: namespace and CRD discovery.
+    {   # kopf: the namespaces it serves (with --namespace).
         "apiGroups": [""],
         "resources": ["namespaces"],
         "verbs": ["list", "watch"],
     },
-    {
+    {   # kopf: the CRDs, to find the kinds it serves.
         "apiGroups": ["apiextensions.k8s.io"],
         "resources": ["customresourcedefinitions"],
         "verbs": ["list", "watch"],
@@ -47,18 +62,26 @@ RULES: list[dict[str, Any]] = [
     {   # kopf peering: one active replica, others on standby.
         "apiGroups": ["kopf.dev"],
         "resources": ["clusterkopfpeerings", "kopfpeerings"],
-        "verbs": ["get", "list", "watch", "patch"],
+        "verbs": ["list", "watch", "patch"],
     },
-    {   # kopf manages the admission webhook configuration it serves.
+]
+
+# Only where kopf manages the admission webhook configuration (REEF_WEBHOOK_MANAGED, the
+# local control plane): it creates the configurations, then patches in its URL. The chart
+# and manifests/ install the configuration themselves and never grant this.
+MANAGED_WEBHOOK_RULES: list[dict[str, Any]] = [
+    {
         "apiGroups": ["admissionregistration.k8s.io"],
         "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
-        "verbs": ["get", "list", "watch", "create", "patch"],
+        "verbs": ["create", "patch"],
     },
 ]
 
 
-def operator_rbac(namespace: str, service_account: str) -> list[dict[str, Any]]:
-    """ServiceAccount, ClusterRole and ClusterRoleBinding for the operator."""
+def operator_rbac(namespace: str, service_account: str, *,
+                  managed_webhook: bool = False) -> list[dict[str, Any]]:
+    """ServiceAccount, ClusterRole and ClusterRoleBinding for the operator; with
+    `managed_webhook` the role may also write the webhook configurations kopf manages."""
     return [
         {
             "apiVersion": "v1",
@@ -69,7 +92,7 @@ def operator_rbac(namespace: str, service_account: str) -> list[dict[str, Any]]:
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
             "metadata": {"name": CLUSTER_ROLE},
-            "rules": RULES,
+            "rules": RULES + (MANAGED_WEBHOOK_RULES if managed_webhook else []),
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -1,0 +1,47 @@
+"""Every apiserver call the operator makes, as (API group, resource, verb), with who makes it.
+
+This is the inventory the ClusterRole (`api/rbac.py`) must match, no more and no less: the
+chart test renders the chart in each mode and compares its rules with these lists. A new
+call is added here in the change that adds it, next to the code that makes it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from reef_operator.constants import GROUP
+
+Permission = tuple[str, str, str]   # (API group, resource[/subresource], verb)
+
+
+def _each(group: str, resources: tuple[str, ...], verbs: tuple[str, ...]) -> list[Permission]:
+    return [(group, resource, verb) for resource in resources for verb in verbs]
+
+
+USED: Final[frozenset[Permission]] = frozenset({
+    # kopf serves the three kinds: list and watch, patch for finalizers and its annotations.
+    *_each(GROUP, ("lieutenants", "vmnodes", "bootprofiles"), ("list", "watch", "patch")),
+    # lieutenants/node.py: a lieutenant creates its VMNode.
+    (GROUP, "vmnodes", "create"),
+    # kube/api.py KubeApi.patch_status: every status write of the three reconcilers.
+    *_each(GROUP, ("lieutenants/status", "vmnodes/status", "bootprofiles/status"), ("patch",)),
+    # lieutenants/node.py and vmnodes/lineage.py set ownerReferences with blockOwnerDeletion,
+    # which the OwnerReferencesPermissionEnforcement admission plugin checks as this.
+    *_each(GROUP, ("lieutenants/finalizers", "vmnodes/finalizers"), ("update",)),
+    # controllers/runtime.py post_event → kopf.event: core/v1 Events.
+    ("", "events", "create"),
+    # kube/api.py read_secret, read_configmap; config/sources.py: by name, never listed.
+    ("", "secrets", "get"),
+    ("", "configmaps", "get"),
+    # kopf: the namespaces it serves (--namespace), the CRDs of the kinds it serves.
+    *_each("", ("namespaces",), ("list", "watch")),
+    *_each("apiextensions.k8s.io", ("customresourcedefinitions",), ("list", "watch")),
+    # kopf peering: the active replica's keep-alive; standbys watch.
+    *_each("kopf.dev", ("clusterkopfpeerings", "kopfpeerings"), ("list", "watch", "patch")),
+})
+
+# kopf managing the webhook configuration (REEF_WEBHOOK_MANAGED=true): it creates each
+# configuration (a conflict means it exists), then patches its webhooks with its own URL.
+USED_WITH_MANAGED_WEBHOOK: Final[frozenset[Permission]] = USED | frozenset(_each(
+    "admissionregistration.k8s.io",
+    ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"), ("create", "patch")))
