@@ -68,11 +68,11 @@ def operator(control_plane: LocalControlPlane, versim: VersSimulator, profiles: 
 
 @pytest.fixture
 def tenant(admin: Kube, namespace: str) -> Kube:
-    """A user who may manage VMNodes in `namespace` and nothing else."""
+    """A user who may manage lieutenants and VMNodes in `namespace` and nothing else."""
     rbac = client.RbacAuthorizationV1Api(admin.api)
     rbac.create_namespaced_role(namespace, client.V1Role(
         metadata=client.V1ObjectMeta(name="reef-tenant"),
-        rules=[client.V1PolicyRule(api_groups=[GROUP], resources=["vmnodes"],
+        rules=[client.V1PolicyRule(api_groups=[GROUP], resources=["vmnodes", "lieutenants"],
                                    verbs=["get", "list", "watch", "create", "delete"])]))
     rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
         metadata=client.V1ObjectMeta(name="reef-tenant"),
@@ -113,3 +113,22 @@ def test_a_local_node_is_stalled_with_provider_disabled_in_a_pod(
     assert "REEF_LOCAL_PROVIDER=disabled" in message
     assert "operator's identity" in message
     assert "vmId" not in node.get("status", {})
+
+
+def test_a_lieutenant_on_a_local_profile_says_why_it_cannot_start(
+    tenant: Kube, namespace: str, operator: OperatorProcess
+) -> None:
+    tenant.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": "dev"},
+        "spec": {"role": "r", "profileRef": {"name": LOCAL_PROFILE}}})
+
+    def stalled() -> dict[str, Any] | None:
+        found = tenant.get("lieutenants", "dev", namespace)
+        return found if find_condition(found, "Stalled").get("reason") == "ProviderDisabled" \
+            else None
+
+    lieutenant = wait_for(stalled, what="the lieutenant Stalled", operator=operator)
+    message = find_condition(lieutenant, "Stalled")["message"]
+    assert message.startswith("VMNode dev: ")
+    assert "Local provider is disabled in this operator" in message
+    assert find_condition(lieutenant, "Ready")["status"] == "False"

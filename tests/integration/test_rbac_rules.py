@@ -8,16 +8,25 @@ configuration writes, Secret lists), a use nobody grants fails in a real cluster
 
 from __future__ import annotations
 
+import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
 from reef_devkit import helm
 from reef_operator.api.rbac import operator_rbac
 from reef_operator.constants import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
-from reef_operator.kube.permissions import USED, USED_WITH_MANAGED_WEBHOOK, Permission
+from reef_operator.kube.permissions import (
+    READ_IN_NAMESPACES,
+    USED,
+    USED_WITH_MANAGED_WEBHOOK,
+    Permission,
+)
+from tests.conftest import Kube
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLE_KINDS = ("ClusterRole", "Role")
@@ -59,6 +68,24 @@ def test_the_charts_role_grants_exactly_what_the_operator_calls(values: dict[str
     assert granted(objects) == USED
 
 
+def test_serving_some_namespaces_secrets_are_readable_only_there_and_in_its_own() -> None:
+    objects = helm.template(REPO_ROOT, {"operator": {"watchNamespaces": ["team-a", "team-b"]}},
+                            namespace="ops")
+    [cluster_role] = [o for o in objects if o["kind"] == "ClusterRole"]
+    assert granted([cluster_role]) == USED - READ_IN_NAMESPACES
+    roles = {o["metadata"]["namespace"]: o for o in objects if o["kind"] == "Role"}
+    assert sorted(roles) == ["ops", "team-a", "team-b"]
+    for role in roles.values():
+        assert granted([role]) == READ_IN_NAMESPACES
+    bindings = {o["metadata"]["namespace"]: o for o in objects if o["kind"] == "RoleBinding"}
+    assert sorted(bindings) == sorted(roles)
+    account = next(o for o in objects if o["kind"] == "ServiceAccount")["metadata"]["name"]
+    for namespace, binding in bindings.items():
+        assert binding["roleRef"]["name"] == roles[namespace]["metadata"]["name"]
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account,
+                                        "namespace": "ops"}]
+
+
 def test_the_plain_manifests_grant_exactly_what_the_operator_calls() -> None:
     documents = list(yaml.safe_load_all(
         (REPO_ROOT / "manifests" / "rbac" / "operator.yaml").read_text()))
@@ -76,3 +103,50 @@ def test_only_the_local_control_plane_lets_kopf_manage_its_webhook() -> None:
     """The local control plane runs the operator with REEF_WEBHOOK_MANAGED on."""
     managed = operator_rbac(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, managed_webhook=True)
     assert granted(managed) == USED_WITH_MANAGED_WEBHOOK
+
+
+@pytest.mark.controlplane
+def test_the_charts_account_reads_secrets_only_where_it_serves(admin: Kube,
+                                                              namespace: str) -> None:
+    """The chart's RBAC for an operator serving one namespace, applied to a real apiserver;
+    its ServiceAccount, impersonated, reads a Secret there and is refused one elsewhere, and
+    may not touch webhook configurations."""
+    served, home, elsewhere = namespace, f"{namespace}-op", f"{namespace}-other"
+    release = f"rr-{uuid.uuid4().hex[:6]}"
+    objects: list[dict[str, Any]] = []
+    for extra in (home, elsewhere):
+        admin.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=extra)))
+    try:
+        objects += [o for o in helm.template(REPO_ROOT, {"operator": {"watchNamespaces": [served]}},
+                                            release=release, namespace=home)
+                   if o["kind"] in ("ServiceAccount", *ROLE_KINDS, "ClusterRoleBinding",
+                                    "RoleBinding")]
+        admin.kubectl("apply", "-f", "-", stdin="\n---\n".join(yaml.safe_dump(o)
+                                                              for o in objects))
+        account = next(o for o in objects if o["kind"] == "ServiceAccount")["metadata"]["name"]
+        for where in (served, home, elsewhere):
+            admin.core.create_namespaced_secret(where, client.V1Secret(
+                metadata=client.V1ObjectMeta(name="creds"), string_data={"KEY": "value"}))
+
+        def as_operator(*args: str) -> subprocess.CompletedProcess[str]:
+            return admin.kubectl(*args, f"--as=system:serviceaccount:{home}:{account}",
+                                 check=False)
+
+        for where in (served, home):
+            read = as_operator("get", "secret", "creds", "-n", where, "-o", "name")
+            assert read.returncode == 0 and read.stdout.strip() == "secret/creds", read.stderr
+        refused = as_operator("get", "secret", "creds", "-n", elsewhere)
+        assert refused.returncode != 0 and "Forbidden" in refused.stderr
+        listed = as_operator("get", "secrets", "-n", served)
+        assert listed.returncode != 0 and "Forbidden" in listed.stderr
+        for verb in ("create", "patch"):
+            can = as_operator("auth", "can-i", verb,
+                              "validatingwebhookconfigurations.admissionregistration.k8s.io")
+            assert can.stdout.strip() == "no", verb
+    finally:
+        for extra in (home, elsewhere):
+            admin.core.delete_namespace(extra)
+        for obj in objects:
+            if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+                admin.kubectl("delete", obj["kind"].lower(), obj["metadata"]["name"],
+                              check=False)

@@ -14,7 +14,7 @@ CLUSTER_ROLE = "reef-operator"
 
 # Exactly what the operator calls (kube/permissions.py declares each use next to the code;
 # tests/integration/test_rbac_rules.py holds the two equal, per chart mode).
-RULES: list[dict[str, Any]] = [
+CLUSTER_RULES: list[dict[str, Any]] = [
     {   # The three kinds: kopf lists, watches and patches them (finalizers, annotations);
         # a lieutenant creates its VMNode; the VMNode reconciler patches labels and marks.
         "apiGroups": [GROUP],
@@ -42,13 +42,6 @@ RULES: list[dict[str, Any]] = [
         "resources": ["events"],
         "verbs": ["create"],
     },
-    {   # Only read, and only by name, never listed: a lieutenant's credentials Secret and
-        # providers ConfigMap (in the tenant's namespace, any namespace), the operator's own
-        # ConfigMap and Secret, BootProfile secretKeyRefs.
-        "apiGroups": [""],
-        "resources": ["secrets", "configmaps"],
-        "verbs": ["get"],
-    },
     {   # kopf: the namespaces it serves (with --namespace).
         "apiGroups": [""],
         "resources": ["namespaces"],
@@ -65,6 +58,22 @@ RULES: list[dict[str, Any]] = [
         "verbs": ["list", "watch", "patch"],
     },
 ]
+
+# Where the operator reads: granted cluster-wide when it serves every namespace; a Role in
+# each served namespace and its own when it serves some (the chart's
+# operator.watchNamespaces), so no Secret outside them is readable.
+NAMESPACED_RULES: list[dict[str, Any]] = [
+    {   # Only read, and only by name, never listed: a lieutenant's credentials Secret and
+        # providers ConfigMap (in the lieutenant's namespace), the operator's own ConfigMap
+        # and Secret, BootProfile secretKeyRefs.
+        "apiGroups": [""],
+        "resources": ["secrets", "configmaps"],
+        "verbs": ["get"],
+    },
+]
+
+# The operator serving every namespace (manifests/, the chart's default).
+RULES: list[dict[str, Any]] = CLUSTER_RULES + NAMESPACED_RULES
 
 # Only where kopf manages the admission webhook configuration (REEF_WEBHOOK_MANAGED, the
 # local control plane): it creates the configurations, then patches in its URL. The chart

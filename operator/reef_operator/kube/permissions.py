@@ -18,6 +18,14 @@ def _each(group: str, resources: tuple[str, ...], verbs: tuple[str, ...]) -> lis
     return [(group, resource, verb) for resource in resources for verb in verbs]
 
 
+# kube/api.py read_secret, read_configmap (a lieutenant's inputs, in its namespace; a
+# BootProfile's secretKeyRefs); config/sources.py (the operator's own ConfigMap and Secret):
+# by name, never listed. Needed only in the namespaces it serves and its own.
+READ_IN_NAMESPACES: Final[frozenset[Permission]] = frozenset({
+    ("", "secrets", "get"),
+    ("", "configmaps", "get"),
+})
+
 USED: Final[frozenset[Permission]] = frozenset({
     # kopf serves the three kinds: list and watch, patch for finalizers and its annotations.
     *_each(GROUP, ("lieutenants", "vmnodes", "bootprofiles"), ("list", "watch", "patch")),
@@ -30,9 +38,7 @@ USED: Final[frozenset[Permission]] = frozenset({
     *_each(GROUP, ("lieutenants/finalizers", "vmnodes/finalizers"), ("update",)),
     # controllers/runtime.py post_event → kopf.event: core/v1 Events.
     ("", "events", "create"),
-    # kube/api.py read_secret, read_configmap; config/sources.py: by name, never listed.
-    ("", "secrets", "get"),
-    ("", "configmaps", "get"),
+    *READ_IN_NAMESPACES,
     # kopf: the namespaces it serves (--namespace), the CRDs of the kinds it serves.
     *_each("", ("namespaces",), ("list", "watch")),
     *_each("apiextensions.k8s.io", ("customresourcedefinitions",), ("list", "watch")),

@@ -3,7 +3,9 @@
 `helpers()` renders `helm/reef-operator/templates/_generated.tpl`, a set of named
 templates the chart's hand-written templates include:
 
-- `reef-operator.generated.rules`: the ClusterRole's rules (`reef_operator.api.rbac.RULES`);
+- `reef-operator.generated.rules` and `.namespacedRules`: the operator's rules
+  (`reef_operator.api.rbac`: cluster-wide ones, and the reads of Secrets and ConfigMaps that
+  are granted per served namespace when the operator serves only some);
 - `reef-operator.generated.webhooks`: the ValidatingWebhookConfiguration's webhooks, built by
   kopf's own function from the admission handlers the operator registers, so names, rules
   and paths are those kopf serves (`/<handler id>`); the template supplies the Service,
@@ -26,7 +28,7 @@ import yaml
 
 from reef_operator import config
 from reef_operator.api import KINDS
-from reef_operator.api.rbac import RULES
+from reef_operator.api.rbac import CLUSTER_RULES, NAMESPACED_RULES
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.profiles.defaults import DEFAULT_PROFILES
 from reef_operator.webhook import WEBHOOK_CONFIGURATION
@@ -99,8 +101,10 @@ def _webhooks_body() -> str:
 def helpers() -> str:
     parts = [
         HEADER,
-        "{{/* The operator's ClusterRole rules: reef_operator.api.rbac.RULES. */}}\n",
-        _define("reef-operator.generated.rules", _yaml(RULES)),
+        "{{/* The operator's rules: reef_operator.api.rbac.CLUSTER_RULES always cluster-wide, "
+        "NAMESPACED_RULES cluster-wide or per served namespace. */}}\n",
+        _define("reef-operator.generated.rules", _yaml(CLUSTER_RULES)),
+        _define("reef-operator.generated.namespacedRules", _yaml(NAMESPACED_RULES)),
         "{{/* The admission webhooks, as kopf builds them; context: "
         "(dict \"root\" $ \"caBundle\" <base64 PEM or empty>). */}}\n",
         _define("reef-operator.generated.webhooks", _webhooks_body()),
