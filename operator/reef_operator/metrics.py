@@ -1,7 +1,8 @@
 """Every Prometheus metric the operator exports, in one place (served at /metrics).
 
 Labels stay bounded: kinds, outcomes, endpoint *templates* (`GET /vm/{id}/status`, never a
-concrete id), provider operations, namespaces and model names. No label carries an
+concrete id), provider operations, namespaces and model names (the spec's, never what a VM reports:
+what pi says comes from the VM, and a VM could mint series without end). No label carries an
 object's name: a fleet of lieutenants would otherwise grow the series without limit, and
 the per-object picture is what `kubectl reef status` is for.
 
@@ -17,6 +18,7 @@ runs no handlers, so its counters stay at zero and its gauges are empty.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -101,9 +103,7 @@ EVENT_LAG = Histogram(
     "down; uses the VM's clock against the operator's.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800))
 
-# Usage keys in pi's assistant messages (pi-ai's Usage) and the `type` label they count as.
-_TOKEN_TYPES = (("input", "input"), ("output", "output"), ("cacheRead", "cache_read"),
-                ("cacheWrite", "cache_write"))
+TOKEN_TYPES = ("input", "output", "cache_read", "cache_write")    # reef_agent_tokens' `type`
 LIEUTENANT_PHASES = api_lieutenant.PHASES     # status.phase's enum in the CRD
 
 
@@ -133,18 +133,14 @@ def task_ended(namespace: str, outcome: str, seconds: float | None) -> None:
         TASK_DURATION.labels(outcome).observe(max(0.0, seconds))
 
 
-def model_usage(namespace: str, model: str, usage: Mapping[str, Any]) -> None:
-    """Count one assistant message's usage (pi-ai's Usage: input, output, cacheRead,
-    cacheWrite, cost.total)."""
-    for key, kind in _TOKEN_TYPES:
-        tokens = _number(usage.get(key))
-        if tokens > 0:
-            TOKENS.labels(namespace, model, kind).inc(tokens)
-    cost = usage.get("cost")
-    if isinstance(cost, Mapping):
-        dollars = _number(cost.get("total"))
-        if dollars > 0:
-            COST.labels(namespace, model).inc(dollars)
+def model_usage(namespace: str, model: str, tokens: Mapping[str, int], cost: float) -> None:
+    """Count one assistant message's usage, validated by the caller: tokens by their
+    `type` label (input, output, cache_read, cache_write) and the cost in dollars."""
+    for kind in TOKEN_TYPES:
+        if tokens.get(kind, 0) > 0:
+            TOKENS.labels(namespace, model, kind).inc(tokens[kind])
+    if cost > 0:
+        COST.labels(namespace, model).inc(cost)
 
 
 def event_consumed(event: Mapping[str, Any], now: float | None = None) -> None:
@@ -155,15 +151,10 @@ def event_consumed(event: Mapping[str, Any], now: float | None = None) -> None:
     if not isinstance(message, Mapping) or message.get("role") not in ("user", "toolResult"):
         return
     stamp = message.get("timestamp")
-    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and stamp > 0:
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and \
+            math.isfinite(stamp) and stamp > 0:
         now = time.time() if now is None else now
         EVENT_LAG.observe(max(0.0, now - stamp / 1000.0))
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0.0
-    return float(value)
 
 
 # -- the current picture -------------------------------------------------------------------

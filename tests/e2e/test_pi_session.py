@@ -15,6 +15,7 @@ import pytest
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.agent.events import outcome_of
+from reef_operator.agent.framing import Rejected
 from reef_operator.agent.session import PRELUDE, PiSession, SessionSpec
 from reef_operator.providers.base import Shell, VmRequest
 from reef_operator.providers.local.provider import LocalProvider
@@ -70,6 +71,7 @@ async def vm_shell(request: pytest.FixtureRequest,
 async def _until_agent_end(session: PiSession, offset: int,
                            seen: list[dict[str, Any]]) -> int:
     async for event, end in session.events(offset):
+        assert not isinstance(event, Rejected), event.reason
         seen.append(event)
         if event.get("type") == "agent_end":
             return end
@@ -108,6 +110,7 @@ async def test_session_runs_pi_survives_restarts_and_resumes_from_an_offset(
         ends: list[int] = []
         replay: list[dict[str, Any]] = []
         async for event, end in session.events(0):
+            assert not isinstance(event, Rejected), event.reason
             replay.append(event)
             ends.append(end)
             if end == first_end:
@@ -116,6 +119,7 @@ async def test_session_runs_pi_survives_restarts_and_resumes_from_an_offset(
         middle = ends[len(ends) // 2]
         rest: list[dict[str, Any]] = []
         async for event, end in session.events(middle):
+            assert not isinstance(event, Rejected), event.reason
             rest.append(event)
             if end == first_end:
                 break

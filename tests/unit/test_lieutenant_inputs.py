@@ -107,12 +107,6 @@ async def test_a_missing_credentials_secret_is_still_missing_input() -> None:
     assert refused.value.reason == "MissingInput"
 
 
-def test_usage_is_labelled_with_the_model_that_answered() -> None:
-    assert inputs.model_label({"provider": "openai", "model": "gpt-y"}, ("a", "b")) == \
-        "openai/gpt-y"
-    assert inputs.model_label({"provider": "openai"}, ("a", "b")) == "a/b"
-
-
 def test_a_pause_waits_for_the_running_task() -> None:
     assert node.node_state("Paused", task_running=True) == "Running"
     assert node.node_state("Paused", task_running=False) == "Paused"

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reef_operator import metrics
-from reef_operator.lieutenants.inputs import model_label
+from reef_operator.agent.events import message_usage
 from reef_operator.lieutenants.ledger import Ledger
 from reef_operator.lieutenants.status import StatusWriter
 from reef_operator.providers.base import VmObservation, VmRequest
@@ -34,10 +34,8 @@ def test_usage_is_counted_by_model_and_token_type() -> None:
     before = {t: value("reef_agent_tokens_total", namespace="u1", model="p/m", type=t)
               for t in ("input", "output", "cache_read", "cache_write")}
     cost = value("reef_agent_cost_usd_total", namespace="u1", model="p/m")
-    metrics.model_usage("u1", "p/m", {"input": 120, "output": 30, "cacheRead": 1000,
-                                      "cacheWrite": 7, "totalTokens": 1157,
-                                      "cost": {"input": 0.1, "total": 0.25}})
-    metrics.model_usage("u1", "p/m", {"input": True, "output": "12", "cost": 3})  # junk
+    metrics.model_usage("u1", "p/m", {"input": 120, "output": 30, "cache_read": 1000,
+                                      "cache_write": 7}, 0.25)
     assert value("reef_agent_tokens_total", namespace="u1", model="p/m",
                  type="input") - before["input"] == 120
     assert value("reef_agent_tokens_total", namespace="u1", model="p/m",
@@ -191,7 +189,7 @@ async def test_tasks_and_tokens_count_once_their_status_is_written() -> None:
     ledger.mark_sent(one, "prompt", "task-one")
     ledger.user_message("do it")
     ledger.assistant_message(ASSISTANT)
-    writer.usage_read(model_label(ASSISTANT, ("default", "model")), ASSISTANT["usage"])
+    writer.usage_read("anthropic/claude-x", message_usage(ASSISTANT))
     ledger.settle()
 
     rt.kube.fail = True                 # the status write fails: nothing is announced yet

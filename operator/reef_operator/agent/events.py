@@ -10,6 +10,7 @@ compacts or waits (the seed's flaw was to trust one `agent_end`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +18,12 @@ from typing import Any, Literal
 Activity = Literal["idle", "working", "settling"]
 
 WORK_STARTS = frozenset({"agent_start", "auto_retry_start", "compaction_start"})
+
+# The bounds of one assistant message's usage. The VM writes the events, so a number
+# outside them (NaN, Infinity, negative, absurdly large, not a number) is no usage at
+# all: it is dropped with a note rather than summed into status and the metrics.
+MAX_MESSAGE_TOKENS = 100_000_000     # far above any model's context window
+MAX_MESSAGE_COST = 10_000.0          # US dollars for one message
 
 
 def next_activity(current: Activity, event: Mapping[str, Any]) -> Activity:
@@ -51,6 +58,49 @@ class Outcome:
     cost: float
 
 
+@dataclass(frozen=True)
+class MessageUsage:
+    """The usage of one assistant message (pi-ai's Usage), every number validated;
+    `dropped` names the fields that were not a number within bounds."""
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    cost: float = 0.0
+    dropped: tuple[str, ...] = ()
+
+    def note(self) -> str:
+        if not self.dropped:
+            return ""
+        return (f"usage ignored: {', '.join(self.dropped)} not a number between 0 and "
+                f"{MAX_MESSAGE_TOKENS:,} tokens or {MAX_MESSAGE_COST:,.0f} USD")
+
+
+def message_usage(message: Mapping[str, Any]) -> MessageUsage:
+    usage = message.get("usage")
+    if not isinstance(usage, Mapping):
+        return MessageUsage()
+    dropped: list[str] = []
+
+    def bounded(value: Any, name: str, limit: float) -> float:
+        if value is None:
+            return 0.0
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not math.isfinite(value) or not 0 <= value <= limit:
+            dropped.append(name)
+            return 0.0
+        return float(value)
+
+    tokens = {key: int(bounded(usage.get(key), f"usage.{key}", MAX_MESSAGE_TOKENS))
+              for key in ("input", "output", "cacheRead", "cacheWrite")}
+    cost = usage.get("cost")
+    total = bounded(cost.get("total"), "usage.cost.total", MAX_MESSAGE_COST) \
+        if isinstance(cost, Mapping) else 0.0
+    return MessageUsage(tokens["input"], tokens["output"], tokens["cacheRead"],
+                        tokens["cacheWrite"], total, tuple(dropped))
+
+
 def assistant_text(message: Mapping[str, Any]) -> str:
     return "".join(str(block.get("text", "")) for block in message.get("content") or []
                    if isinstance(block, Mapping) and block.get("type") == "text")
@@ -63,15 +113,14 @@ def outcome_of(agent_end: Mapping[str, Any]) -> Outcome | None:
     if not messages:
         return None
     last = messages[-1]
-    usage = last.get("usage") or {}
-    cost = usage.get("cost") or {}
+    usage = message_usage(last)
     return Outcome(
         text=assistant_text(last).strip(),
         stop_reason=str(last.get("stopReason", "")),
         error=str(last.get("errorMessage", "") or ""),
-        input_tokens=int(usage.get("input", 0) or 0),
-        output_tokens=int(usage.get("output", 0) or 0),
-        cost=float(cost.get("total", 0) or 0) if isinstance(cost, Mapping) else 0.0,
+        input_tokens=usage.input,
+        output_tokens=usage.output,
+        cost=usage.cost,
     )
 
 

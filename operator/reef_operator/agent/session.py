@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reef_operator.agent.framing import LineSplitter, decode
+from reef_operator.agent.framing import MAX_EVENT_LINE, LineSplitter, Oversized, Rejected, decode
 from reef_operator.providers.base import Shell
 from reef_operator.providers.errors import ShellError
 from reef_operator.secret import Secret
@@ -98,8 +98,11 @@ class PiSession:
         await self._run('timeout 10 sh -c \'cat >> "$0"\' "$RUN/in"', stdin=line + "\n",
                         step="send a command")
 
-    async def events(self, offset: int) -> AsyncIterator[tuple[dict[str, Any], int]]:
-        """Every event from byte `offset` on, with the offset just past it; follows the file."""
+    async def events(self, offset: int
+                     ) -> AsyncIterator[tuple[dict[str, Any] | Rejected, int]]:
+        """Every event from byte `offset` on, with the offset just past it; follows the file.
+        A record the operator will not read (too long, too deep, not JSON) comes as
+        Rejected, saying why, so the task can say so too."""
         splitter = LineSplitter(offset)
         stream = await self.shell.stream(
             PRELUDE + f'exec tail -c +{offset + 1} -F "$RUN/out" 2>/dev/null')
@@ -109,9 +112,12 @@ class PiSession:
                 if not chunk:
                     return
                 for line, end in splitter.feed(chunk):
-                    event = decode(line)
-                    if event is not None:
-                        yield event, end
+                    if isinstance(line, Oversized):
+                        yield Rejected(
+                            f"an event line of {line.size:,} bytes was skipped: longer than "
+                            f"the {MAX_EVENT_LINE:,}-byte cap"), end
+                    else:
+                        yield decode(line), end
         finally:
             stream.close()
 

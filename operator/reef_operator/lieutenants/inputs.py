@@ -59,14 +59,6 @@ def model(spec: Mapping[str, Any], defaults: ModelDefaults) -> tuple[str, str]:
             str(chosen.get("id") or defaults.default_model_id))
 
 
-def model_label(message: Mapping[str, Any], fallback: tuple[str, str]) -> str:
-    """provider/id of the model that answered (pi's message says), else the fallback."""
-    provider, model_id = message.get("provider"), message.get("model")
-    if isinstance(provider, str) and isinstance(model_id, str) and provider and model_id:
-        return f"{provider}/{model_id}"
-    return "/".join(fallback)
-
-
 def system_prompt(name: str, spec: Mapping[str, Any]) -> str:
     prompt = (f"You are the lieutenant '{name}', a persistent coding agent.\n"
               f"Your role: {spec.get('role', '')}\n")

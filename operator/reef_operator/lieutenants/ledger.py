@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reef_operator.agent.events import assistant_text
+from reef_operator.agent.events import MessageUsage, assistant_text, message_usage
 from reef_operator.kube.conditions import now_iso
 
 RESPONSE_LIMIT = 16 * 1024       # characters of one response kept in history
@@ -59,14 +59,12 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 
-    def add(self, usage: Mapping[str, Any]) -> None:
-        self.input_tokens += int(usage.get("input", 0) or 0)
-        self.output_tokens += int(usage.get("output", 0) or 0)
-        self.cache_read_tokens += int(usage.get("cacheRead", 0) or 0)
-        self.cache_write_tokens += int(usage.get("cacheWrite", 0) or 0)
-        cost = usage.get("cost") or {}
-        if isinstance(cost, Mapping):
-            self.cost += float(cost.get("total", 0) or 0)
+    def add(self, usage: MessageUsage) -> None:
+        self.input_tokens += usage.input
+        self.output_tokens += usage.output
+        self.cache_read_tokens += usage.cache_read
+        self.cache_write_tokens += usage.cache_write
+        self.cost += usage.cost
 
     @classmethod
     def load(cls, written: Mapping[str, Any]) -> Usage:
@@ -185,10 +183,22 @@ class Ledger:
             self.last_text = text
         self.last_stop = str(message.get("stopReason", "") or "")
         self.last_error = str(message.get("errorMessage", "") or "")
-        usage = message.get("usage") or {}
+        usage = message_usage(message)
         self.task_usage.add(usage)
         self.usage.add(usage)
+        if usage.dropped:
+            self.note(usage.note())
         self.touch()
+
+    def note(self, text: str) -> None:
+        """Something the operator refused to read from pi's events (an oversized or
+        malformed record, usage out of bounds): said on the task it belongs to, the
+        running one, else the one last delivered; kept nowhere when no task runs."""
+        task = self.get(self.running) if self.running else next(
+            (t for t in reversed(self.tasks) if t.phase == "Queued"), None)
+        if task is not None:
+            task.note = text
+            self.touch()
 
     def settle(self, final_error: str = "") -> None:
         """The run is over and nothing follows: the running task ends."""

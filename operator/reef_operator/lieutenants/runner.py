@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reef_operator import metrics
+from reef_operator.agent.events import message_usage
+from reef_operator.agent.framing import Rejected
 from reef_operator.agent.session import PiSession, SessionError
 from reef_operator.constants import GROUP
 from reef_operator.kube.annotations import reconciliation_paused
@@ -259,14 +261,18 @@ class Attachment:
                 await self.writer.flush()
         raise StepOut("the event stream ended")
 
-    async def _handle(self, event: Mapping[str, Any]) -> None:
+    async def _handle(self, event: Mapping[str, Any] | Rejected) -> None:
         self.last_event = time.monotonic()
+        if isinstance(event, Rejected):
+            self.runner.ledger.note(event.reason)
+            self.writer.dirty = True
+            return
         metrics.event_consumed(event)
         reaction = self.protocol.feed(event)
         if reaction.answered is not None:
-            fallback = inputs.model(self.runner.spec, self.runner.rt.config)
-            self.writer.usage_read(inputs.model_label(reaction.answered, fallback),
-                                   reaction.answered.get("usage") or {})
+            # The metric's model label is the spec's: what pi reports comes from the VM.
+            model = "/".join(inputs.model(self.runner.spec, self.runner.rt.config))
+            self.writer.usage_read(model, message_usage(reaction.answered))
         if reaction.settled:
             self.runner.attached_phase()
         if reaction.ready:

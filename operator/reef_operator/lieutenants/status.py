@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reef_operator import metrics
+from reef_operator.agent.events import MessageUsage
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
 from reef_operator.lieutenants.ledger import Ledger, TaskRecord
 from reef_operator.lieutenants.runtime import StatusHost
@@ -52,7 +53,7 @@ class StatusWriter:
         # Snapshots are taken and written one at a time: two concurrent writes could
         # land out of order and leave an older snapshot in place.
         self._lock = asyncio.Lock()
-        self._unwritten_usage: list[tuple[str, Mapping[str, Any]]] = []
+        self._unwritten_usage: list[tuple[str, MessageUsage]] = []
 
     def set_phase(self, phase: str, conditions: list[Condition]) -> None:
         if phase != self.phase:
@@ -60,7 +61,7 @@ class StatusWriter:
         self.phase = phase
         self.conditions = conditions
 
-    def usage_read(self, model: str, usage: Mapping[str, Any]) -> None:
+    def usage_read(self, model: str, usage: MessageUsage) -> None:
         """Model usage read from pi's events, counted in the metrics once written."""
         self._unwritten_usage.append((model, usage))
 
@@ -103,7 +104,9 @@ class StatusWriter:
     def _announce(self) -> None:
         """What the status just written says happened: task Events and metrics."""
         for model, usage in self._unwritten_usage:
-            metrics.model_usage(self.namespace, model, usage)
+            metrics.model_usage(self.namespace, model, {
+                "input": usage.input, "output": usage.output,
+                "cache_read": usage.cache_read, "cache_write": usage.cache_write}, usage.cost)
         self._unwritten_usage = []
         for change, task in self.ledger.drain():
             if change == "started":
