@@ -152,7 +152,7 @@ def test_pause_waits_for_the_task_then_resume_keeps_the_context(
     try:
         history = _history(admin, namespace, "api", 2, operator)
     except AssertionError:
-        run = local_root / node["status"]["vmId"] / "tmp" / "pi-rpc"
+        run = local_root / node["status"]["vmId"] / "root" / ".reef" / "run"
         tails = {f: (run / f).read_text()[-3000:] for f in ("err", "sent") if (run / f).exists()}
         events = (run / "out").read_text().splitlines()
         raise AssertionError((tails, [e[:200] for e in events[-15:]],

@@ -229,7 +229,7 @@ def test_pi_killed_on_the_vm_is_restarted_and_the_conversation_continues(
     first = wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 1
                               and o["status"].get("phase") == "Idle" else None)(
         _lieutenant(admin, namespace, "api")), 120, "first answer", operator)
-    run = local_root / first["status"]["vmId"] / "tmp" / "pi-rpc"
+    run = local_root / first["status"]["vmId"] / "root" / ".reef" / "run"
     killed = subprocess.run(
         ["bash", "-c", f"kill -9 $(pgrep -P $(tmux -S {run}/tmux.sock display -p -t pi-rpc "
                        "'#{pane_pid}'))"], capture_output=True, text=True)

@@ -1,5 +1,6 @@
 """Delivering tasks into pi (lieutenants/delivery.py): which command a task becomes, and
-what travels to the VM. The shell script itself runs in the e2e and resilience suites."""
+what travels to the VM. The shell script itself runs in tests/integration/
+test_delivery_script.py and the e2e and resilience suites."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class _Shell:
     def __init__(self, *results: CommandResult) -> None:
         self.results = list(results)
         self.commands: list[str] = []
+        self.stdins: list[str | None] = []
 
     @property
     def host_key_fingerprint(self) -> str:
@@ -27,8 +29,8 @@ class _Shell:
 
     async def run(self, command: str, *, stdin: str | None = None,
                   within: float | None = 60.0) -> CommandResult:
-        assert stdin is None           # nothing on stdin: a cut connection cannot truncate it
         self.commands.append(command)
+        self.stdins.append(stdin)
         return self.results.pop(0)
 
     async def stream(self, command: str) -> Any:
@@ -36,7 +38,7 @@ class _Shell:
 
 
 def _arguments(command: str) -> list[str]:
-    """The positional arguments the delivery command sets (`set -- id line`)."""
+    """The positional arguments the delivery command sets (`set -- id length`)."""
     assert command.startswith(PRELUDE) and command.endswith("; " + delivery.DELIVER)
     words = shlex.split(command[len(PRELUDE):-len("; " + delivery.DELIVER)])
     assert words[:2] == ["set", "--"]
@@ -61,14 +63,18 @@ def test_steer_and_follow_up_use_pis_own_queues(mode: str, behaviour: str) -> No
     assert note == "the agent was idle: it started right away"
 
 
-async def test_the_command_travels_in_the_arguments_quoted_whatever_it_says() -> None:
+async def test_the_command_travels_on_stdin_with_its_length_in_the_arguments() -> None:
+    """Whatever it says and however long: the arguments carry only the id and the line's
+    length in bytes, which the VM checks before it records anything."""
     shell = _Shell(CommandResult(0, "", ""))
-    message = "it's \"quoted\"; $(rm -rf /) `x` \\ and\nnewlines"
+    message = "it's \"quoted\"; $(rm -rf /) `x` \\ and\nnewlines 語" * 1000
     await delivery.deliver(shell, "task-a", {"type": "prompt", "message": message})
-    identifier, line = _arguments(shell.commands[0])
-    assert identifier == "task-a"
+    identifier, length = _arguments(shell.commands[0])
+    line = shell.stdins[0] or ""
+    assert identifier == "task-a" and int(length) == len(line.encode())
     assert json.loads(line) == {"id": "task-a", "type": "prompt", "message": message}
-    assert "\n" not in line                       # one line in pi's input
+    assert line.endswith("\n") and line.count("\n") == 1    # one line in pi's input
+    assert len(shell.commands[0]) < 2000
 
 
 async def test_a_refused_write_is_an_error_with_the_vms_reason() -> None:

@@ -1,9 +1,14 @@
 """A pi RPC session on a VM, kept under tmux so it outlives the operator.
 
-Layout on the VM (the seed's, made per-VM-safe through $TMPDIR and $HOME):
-    $RUN = ${TMPDIR:-/tmp}/pi-rpc   in (FIFO), out (events, appended), err, tmux.sock
+Layout on the VM, all of it private to the VM's user ($STATE is 0700):
     $STATE = $HOME/.reef            run-pi.sh, credentials.env (0600), system-prompt.md,
                                     sessions/<name>.jsonl (pi's conversation)
+    $RUN = $STATE/run               in (FIFO), out (events, appended), err, sent, tmux.sock
+The run directory is not under a shared /tmp: another user of the VM could
+otherwise create the predictable path first and read or feed pi's streams. A
+VM still running pi under the former `${TMPDIR:-/tmp}/pi-rpc` (owned by its
+user) is moved over once: that tmux server is stopped and its event log and
+sent-log copied, so offsets and the exactly-once record carry on.
 tmux session `pi-keeper` holds the FIFO open for writing, so pi never sees
 EOF on stdin; `pi-rpc` runs pi reading the FIFO and appending to `out`, so
 every event ever written stays readable from any byte offset. pi runs with
@@ -27,7 +32,14 @@ from reef_operator.providers.base import Shell
 from reef_operator.providers.errors import ShellError
 from reef_operator.secret import Secret
 
-PRELUDE = 'RUN="${TMPDIR:-/tmp}/pi-rpc"; STATE="$HOME/.reef"; T="tmux -S $RUN/tmux.sock"; '
+PRELUDE = 'STATE="$HOME/.reef"; RUN="$STATE/run"; T="tmux -S $RUN/tmux.sock"; '
+# The former shared location, moved over when it holds our own pi (see the docstring).
+MOVE_LEGACY_RUN = (
+    'old="${TMPDIR:-/tmp}/pi-rpc"; '
+    'if [ ! -e "$RUN/out" ] && [ -d "$old" ] && [ ! -L "$old" ] && [ -O "$old" ]; then '
+    '{ [ -S "$old/tmux.sock" ] && tmux -S "$old/tmux.sock" kill-server 2>/dev/null; true; } && '
+    'for f in out sent; do [ -f "$old/$f" ] && [ -O "$old/$f" ] && cp "$old/$f" "$RUN/$f"; '
+    'done; true; fi')
 READ_CHUNK = 1 << 16
 
 
@@ -68,7 +80,10 @@ class PiSession:
                             'cat > "$HOME/.pi/agent/models.json"',
                             stdin=self.spec.models_json.reveal(), step="write models.json")
         result = await self._run(
-            'mkdir -p "$RUN" "$STATE/sessions" "$HOME/workspace" && chmod 700 "$STATE" && '
+            'umask 077 && mkdir -p "$STATE" && chmod 700 "$STATE" && '
+            '{ [ ! -L "$RUN" ] || { echo "$RUN is a symbolic link" >&2; exit 1; }; } && '
+            'mkdir -p "$RUN" "$STATE/sessions" "$HOME/workspace" && chmod 700 "$RUN" && '
+            f'{{ {MOVE_LEGACY_RUN}; }} && '
             '{ [ -p "$RUN/in" ] || mkfifo -m 600 "$RUN/in"; } && touch "$RUN/out" "$RUN/err" && '
             '{ $T has-session -t pi-keeper 2>/dev/null || '
             '$T new-session -d -s pi-keeper "exec sleep infinity > \'$RUN/in\'"; } && '
@@ -157,7 +172,7 @@ class PiSession:
         return (
             "#!/bin/sh\n"
             "# Written by reef-operator: runs pi for this lieutenant (no secrets in here).\n"
-            'RUN="${TMPDIR:-/tmp}/pi-rpc"; STATE="$HOME/.reef"\n'
+            'STATE="$HOME/.reef"; RUN="$STATE/run"\n'
             'set -a; [ -f "$STATE/credentials.env" ] && . "$STATE/credentials.env"; set +a\n'
             "export PI_OFFLINE=1 PI_TELEMETRY=0 PI_SKIP_VERSION_CHECK=1\n"
             f"{exports}"

@@ -1,13 +1,16 @@
 """Exactly-once delivery of tasks into pi's FIFO.
 
-Each delivery is one shell command on the VM that first appends the command id
-to `$RUN/sent`, then the command to the FIFO, with hangups ignored so a dropped
-SSH connection or a killed operator cannot stop it half way. The command line
-travels in the command's arguments, not on stdin: a connection cut while stdin
-was still in flight would give `cat` an early end of input, and an id in the
-sent-log for a line pi never got (found by the resilience suite). A task whose id is
-in the sent-log was delivered (the FIFO's keeper holds the data for pi even if
-pi restarts); one whose id is not there was not, and is sent again.
+Each delivery is one shell command on the VM, with hangups ignored so a dropped
+SSH connection or a killed operator cannot stop it half way once it has begun
+to act. The command line travels on the command's stdin, so a message of any
+length the schema admits is delivered (in the arguments, a long one in
+multi-byte characters hits the kernel's limit on one argument). A connection cut
+while stdin is in flight gives an early end of input, so the line is staged in a
+file first and its length checked against the one given in the arguments: a cut
+line stops the command before anything is recorded. Only then the command id is
+appended to `$RUN/sent`, and the staged line to the FIFO. A task whose id is in
+the sent-log was delivered (the FIFO's keeper holds the data for pi even if pi
+restarts); one whose id is not there was not, and is sent again.
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ from typing import Any
 from reef_operator.agent.session import PRELUDE
 from reef_operator.providers.base import Shell
 
-# Only a running pi reads the FIFO: without one the write would block, so check first,
-# bound the write, and take the id back out of the sent-log if pi did not take it.
+# $1 the command id, $2 the line's length in bytes (its newline included), the line on
+# stdin. Only a running pi reads the FIFO: without one the write would block, so check
+# first, bound the write, and take the id back out of the sent-log if pi did not take it.
 DELIVER = (
     "trap '' HUP INT TERM PIPE; "
     "$T has-session -t pi-rpc 2>/dev/null || { echo 'pi is not running' >&2; exit 75; }; "
+    "staged=\"$RUN/deliver-$1\"; "
+    "( umask 077; cat > \"$staged\" ) && [ \"$(wc -c < \"$staged\")\" -eq \"$2\" ] || { "
+    "rm -f \"$staged\"; echo 'the command arrived cut: not delivered' >&2; exit 75; }; "
     "printf '%s\\n' \"$1\" >> \"$RUN/sent\" && "
-    "if ! printf '%s\\n' \"$2\" | timeout 10 sh -c 'cat >> \"$0\"' \"$RUN/in\"; then "
-    "sed -i \"/^$1\\$/d\" \"$RUN/sent\"; echo 'pi did not take the command' >&2; exit 75; fi"
+    "if ! timeout 10 sh -c 'cat \"$1\" >> \"$0\"' \"$RUN/in\" \"$staged\"; then "
+    "sed -i \"/^$1\\$/d\" \"$RUN/sent\"; rm -f \"$staged\"; "
+    "echo 'pi did not take the command' >&2; exit 75; fi; rm -f \"$staged\""
 )
 
 
@@ -55,9 +63,10 @@ def task_command(message: str, mode: str, working: bool
 
 
 async def deliver(shell: Shell, command_id_: str, command: Mapping[str, Any]) -> None:
-    line = json.dumps({"id": command_id_, **command}, separators=(",", ":"))
-    result = await shell.run(PRELUDE + f"set -- {_quote(command_id_)} {_quote(line)}; {DELIVER}",
-                             within=30)
+    line = json.dumps({"id": command_id_, **command}, separators=(",", ":")) + "\n"
+    size = len(line.encode())
+    result = await shell.run(PRELUDE + f"set -- {_quote(command_id_)} {size}; {DELIVER}",
+                             stdin=line, within=30)
     if result.exit_status != 0:
         raise DeliveryError(f"could not write to pi's input: {result.stderr.strip()[-300:]}")
 
