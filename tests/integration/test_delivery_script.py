@@ -19,6 +19,7 @@ from reef_operator.lieutenants import delivery
 from reef_operator.providers.base import Shell, VmRequest
 from reef_operator.providers.local import LocalProvider
 from reef_operator.providers.local.layout import is_id, remove_tree
+from reef_operator.providers.output import OUTPUT_LIMIT
 
 # The layout PiSession.start() makes, with `cat` in pi's place.
 STAND_IN = (
@@ -110,3 +111,15 @@ async def test_pis_run_directory_is_private_and_takes_over_the_former_shared_one
             if is_id(name):
                 await local.delete(name)
         remove_tree(root)
+
+
+async def test_a_commands_output_is_cut_at_the_bound_with_a_marker(
+        vm: tuple[Shell, Path]) -> None:
+    """A VM printing without end (here 64 MiB) costs the operator OUTPUT_LIMIT at most."""
+    shell, _ = vm
+    result = await shell.run("head -c 67108864 /dev/zero | tr '\\0' x; echo done >&2")
+    assert result.ok and result.stderr == "done\n"
+    assert result.stdout.startswith("x" * OUTPUT_LIMIT)
+    assert result.stdout[OUTPUT_LIMIT:] == (
+        f"\n[output cut: {64 * 1024 * 1024 - OUTPUT_LIMIT:,} bytes beyond the "
+        f"{OUTPUT_LIMIT:,}-byte bound]\n")

@@ -15,6 +15,7 @@ import pytest
 
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.providers.errors import HostKeyMismatch, ShellError
+from reef_operator.providers.output import OUTPUT_LIMIT
 from reef_operator.providers.vers import errors
 from reef_operator.providers.vers.client import VersClient
 from reef_operator.providers.vers.ssh import SshSettings, VersConnector
@@ -225,3 +226,18 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state not in ("Z", "X")
+
+
+async def test_a_commands_output_is_cut_at_the_bound_with_a_marker(
+        vers: VersClient, connector: VersConnector) -> None:
+    """A VM printing without end costs the operator OUTPUT_LIMIT at most; stdin still goes
+    in whole and the exit status comes back."""
+    vm_id = await vers.new_root(wait_boot=True)
+    total = 2 * OUTPUT_LIMIT + 5
+    result = await connector.run(vm_id, f"wc -c >&2; head -c {total} /dev/zero | tr '\\0' x; "
+                                 "exit 3", stdin="y" * 100_000)
+    assert result.exit_status == 3 and result.stderr.strip() == "100000"
+    assert result.stdout == "x" * OUTPUT_LIMIT + (
+        f"\n[output cut: {total - OUTPUT_LIMIT:,} bytes beyond the {OUTPUT_LIMIT:,}-byte "
+        "bound]\n")
+    await vers.delete(vm_id)

@@ -14,6 +14,7 @@ from reef_operator.providers.base import CommandResult
 from reef_operator.providers.errors import ShellError
 from reef_operator.providers.local.layout import VmDirectory
 from reef_operator.providers.local.processes import MARKER
+from reef_operator.providers.output import bounded
 
 ENDPOINT = "local"
 
@@ -72,8 +73,7 @@ class LocalShell:
         async with self._admit() as vm:
             process = await self._start(vm, command, stdin=stdin is not None)
         try:
-            stdout, stderr = await asyncio.wait_for(
-                process.communicate(None if stdin is None else stdin.encode()), within)
+            stdout, stderr = await asyncio.wait_for(_collect(process, stdin), within)
         except TimeoutError:
             raise ShellError(f"command timed out after {within}s on VM {self.vm_id}",
                              endpoint=ENDPOINT) from None
@@ -84,11 +84,11 @@ class LocalShell:
                 _kill_group(process)
                 await process.wait()
         status = process.returncode
-        assert status is not None  # communicate() returns once the process has exited
+        assert status is not None  # _collect() returns once the process has exited
         return CommandResult(
             # Killed by a signal: the shell's convention, 128 + the signal's number.
             exit_status=status if status >= 0 else 128 - status,
-            stdout=stdout.decode(errors="replace"), stderr=stderr.decode(errors="replace"))
+            stdout=stdout, stderr=stderr)
 
     async def stream(self, command: str) -> LocalStream:
         """Start a long-running command whose stdout is read as it comes (stderr is dropped)."""
@@ -109,6 +109,25 @@ class LocalShell:
         except OSError as error:
             raise ShellError(f"cannot start a process on VM {self.vm_id}: {error}",
                              endpoint=ENDPOINT) from None
+
+
+async def _collect(process: asyncio.subprocess.Process, stdin: str | None
+                   ) -> tuple[str, str]:
+    """stdout and stderr, each bounded, while stdin is written; then the exit."""
+    assert process.stdout is not None and process.stderr is not None
+
+    async def feed() -> None:
+        if process.stdin is None:
+            return
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            process.stdin.write((stdin or "").encode())
+            await process.stdin.drain()
+        process.stdin.close()
+
+    stdout, stderr, _ = await asyncio.gather(bounded(process.stdout), bounded(process.stderr),
+                                             feed())
+    await process.wait()
+    return stdout, stderr
 
 
 class LocalStream:

@@ -29,6 +29,7 @@ import asyncssh
 from reef_operator.fairshare import FairSlots
 from reef_operator.providers.base import CommandResult
 from reef_operator.providers.errors import HostKeyMismatch, ShellError
+from reef_operator.providers.output import bounded
 from reef_operator.secret import Secret
 
 logger = logging.getLogger(__name__)
@@ -145,20 +146,31 @@ class VmShell:
         """Run a shell command; a non-zero exit is a result, not an exception."""
         async with self._limit.slot():
             try:
-                # Empty input must still close stdin, or `cat > file` waits forever.
-                result = await (self._connection.run(command, input=stdin, check=False,
-                                                     timeout=within) if stdin else
-                                self._connection.run(command, stdin=asyncssh.DEVNULL,
-                                                     check=False, timeout=within))
-            except asyncssh.TimeoutError as error:
+                status, stdout, stderr = await asyncio.wait_for(
+                    self._collect(command, stdin), within)
+            except TimeoutError:
                 raise ShellError(f"command timed out after {within}s on VM {self.vm_id}",
-                                 endpoint="ssh") from error
+                                 endpoint="ssh") from None
             except (asyncssh.Error, OSError) as error:
                 raise ShellError(f"command failed on VM {self.vm_id}: {_reason(error)}",
                                  endpoint="ssh") from None
-        return CommandResult(
-            exit_status=result.exit_status if result.exit_status is not None else 255,
-            stdout=_text(result.stdout), stderr=_text(result.stderr))
+        return CommandResult(exit_status=status if status is not None else 255,
+                             stdout=stdout, stderr=stderr)
+
+    async def _collect(self, command: str, stdin: str | None) -> tuple[int | None, str, str]:
+        """The exit status and the bounded stdout and stderr (providers/output.py)."""
+        process = await self._connection.create_process(command, encoding=None)
+        try:
+            if stdin:
+                process.stdin.write(stdin.encode())
+            # Empty input must still close stdin, or `cat > file` waits forever.
+            process.stdin.write_eof()
+            stdout, stderr = await asyncio.gather(bounded(process.stdout),
+                                                  bounded(process.stderr))
+            await process.wait_closed()
+            return process.exit_status, stdout, stderr
+        finally:
+            process.close()
 
     async def stream(self, command: str) -> SshStream:
         """A long-running command (e.g. following a file) whose stdout is read as it comes."""
@@ -277,14 +289,6 @@ def _reason(error: BaseException) -> str:
         return "timed out"
     text = str(error) or type(error).__name__
     return text.splitlines()[0][:300]
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    return str(value)
 
 
 with contextlib.suppress(Exception):  # keep asyncssh's own logging quiet by default
