@@ -47,6 +47,9 @@ class InstrumentedProvider:
     async def observe(self, vm_id: str) -> VmObservation:
         return await self._timed("observe", self.inner.observe(vm_id))
 
+    async def claim(self, vm_id: str, request: VmRequest) -> None:
+        await self._timed("claim", self.inner.claim(vm_id, request))
+
     async def pause(self, vm_id: str) -> None:
         await self._timed("pause", self.inner.pause(vm_id))
 

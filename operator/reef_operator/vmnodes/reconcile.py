@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -45,6 +45,7 @@ from reef_operator.vmnodes.checkpoints import CheckpointPolicy
 from reef_operator.vmnodes.fleet import Fleet, LineageError
 from reef_operator.vmnodes.heartbeat import HeartbeatPolicy
 from reef_operator.vmnodes.lineage import lineage_labels, lineage_patch
+from reef_operator.vmnodes.ownership import judge
 from reef_operator.vmnodes.profiles import ProfileBook, ProfileView
 
 logger = logging.getLogger(__name__)
@@ -96,8 +97,10 @@ class VmNodeReconciler:
     def __init__(self, kube: Any, providers: Mapping[str, Provider], fleet: Fleet,
                  profiles: ProfileBook, default_profile: str, post_event: EventFn,
                  secret_reader: Callable[[str, str], Awaitable[Mapping[str, Any] | None]],
-                 disabled: Mapping[str, str] | None = None) -> None:
+                 disabled: Mapping[str, str] | None = None,
+                 adoption_namespaces: Collection[str] = ()) -> None:
         self.kube = kube
+        self.adoption_namespaces = adoption_namespaces
         self.providers = providers
         # Providers the configuration turns off, with why (the node's Stalled message).
         self.disabled = disabled or {}
@@ -171,11 +174,22 @@ class VmNodeReconciler:
             await self.kube.patch_metadata(PLURAL, work.namespace, work.name, metadata_patch)
 
         observed = await provider.observe(vm_id)
-        status["vmId"] = vm_id
         if observed.state == "gone":
+            status["vmId"] = vm_id
             if desired == "Destroyed":
                 await self._forget_request(work)
             return self._vm_gone(work, desired, adopted=bool(spec.get("vmId")))
+        verdict = judge(vm_id, observed.owner, work.namespace, str(work.meta.get("uid", "")),
+                        self.adoption_namespaces)
+        if verdict.outcome == "refuse":
+            # Nothing of the VM is recorded: status.vmId would lend it to a lieutenant.
+            for key in ("vmId", "vmState", "address", "hostKeyFingerprint", "boot"):
+                status.pop(key, None)
+            self._invalid(work, "VMOwnedElsewhere", verdict.message)
+            return IDLE
+        if verdict.outcome == "adopt":
+            await provider.claim(vm_id, self._request(work, profile, None))
+        status["vmId"] = vm_id
         status["vmState"] = observed.state
         if observed.address:
             status["address"] = observed.address

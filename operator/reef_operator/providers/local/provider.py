@@ -20,9 +20,10 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from reef_operator.providers.base import VmObservation, VmRequest
+from reef_operator.providers.base import VmObservation, VmOwner, VmRequest
 from reef_operator.providers.errors import BadRequest, NotFound, ServerError, ShellError
 from reef_operator.providers.local import filelock, processes
 from reef_operator.providers.local.copying import copy_tree
@@ -98,7 +99,16 @@ class LocalProvider:
         meta = None if vm is None else await asyncio.to_thread(vm.read_meta)
         if vm is None or meta is None:
             return VmObservation(vm_id, "gone")
-        return VmObservation(vm_id, meta.state, str(vm.path))
+        owner = VmOwner(meta.namespace, meta.owner_uid) if meta.owner_uid else None
+        return VmObservation(vm_id, meta.state, str(vm.path), owner)
+
+    async def claim(self, vm_id: str, request: VmRequest) -> None:
+        """Record the adopting node in the VM's meta (the Local VM's labels)."""
+        async with self._lock(vm_id):
+            vm, meta = await self._load(vm_id)
+            await asyncio.to_thread(vm.write_meta, replace(
+                meta, owner_uid=request.owner_uid, name=request.name,
+                namespace=request.namespace))
 
     async def pause(self, vm_id: str) -> None:
         """Mark the VM paused, then stop its processes (again, if it already was)."""

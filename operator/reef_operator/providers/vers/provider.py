@@ -12,7 +12,7 @@ import datetime
 import logging
 
 from reef_operator.constants import GROUP
-from reef_operator.providers.base import VmObservation, VmRequest
+from reef_operator.providers.base import VmObservation, VmOwner, VmRequest
 from reef_operator.providers.ratelimit import RateLimiter
 from reef_operator.providers.vers import errors
 from reef_operator.providers.vers.client import VersClient
@@ -42,6 +42,14 @@ class VersProvider:
     def labels_for(request: VmRequest) -> dict[str, str]:
         return {**request.labels, LABEL_UID: request.owner_uid, LABEL_NAME: request.name,
                 LABEL_NAMESPACE: request.namespace}
+
+    @staticmethod
+    def owner_of(labels: dict[str, str]) -> VmOwner | None:
+        """The node the labels name; a VM with only one of the two keys names no valid node
+        and so belongs to nobody who may touch it (never adoptable)."""
+        if LABEL_NAMESPACE not in labels and LABEL_UID not in labels:
+            return None
+        return VmOwner(labels.get(LABEL_NAMESPACE, ""), labels.get(LABEL_UID, ""))
 
     async def create(self, request: VmRequest) -> str:
         with errors.as_provider_errors():
@@ -103,7 +111,15 @@ class VersProvider:
                 if "sleep" in error.message.lower():
                     return VmObservation(vm_id, "sleeping")
                 raise
-        return VmObservation(vm_id, vm.state, self.connector.settings.host_name(vm_id))
+        return VmObservation(vm_id, vm.state, self.connector.settings.host_name(vm_id),
+                             self.owner_of(vm.labels))
+
+    async def claim(self, vm_id: str, request: VmRequest) -> None:
+        with errors.as_provider_errors():
+            async with self._limit:
+                vm = await self.client.status(vm_id)
+            async with self._limit:
+                await self.client.set_labels(vm_id, {**vm.labels, **self.labels_for(request)})
 
     async def pause(self, vm_id: str) -> None:
         with errors.as_provider_errors():
