@@ -68,6 +68,7 @@ class MemoryProvider:
     name: str = "vers"
     vms: dict[str, MemoryVm] = field(default_factory=dict)
     snapshots: list[str] = field(default_factory=list)
+    snapshot_owners: dict[str, VmOwner | None] = field(default_factory=dict)
     boot_result: CommandResult = field(default_factory=lambda: CommandResult(0, "booted", ""))
     heartbeat_answers: bool = True
     heartbeat_error: Exception | None = None
@@ -113,8 +114,13 @@ class MemoryProvider:
     async def snapshot(self, vm_id: str) -> str:
         snapshot = f"snap-{len(self.snapshots) + 1}"
         self.journal.append(("snapshot", vm_id))
+        self.snapshot_owners[snapshot] = self.vms[vm_id].owner
         self.snapshots.append(snapshot)
         return snapshot
+
+    async def snapshot_owner(self, snapshot_id: str) -> VmOwner | None:
+        self.journal.append(("snapshot_owner", snapshot_id))
+        return self.snapshot_owners.get(snapshot_id)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         self.journal.append(("delete_snapshot", snapshot_id))

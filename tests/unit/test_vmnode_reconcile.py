@@ -353,9 +353,11 @@ async def test_a_due_checkpoint_is_taken_and_the_oldest_beyond_retain_deleted() 
     node = Node(spec={"checkpoints": {"intervalSeconds": 600, "retain": 1}})
     await node.running()
     node.provider.snapshots[:] = ["snap-old"]  # the first pass took one: forget it
+    node.provider.snapshot_owners["snap-old"] = VmOwner("team-a", "uid-n")
     node.body["status"]["checkpoints"] = [{"commitId": "snap-old", "createdAt": _ago(700)}]
     delay = await node.reconcile()
-    assert node.calls() == ["run", "snapshot", "delete_snapshot", "patch_status"]
+    assert node.calls() == ["run", "snapshot", "snapshot_owner", "delete_snapshot",
+                            "patch_status"]
     assert [c["commitId"] for c in node.status["checkpoints"]] == ["snap-2"]
     assert node.provider.snapshots == ["snap-2"]
     assert "CheckpointTaken" in node.reasons()
@@ -406,3 +408,41 @@ async def test_adoption_where_allowed_labels_the_vm_for_the_node() -> None:
     assert node.provider.vms["vm-x"].owner == VmOwner("team-a", "uid-n")
     assert node.summary() == ("True", "False", "False", "Running")
     assert node.reasons()[0] == "Adopted"
+
+
+@pytest.mark.parametrize("owner", [VmOwner("team-b", "uid-b"), VmOwner("team-a", "uid-other"),
+                                   None], ids=["other namespace", "other node", "unknown"])
+async def test_rotation_never_deletes_a_checkpoint_another_node_took(
+        owner: VmOwner | None) -> None:
+    node = Node(spec={"checkpoints": {"intervalSeconds": 600, "retain": 1}})
+    await node.running()
+    node.provider.snapshots[:] = ["snap-theirs"]
+    node.provider.snapshot_owners = {"snap-theirs": owner}
+    node.body["status"]["checkpoints"] = [{"commitId": "snap-theirs", "createdAt": _ago(700)}]
+    await node.reconcile()
+    assert "delete_snapshot" not in node.calls()
+    assert node.provider.snapshots == ["snap-theirs", "snap-2"]
+    assert [c["commitId"] for c in node.status["checkpoints"]] == ["snap-2"]
+
+
+@pytest.mark.parametrize("owner", [VmOwner("team-b", "uid-b"), None],
+                         ids=["other namespace", "unknown"])
+async def test_a_commit_of_another_namespace_is_never_booted(owner: VmOwner | None) -> None:
+    node = Node(spec={"source": {"commitId": "c-theirs"}})
+    node.provider.snapshot_owners = {"c-theirs": owner}
+    assert await node.reconcile() == IDLE
+    assert "create" not in node.calls()
+    assert node.summary()[2:] == ("True", "CommitNotAllowed")
+    assert "source.commitId c-theirs" in node.condition("Stalled")["message"]
+
+
+async def test_a_checkpoint_of_the_same_namespace_or_a_profiles_golden_image_boots() -> None:
+    node = Node(spec={"source": {"commitId": "c-ours"}})
+    node.provider.snapshot_owners = {"c-ours": VmOwner("team-a", "uid-sibling")}
+    await node.reconcile()
+    assert "create" in node.calls()
+    golden = Node(spec={"source": {"commitId": "c-golden"}})
+    golden.profiles.upsert({"metadata": {"name": "gold"},
+                            "spec": {"provider": "Vers", "source": {"commitId": "c-golden"}}})
+    await golden.reconcile()
+    assert "create" in golden.calls() and "snapshot_owner" not in golden.calls()

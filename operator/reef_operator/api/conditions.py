@@ -117,6 +117,8 @@ VMNODE_INVALID = (
     ("VMOwnedElsewhere", "the VM is labelled for another namespace or node, or is unlabelled "
                          "and this namespace is not in REEF_ADOPTION_NAMESPACES; it is left "
                          "untouched and deleting the node releases nothing"),
+    ("CommitNotAllowed", "source.commitId is neither a commit a BootProfile names nor a "
+                         "checkpoint of a node in the same namespace"),
 )
 
 VMNODE = KindConditions(

@@ -145,7 +145,13 @@ class Provider(Protocol):
         ...
 
     async def snapshot(self, vm_id: str) -> str:
-        """Snapshot the VM (a Vers commit) and return the snapshot id."""
+        """Snapshot the VM (a Vers commit) and return the snapshot id; the snapshot records
+        the VM's owner, which `snapshot_owner` reads back."""
+        ...
+
+    async def snapshot_owner(self, snapshot_id: str) -> VmOwner | None:
+        """The node whose VM the snapshot was taken of; None when the provider cannot say
+        (no such snapshot, or neither a record nor a labelled parent VM)."""
         ...
 
     async def delete_snapshot(self, snapshot_id: str) -> None: ...
