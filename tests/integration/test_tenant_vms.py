@@ -226,3 +226,47 @@ def test_an_unlabelled_vm_is_adopted_only_where_the_setting_allows(
     labels = _sim_vm(versim, stray)["labels"]
     assert labels[f"{GROUP}/namespace"] == adopting
     assert labels[f"{GROUP}/uid"] == node["metadata"]["uid"]
+
+
+def _checkpoints(admin: Kube, namespace: str, name: str) -> list[str]:
+    status = admin.get("vmnodes", name, namespace).get("status") or {}
+    return [c["commitId"] for c in status.get("checkpoints") or []]
+
+
+def _all_commits(versim: VersSimulator) -> set[str]:
+    async def listed() -> set[str]:
+        async with VersClient(versim.base_url, versim.api_key) as vers:
+            return {c.commit_id for c in (await vers.list_commits(limit=1000)).commits}
+    return asyncio.run(listed())
+
+
+def test_a_tenant_can_neither_boot_nor_rotate_away_another_namespaces_checkpoint(
+    admin: Kube, namespace: str, namespace_b: str, tenant: client.CustomObjectsApi,
+    operator: OperatorProcess, versim: VersSimulator,
+) -> None:
+    admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes", _node(
+        "a", checkpoints={"intervalSeconds": 600, "retain": 5}))
+    [theirs] = wait_for(lambda: _checkpoints(admin, namespace, "a"), what="A's checkpoint",
+                        operator=operator)
+
+    tenant.create_namespaced_custom_object(GROUP, VERSION, namespace_b, "vmnodes", _node(
+        "thief", source={"commitId": theirs}))
+    stalled = wait_for(_stalled(admin, namespace_b, "thief", "CommitNotAllowed"),
+                       what="boot from A's checkpoint refused", operator=operator)
+    assert f"source.commitId {theirs}" in stalled["message"]
+    assert "vmId" not in admin.get("vmnodes", "thief", namespace_b)["status"]
+
+    # B's own node rotates its checkpoints with A's slipped into its status as the oldest.
+    tenant.create_namespaced_custom_object(GROUP, VERSION, namespace_b, "vmnodes", _node(
+        "rot", checkpoints={"intervalSeconds": 10, "retain": 1}))
+    [own] = wait_for(lambda: _checkpoints(admin, namespace_b, "rot"), what="B's checkpoint",
+                     operator=operator)
+    tenant.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace_b, "vmnodes", "rot", {"status": {"checkpoints": [
+            {"commitId": theirs, "createdAt": "2020-01-01T00:00:00Z"},
+            {"commitId": own, "createdAt": "2020-01-01T00:00:01Z"}]}})
+    # Rotation ran once B's own older checkpoint is gone from the platform.
+    wait_for(lambda: own not in _all_commits(versim), within=90,
+             what="B's rotation deleting its own old checkpoint", operator=operator)
+    assert theirs in _all_commits(versim)
+    assert theirs not in _checkpoints(admin, namespace_b, "rot")
