@@ -6,6 +6,7 @@ import pytest
 
 from reef_operator.config import parsers
 from reef_operator.providers.base import VmOwner
+from reef_operator.providers.vers.provider import VersProvider, owner_in_record, owner_record
 from reef_operator.vmnodes.ownership import judge
 
 
@@ -44,3 +45,11 @@ def test_the_adoption_setting_reads_a_comma_separated_list_of_namespaces() -> No
     assert parsers.namespaces("", "K", "env") == ()
     with pytest.raises(parsers.ConfigError, match="K from env: 'Team_A' is not a namespace"):
         parsers.namespaces("Team_A", "K", "env")
+
+
+def test_a_vers_commit_records_its_owner_and_labels_name_one() -> None:
+    owner = VmOwner("team-a", "uid-1")
+    assert owner_in_record(owner_record(owner)) == owner
+    assert owner_in_record("") is None and owner_in_record("a checkpoint") is None
+    assert VersProvider.owner_of({}) is None
+    assert VersProvider.owner_of({"reef.vers.sh/uid": "u"}) == VmOwner("", "u")
