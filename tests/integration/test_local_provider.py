@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from reef_operator.providers.base import Provider, Shell, VmRequest
+from reef_operator.providers.base import Provider, Shell, VmOwner, VmRequest
 from reef_operator.providers.errors import BadRequest, NotFound, ShellError
 from reef_operator.providers.local import LocalProvider, filelock, processes
-from reef_operator.providers.local.layout import is_id, remove_tree
+from reef_operator.providers.local.layout import is_id, new_id, remove_tree
 
 # A loop that records its pid once and a growing counter every 50 ms.
 COUNTER = ('echo $$ > "$HOME/{name}.pid"; n=0; '
@@ -402,3 +402,16 @@ async def test_tags_and_refs_are_refused(provider: LocalProvider) -> None:
     with pytest.raises(BadRequest, match=message):
         await provider.create(request(ref="main"))
     assert os.listdir(provider.root) == []
+
+
+async def test_a_vm_and_its_snapshots_say_whose_they_are(provider: LocalProvider) -> None:
+    vm_id = await provider.create(request("uid-owner"))
+    assert (await provider.observe(vm_id)).owner == VmOwner("default", "uid-owner")
+    snapshot_id = await provider.snapshot(vm_id)
+    assert await provider.snapshot_owner(snapshot_id) == VmOwner("default", "uid-owner")
+    assert await provider.snapshot_owner(new_id()) is None
+
+    adopter = VmRequest(owner_uid="uid-adopter", name="adopter", namespace="team")
+    await provider.claim(vm_id, adopter)
+    assert (await provider.observe(vm_id)).owner == VmOwner("team", "uid-adopter")
+    assert await provider.snapshot_owner(snapshot_id) == VmOwner("default", "uid-owner")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from kubernetes import client
 
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess, simulator_env
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.controlplane
 
 VERS_PROFILE = "test-vers"
 LOCAL_PROFILE = "test-local"
+# The namespace whose nodes may adopt unlabelled VMs (REEF_ADOPTION_NAMESPACES).
+ADOPTING = f"adopting-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def operator(control_plane: LocalControlPlane, versim: VersSimulator, local_root
         control_plane.operator_kubeconfig,
         tmp_path_factory.mktemp("operator") / "operator.log",
         {**simulator_env(versim), "REEF_LOCAL_ROOT": str(local_root),
-         "REEF_DEFAULT_PROFILE": VERS_PROFILE},
+         "REEF_DEFAULT_PROFILE": VERS_PROFILE, "REEF_ADOPTION_NAMESPACES": ADOPTING},
     )
     process.start()
     yield process
@@ -222,17 +225,26 @@ def test_bad_specs_give_clear_conditions_and_touch_nothing(
                  what=f"{name} event {reason}", operator=operator)
 
 
+@pytest.fixture
+def adopting(admin: Kube) -> Iterator[str]:
+    admin.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ADOPTING)))
+    yield ADOPTING
+    admin.core.delete_namespace(ADOPTING)
+
+
 def test_adopt_an_existing_vm_and_orphan_it(
-    admin: Kube, namespace: str, operator: OperatorProcess, versim: VersSimulator
+    admin: Kube, adopting: str, operator: OperatorProcess, versim: VersSimulator
 ) -> None:
     async def make() -> str:
         async with VersClient(versim.base_url, versim.api_key) as vers:
             return await vers.new_root(wait_boot=True)
 
+    namespace = adopting
     vm_id = asyncio.run(make())
     _create(admin, namespace, _node("adopted", vmId=vm_id, deletionPolicy="Orphan"))
     node = wait_for(_ready(admin, namespace, "adopted"), what="adopted Ready", operator=operator)
     assert node["status"]["vmId"] == vm_id
+    assert _sim_vms(versim, node["metadata"]["uid"])[0]["vm_id"] == vm_id  # labelled
     assert "Adopted" in _events(admin, namespace, "adopted")
     assert len([vm for vm in versim.vms() if not vm["deleted"]
                 and vm["vm_id"] == vm_id]) == 1

@@ -16,6 +16,7 @@ from reef_operator.providers.base import (
     ObservedState,
     StreamingProcess,
     VmObservation,
+    VmOwner,
     VmRequest,
 )
 from reef_operator.vmnodes.heartbeat import REPLY
@@ -28,6 +29,11 @@ class MemoryVm:
     state: ObservedState = "running"
     address: str = "10.0.0.7"
     owner_uid: str = ""
+    namespace: str = ""
+
+    @property
+    def owner(self) -> VmOwner | None:
+        return VmOwner(self.namespace, self.owner_uid) if self.owner_uid else None
 
 
 class MemoryShell:
@@ -62,6 +68,7 @@ class MemoryProvider:
     name: str = "vers"
     vms: dict[str, MemoryVm] = field(default_factory=dict)
     snapshots: list[str] = field(default_factory=list)
+    snapshot_owners: dict[str, VmOwner | None] = field(default_factory=dict)
     boot_result: CommandResult = field(default_factory=lambda: CommandResult(0, "booted", ""))
     heartbeat_answers: bool = True
     heartbeat_error: Exception | None = None
@@ -72,7 +79,8 @@ class MemoryProvider:
     async def create(self, request: VmRequest) -> str:
         vm_id = f"vm-{len(self.vms) + 1}"
         self.journal.append(("create", request.owner_uid))
-        self.vms[vm_id] = MemoryVm(self.new_vm_state, owner_uid=request.owner_uid)
+        self.vms[vm_id] = MemoryVm(self.new_vm_state, owner_uid=request.owner_uid,
+                                   namespace=request.namespace)
         return vm_id
 
     async def find(self, request: VmRequest) -> str | None:
@@ -85,7 +93,11 @@ class MemoryProvider:
             raise self.observe_error
         vm = self.vms.get(vm_id)
         return VmObservation(vm_id, "gone") if vm is None else \
-            VmObservation(vm_id, vm.state, vm.address)
+            VmObservation(vm_id, vm.state, vm.address, vm.owner)
+
+    async def claim(self, vm_id: str, request: VmRequest) -> None:
+        self.journal.append(("claim", vm_id))
+        self.vms[vm_id].owner_uid, self.vms[vm_id].namespace = request.owner_uid, request.namespace
 
     async def pause(self, vm_id: str) -> None:
         self.journal.append(("pause", vm_id))
@@ -102,8 +114,13 @@ class MemoryProvider:
     async def snapshot(self, vm_id: str) -> str:
         snapshot = f"snap-{len(self.snapshots) + 1}"
         self.journal.append(("snapshot", vm_id))
+        self.snapshot_owners[snapshot] = self.vms[vm_id].owner
         self.snapshots.append(snapshot)
         return snapshot
+
+    async def snapshot_owner(self, snapshot_id: str) -> VmOwner | None:
+        self.journal.append(("snapshot_owner", snapshot_id))
+        return self.snapshot_owners.get(snapshot_id)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         self.journal.append(("delete_snapshot", snapshot_id))

@@ -57,6 +57,7 @@ SAMPLES: dict[str, tuple[str, Any, str]] = {
     "REEF_MAX_AGENT_STARTS": ("4", 4, "-4"),
     "REEF_DEFAULT_MODEL_PROVIDER": ("openai", "openai", "open ai"),
     "REEF_DEFAULT_MODEL_ID": ("gpt-5", "gpt-5", "gpt 5"),
+    "REEF_ADOPTION_NAMESPACES": ("team-a, legacy", ("team-a", "legacy"), "Team_A"),
 }
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from reef_operator.constants import ANNOTATION_PAUSED, ANNOTATION_VM_REQUESTED, GROUP, VERSION
 from reef_operator.kube.conditions import now_iso
-from reef_operator.providers.base import CommandResult
+from reef_operator.providers.base import CommandResult, VmOwner
 from reef_operator.providers.errors import HostKeyMismatch, ServerError, ShellError
 from reef_operator.retry import RetryLater
 from reef_operator.vmnodes.fleet import Fleet
@@ -41,7 +41,8 @@ class Node:
 
     def __init__(self, spec: Mapping[str, Any] | None = None,
                  annotations: Mapping[str, str] | None = None,
-                 parents: list[dict[str, Any]] | None = None) -> None:
+                 parents: list[dict[str, Any]] | None = None,
+                 adoption_namespaces: tuple[str, ...] = ()) -> None:
         self.journal: Journal = []
         self.events: list[tuple[str, str, str]] = []
         self.body: dict[str, Any] = {
@@ -61,7 +62,8 @@ class Node:
             ("reef-system", "tokens"): {"api": "s3cr3t"}}
         self.reconciler = VmNodeReconciler(self.kube, {"vers": self.provider}, self.fleet,
                                            self.profiles, "agent", self._event,
-                                           self._read_secret)
+                                           self._read_secret,
+                                           adoption_namespaces=adoption_namespaces)
 
     def _event(self, body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
         self.events.append((kind, reason, message))
@@ -161,7 +163,8 @@ async def test_a_missing_secret_holds_the_boot_and_says_which() -> None:
 
 async def test_a_request_marked_before_a_restart_is_looked_up_before_any_create() -> None:
     node = Node(annotations={ANNOTATION_VM_REQUESTED: _ago(30)})
-    node.provider.vms["vm-0"] = MemoryVm(owner_uid="uid-n")  # made, then the operator died
+    # made, then the operator died
+    node.provider.vms["vm-0"] = MemoryVm(owner_uid="uid-n", namespace="team-a")
     await node.reconcile()
     assert "find" in node.calls() and "create" not in node.calls()
     assert node.status["vmId"] == "vm-0"
@@ -337,7 +340,7 @@ async def test_a_paused_annotation_stops_reconciliation() -> None:
 
 async def test_spec_vm_id_cannot_change_once_set() -> None:
     node = Node(spec={"vmId": "vm-a"})
-    node.provider.vms["vm-a"] = MemoryVm()
+    node.provider.vms["vm-a"] = MemoryVm(owner_uid="uid-n", namespace="team-a")
     await node.reconcile()
     assert node.reasons()[0] == "Adopted"
     node.set_spec(vmId="vm-b")
@@ -350,9 +353,11 @@ async def test_a_due_checkpoint_is_taken_and_the_oldest_beyond_retain_deleted() 
     node = Node(spec={"checkpoints": {"intervalSeconds": 600, "retain": 1}})
     await node.running()
     node.provider.snapshots[:] = ["snap-old"]  # the first pass took one: forget it
+    node.provider.snapshot_owners["snap-old"] = VmOwner("team-a", "uid-n")
     node.body["status"]["checkpoints"] = [{"commitId": "snap-old", "createdAt": _ago(700)}]
     delay = await node.reconcile()
-    assert node.calls() == ["run", "snapshot", "delete_snapshot", "patch_status"]
+    assert node.calls() == ["run", "snapshot", "snapshot_owner", "delete_snapshot",
+                            "patch_status"]
     assert [c["commitId"] for c in node.status["checkpoints"]] == ["snap-2"]
     assert node.provider.snapshots == ["snap-2"]
     assert "CheckpointTaken" in node.reasons()
@@ -367,3 +372,77 @@ async def test_a_checkpoint_not_yet_due_sets_the_next_pass() -> None:
     delay = await node.reconcile()
     assert "snapshot" not in node.calls()
     assert 0 < delay <= 30.0
+
+
+@pytest.mark.parametrize("owner", [("team-b", "uid-b"), ("team-a", "uid-other"), ("", "uid-n")],
+                         ids=["other namespace", "other node", "half-labelled"])
+@pytest.mark.parametrize("state", ["Running", "Paused", "Destroyed"])
+async def test_a_vm_labelled_for_someone_else_is_never_touched(owner: tuple[str, str],
+                                                               state: str) -> None:
+    node = Node(spec={"vmId": "vm-x", "state": state,
+                      "checkpoints": {"intervalSeconds": 600, "retain": 1}})
+    node.provider.vms["vm-x"] = MemoryVm("paused" if state == "Running" else "running",
+                                         owner_uid=owner[1], namespace=owner[0])
+    assert await node.reconcile() == IDLE
+    touched = {"pause", "resume", "delete", "snapshot", "claim", "run"}
+    assert not touched & set(node.calls())  # observed, then nothing done to the VM
+    assert node.summary()[2:] == ("True", "VMOwnedElsewhere")
+    assert "vm-x" in node.condition("Stalled")["message"]
+    assert "vmId" not in node.status
+
+
+async def test_an_unlabelled_vm_is_refused_where_adoption_is_not_allowed() -> None:
+    node = Node(spec={"vmId": "vm-x"})
+    node.provider.vms["vm-x"] = MemoryVm()
+    await node.reconcile()
+    assert node.summary()[2:] == ("True", "VMOwnedElsewhere")
+    assert "REEF_ADOPTION_NAMESPACES" in node.condition("Stalled")["message"]
+    assert node.provider.vms["vm-x"].owner is None
+
+
+async def test_adoption_where_allowed_labels_the_vm_for_the_node() -> None:
+    node = Node(spec={"vmId": "vm-x"}, adoption_namespaces=("team-a",))
+    node.provider.vms["vm-x"] = MemoryVm()
+    await node.reconcile()
+    assert "claim" in node.calls()
+    assert node.provider.vms["vm-x"].owner == VmOwner("team-a", "uid-n")
+    assert node.summary() == ("True", "False", "False", "Running")
+    assert node.reasons()[0] == "Adopted"
+
+
+@pytest.mark.parametrize("owner", [VmOwner("team-b", "uid-b"), VmOwner("team-a", "uid-other"),
+                                   None], ids=["other namespace", "other node", "unknown"])
+async def test_rotation_never_deletes_a_checkpoint_another_node_took(
+        owner: VmOwner | None) -> None:
+    node = Node(spec={"checkpoints": {"intervalSeconds": 600, "retain": 1}})
+    await node.running()
+    node.provider.snapshots[:] = ["snap-theirs"]
+    node.provider.snapshot_owners = {"snap-theirs": owner}
+    node.body["status"]["checkpoints"] = [{"commitId": "snap-theirs", "createdAt": _ago(700)}]
+    await node.reconcile()
+    assert "delete_snapshot" not in node.calls()
+    assert node.provider.snapshots == ["snap-theirs", "snap-2"]
+    assert [c["commitId"] for c in node.status["checkpoints"]] == ["snap-2"]
+
+
+@pytest.mark.parametrize("owner", [VmOwner("team-b", "uid-b"), None],
+                         ids=["other namespace", "unknown"])
+async def test_a_commit_of_another_namespace_is_never_booted(owner: VmOwner | None) -> None:
+    node = Node(spec={"source": {"commitId": "c-theirs"}})
+    node.provider.snapshot_owners = {"c-theirs": owner}
+    assert await node.reconcile() == IDLE
+    assert "create" not in node.calls()
+    assert node.summary()[2:] == ("True", "CommitNotAllowed")
+    assert "source.commitId c-theirs" in node.condition("Stalled")["message"]
+
+
+async def test_a_checkpoint_of_the_same_namespace_or_a_profiles_golden_image_boots() -> None:
+    node = Node(spec={"source": {"commitId": "c-ours"}})
+    node.provider.snapshot_owners = {"c-ours": VmOwner("team-a", "uid-sibling")}
+    await node.reconcile()
+    assert "create" in node.calls()
+    golden = Node(spec={"source": {"commitId": "c-golden"}})
+    golden.profiles.upsert({"metadata": {"name": "gold"},
+                            "spec": {"provider": "Vers", "source": {"commitId": "c-golden"}}})
+    await golden.reconcile()
+    assert "create" in golden.calls() and "snapshot_owner" not in golden.calls()

@@ -13,7 +13,9 @@ def source(owner: str) -> Schema:
     return obj(
         f"Golden image the {owner} boots from: exactly one of commitId, tag or ref.",
         {
-            "commitId": string("Vers commit id of a golden image.", pattern=COMMIT_ID),
+            "commitId": string("Vers commit id of a golden image (a VMNode boots only from "
+                               "one a BootProfile names or a checkpoint of a node in its "
+                               "own namespace).", pattern=COMMIT_ID),
             "tag": string("Vers tag name of a golden image.", pattern=DNS_LABEL, max_length=63),
             "ref": string(
                 "Vers repository reference of a golden image, as repo:tag.",

@@ -114,6 +114,11 @@ VMNODE_INVALID = (
     ("ParentCycle", "the parentRef chain forms a cycle"),
     ("VmIdChanged", "spec.vmId was changed after it was set"),
     ("HostKeyMismatch", "the VM's SSH host key differs from the pinned one"),
+    ("VMOwnedElsewhere", "the VM is labelled for another namespace or node, or is unlabelled "
+                         "and this namespace is not in REEF_ADOPTION_NAMESPACES; it is left "
+                         "untouched and deleting the node releases nothing"),
+    ("CommitNotAllowed", "source.commitId is neither a commit a BootProfile names nor a "
+                         "checkpoint of a node in the same namespace"),
 )
 
 VMNODE = KindConditions(

@@ -80,7 +80,9 @@ SPEC = obj(
             "profile).", "BootProfile",
         ),
         "commitId": string(
-            "Golden-image commit to boot from, overriding the profile's source.",
+            "Commit to boot from, overriding the profile's source: a commit a BootProfile "
+            "names, or a checkpoint of a node in this namespace (else Stalled, "
+            "CommitNotAllowed).",
             pattern=common.COMMIT_ID,
         ),
         "model": obj(

@@ -48,7 +48,10 @@ SPEC = obj(
         "modules": common.modules("VM"),
         "capabilities": common.capabilities("VM"),
         "vmId": string(
-            "Adopt this existing VM instead of creating one. Cannot change once set.",
+            "Adopt this existing VM instead of creating one. Cannot change once set. A VM "
+            "labelled for another namespace or node is never touched (Stalled, "
+            "VMOwnedElsewhere); an unlabelled VM is adopted, and labelled, only in "
+            "namespaces the operator lists in REEF_ADOPTION_NAMESPACES.",
             pattern=common.COMMIT_ID,
         ),
         "deletionPolicy": string(

@@ -29,6 +29,7 @@ _DNS_SUBDOMAIN = re.compile(DNS_SUBDOMAIN)
 _DNS_NAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
     r"(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: safe in a header
 # The words every switch accepts, in any case: one vocabulary for every boolean setting.
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -189,6 +190,16 @@ def count_of(what: str) -> Parse[int]:
             raise bad(key, source, text, f"is not a whole number of {what} of at least 1")
         return count
     return parse
+
+
+def namespaces(text: str, key: str, source: str) -> tuple[str, ...]:
+    """Comma-separated namespace names; blanks between commas are ignored."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    for name in names:
+        if not _DNS_LABEL.match(name):
+            raise bad(key, source, name, "is not a namespace name (lowercase letters, digits "
+                      "and '-', at most 63 characters)")
+    return names
 
 
 def word(text: str, key: str, source: str) -> str:

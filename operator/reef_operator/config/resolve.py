@@ -61,6 +61,7 @@ class OperatorConfig:
     max_agent_starts: int
     default_model_provider: str
     default_model_id: str
+    adoption_namespaces: tuple[str, ...]
     # Not hashed: a dict cannot be, and two configs with equal values are the same config.
     sources: dict[str, str] = field(default_factory=dict, hash=False)
 

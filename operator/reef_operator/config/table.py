@@ -87,6 +87,8 @@ def shown(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(value) if value else "(none)"
     return str(value)
 
 
@@ -182,12 +184,17 @@ REEF_DEFAULT_MODEL_PROVIDER: Final = Setting[str](
 REEF_DEFAULT_MODEL_ID: Final = Setting[str](
     "REEF_DEFAULT_MODEL_ID", "word", parsers.word, "claude-sonnet-4-5",
     "model of lieutenants whose spec names none", field="default_model_id")
+REEF_ADOPTION_NAMESPACES: Final = Setting[tuple[str, ...]](
+    "REEF_ADOPTION_NAMESPACES", "namespaces, comma-separated", parsers.namespaces, (),
+    "namespaces whose VMNodes may adopt a VM without owner labels by `spec.vmId` (adoption "
+    "labels it); a VM labelled for another namespace or node is never adopted",
+    field="adoption_namespaces")
 
 OPERATOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     VERS_API_KEY, VERS_BASE_URL, VERS_VM_DOMAIN, VERS_SSH_PORT, VERS_SSH_CONNECT_HOST,
     VERS_TLS_VERIFY, REEF_DEFAULT_PROFILE, REEF_LOCAL_ROOT, REEF_LOCAL_PROVIDER, REEF_PLATFORM_RATE,
     REEF_PLATFORM_BURST, REEF_MAX_AGENT_STARTS, REEF_DEFAULT_MODEL_PROVIDER,
-    REEF_DEFAULT_MODEL_ID,
+    REEF_DEFAULT_MODEL_ID, REEF_ADOPTION_NAMESPACES,
 )
 
 # --- where the layers are: environment only -------------------------------------------------

@@ -72,7 +72,8 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         return await kube.read_secret(namespace, name)
 
     reconciler = VmNodeReconciler(kube, providers, fleet, profiles, config.default_profile,
-                                  runtime.post_event, read_secret, factory.disabled(config))
+                                  runtime.post_event, read_secret, factory.disabled(config),
+                                  config.adoption_namespaces)
     rt = runtime.Runtime(config, kube, providers, fleet, profiles, reconciler)
     rt.vmnode_bodies.update(vmnode_bodies)
     runtime.install(rt)

@@ -16,6 +16,7 @@ from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
 from reef_operator.providers.base import VmRequest
 from reef_operator.providers.errors import ProviderError
 from reef_operator.retry import RetryLater, backoff
+from reef_operator.vmnodes.ownership import judge
 
 
 @kopf.on.event(GROUP, VERSION, "vmnodes")
@@ -110,6 +111,14 @@ async def _release_vm(body: kopf.Body, retry: int) -> None:
             vm_id = await provider.find(VmRequest(owner_uid=meta.uid or "", name=meta.name or "",
                                                   namespace=meta.namespace or ""))
         if vm_id:
+            observed = await provider.observe(vm_id)
+            # Only this node's VM is released: spec.vmId may name anyone's (no adoption
+            # here: a VM this node adopted carries its labels by now).
+            verdict = judge(vm_id, observed.owner, meta.namespace or "", meta.uid or "", ())
+            if observed.state != "gone" and verdict.outcome != "mine":
+                runtime.post_event(body, "Warning", "VMOwnedElsewhere",
+                                   f"released nothing: {verdict.message}")
+                return
             await provider.delete(vm_id)
             runtime.post_event(body, "Normal", "Deleted", f"deleted VM {vm_id}")
     except (ProviderError, RetryLater, OSError) as error:

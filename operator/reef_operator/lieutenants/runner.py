@@ -34,7 +34,7 @@ from reef_operator.lieutenants.node import OwnershipError
 from reef_operator.lieutenants.protocol import Delivery, SessionProtocol, Wait
 from reef_operator.lieutenants.runtime import LieutenantRuntime
 from reef_operator.lieutenants.status import FLUSH_INTERVAL, StatusWriter
-from reef_operator.providers.base import Shell
+from reef_operator.providers.base import Shell, VmOwner
 from reef_operator.providers.errors import ProviderError
 
 __all__ = ["InputError", "LieutenantRunner", "OwnershipError", "StepOut"]
@@ -163,7 +163,15 @@ class LieutenantRunner:
         provider_key = found.get("metadata", {}).get("labels", {}).get(f"{GROUP}/provider",
                                                                        "vers")
         provider = self.rt.providers[provider_key]
-        shell: Shell = await provider.shell(node_status["vmId"],
+        vm_id = str(node_status["vmId"])
+        # The node's status is writable by whoever may write its status subresource: the
+        # agent starts only on a VM the platform labels for this very node.
+        node_uid = str(found.get("metadata", {}).get("uid", ""))
+        owner = (await provider.observe(vm_id)).owner
+        if owner != VmOwner(self.namespace, node_uid):
+            raise OwnershipError(f"VM {vm_id} in the status of VMNode {self.name} is not "
+                                 "labelled for that node; the agent is not started on it")
+        shell: Shell = await provider.shell(vm_id,
                                             node_status.get("hostKeyFingerprint") or None)
         session = PiSession(shell, await inputs.session_spec(
             self.rt.kube, self.namespace, self.name, self.spec, self.rt.config))

@@ -20,6 +20,7 @@ __all__ = [
     "Shell",
     "StreamingProcess",
     "VmObservation",
+    "VmOwner",
     "VmRequest",
 ]
 
@@ -59,10 +60,20 @@ class CommandResult:
 
 
 @dataclass(frozen=True)
+class VmOwner:
+    """The node a VM is labelled for: the labels are the only proof of ownership the
+    platform keeps, so every action on an existing VM is checked against them."""
+
+    namespace: str
+    uid: str
+
+
+@dataclass(frozen=True)
 class VmObservation:
     vm_id: str
     state: ObservedState                # "gone": the provider has no such VM (any more)
     address: str = ""
+    owner: VmOwner | None = None        # None: the VM carries no owner labels
 
 
 class StreamingProcess(Protocol):
@@ -121,6 +132,10 @@ class Provider(Protocol):
         """The VM's current state; state "gone" if the provider has no such VM."""
         ...
 
+    async def claim(self, vm_id: str, request: VmRequest) -> None:
+        """Label an unlabelled VM for `request`'s owner (adoption); other labels stay."""
+        ...
+
     async def pause(self, vm_id: str) -> None: ...
 
     async def resume(self, vm_id: str) -> None: ...
@@ -130,7 +145,13 @@ class Provider(Protocol):
         ...
 
     async def snapshot(self, vm_id: str) -> str:
-        """Snapshot the VM (a Vers commit) and return the snapshot id."""
+        """Snapshot the VM (a Vers commit) and return the snapshot id; the snapshot records
+        the VM's owner, which `snapshot_owner` reads back."""
+        ...
+
+    async def snapshot_owner(self, snapshot_id: str) -> VmOwner | None:
+        """The node whose VM the snapshot was taken of; None when the provider cannot say
+        (no such snapshot, or neither a record nor a labelled parent VM)."""
         ...
 
     async def delete_snapshot(self, snapshot_id: str) -> None: ...

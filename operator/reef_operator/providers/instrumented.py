@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from reef_operator import metrics
-from reef_operator.providers.base import Provider, Shell, VmObservation, VmRequest
+from reef_operator.providers.base import Provider, Shell, VmObservation, VmOwner, VmRequest
 from reef_operator.providers.errors import ProviderError
 
 T = TypeVar("T")
@@ -47,6 +47,9 @@ class InstrumentedProvider:
     async def observe(self, vm_id: str) -> VmObservation:
         return await self._timed("observe", self.inner.observe(vm_id))
 
+    async def claim(self, vm_id: str, request: VmRequest) -> None:
+        await self._timed("claim", self.inner.claim(vm_id, request))
+
     async def pause(self, vm_id: str) -> None:
         await self._timed("pause", self.inner.pause(vm_id))
 
@@ -58,6 +61,9 @@ class InstrumentedProvider:
 
     async def snapshot(self, vm_id: str) -> str:
         return await self._timed("snapshot", self.inner.snapshot(vm_id))
+
+    async def snapshot_owner(self, snapshot_id: str) -> VmOwner | None:
+        return await self._timed("snapshot_owner", self.inner.snapshot_owner(snapshot_id))
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         await self._timed("delete_snapshot", self.inner.delete_snapshot(snapshot_id))

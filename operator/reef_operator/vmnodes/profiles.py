@@ -74,5 +74,10 @@ class ProfileBook:
     def remove(self, name: str) -> None:
         self.profiles.pop(name, None)
 
+    def commits(self) -> set[str]:
+        """The golden images the BootProfiles name: commits any node may boot from."""
+        return {str(p.source["commitId"]) for p in self.profiles.values()
+                if p.source.get("commitId")}
+
     def get(self, name: str) -> ProfileView | None:
         return self.profiles.get(name)

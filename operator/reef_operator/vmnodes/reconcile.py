@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -36,7 +36,7 @@ from reef_operator.kube.conditions import (
     now_iso,
     parse_time,
 )
-from reef_operator.providers.base import Provider, Shell, VmRequest
+from reef_operator.providers.base import Provider, Shell, VmOwner, VmRequest
 from reef_operator.providers.errors import HostKeyMismatch, ProviderError
 from reef_operator.retry import RetryLater
 from reef_operator.vmnodes import boot as boots
@@ -45,6 +45,7 @@ from reef_operator.vmnodes.checkpoints import CheckpointPolicy
 from reef_operator.vmnodes.fleet import Fleet, LineageError
 from reef_operator.vmnodes.heartbeat import HeartbeatPolicy
 from reef_operator.vmnodes.lineage import lineage_labels, lineage_patch
+from reef_operator.vmnodes.ownership import judge
 from reef_operator.vmnodes.profiles import ProfileBook, ProfileView
 
 logger = logging.getLogger(__name__)
@@ -96,8 +97,10 @@ class VmNodeReconciler:
     def __init__(self, kube: Any, providers: Mapping[str, Provider], fleet: Fleet,
                  profiles: ProfileBook, default_profile: str, post_event: EventFn,
                  secret_reader: Callable[[str, str], Awaitable[Mapping[str, Any] | None]],
-                 disabled: Mapping[str, str] | None = None) -> None:
+                 disabled: Mapping[str, str] | None = None,
+                 adoption_namespaces: Collection[str] = ()) -> None:
         self.kube = kube
+        self.adoption_namespaces = adoption_namespaces
         self.providers = providers
         # Providers the configuration turns off, with why (the node's Stalled message).
         self.disabled = disabled or {}
@@ -165,17 +168,32 @@ class VmNodeReconciler:
             if desired == "Destroyed":
                 await self._forget_request(work)
                 return self._destroyed(work)
+            refusal = await self._commit_refusal(work, provider)
+            if refusal:
+                self._invalid(work, "CommitNotAllowed", refusal)
+                return IDLE
             vm_id = await self._create(work, provider, profile, metadata_patch)
             metadata_patch = {}
         if metadata_patch:
             await self.kube.patch_metadata(PLURAL, work.namespace, work.name, metadata_patch)
 
         observed = await provider.observe(vm_id)
-        status["vmId"] = vm_id
         if observed.state == "gone":
+            status["vmId"] = vm_id
             if desired == "Destroyed":
                 await self._forget_request(work)
             return self._vm_gone(work, desired, adopted=bool(spec.get("vmId")))
+        verdict = judge(vm_id, observed.owner, work.namespace, str(work.meta.get("uid", "")),
+                        self.adoption_namespaces)
+        if verdict.outcome == "refuse":
+            # Nothing of the VM is recorded: status.vmId would lend it to a lieutenant.
+            for key in ("vmId", "vmState", "address", "hostKeyFingerprint", "boot"):
+                status.pop(key, None)
+            self._invalid(work, "VMOwnedElsewhere", verdict.message)
+            return IDLE
+        if verdict.outcome == "adopt":
+            await provider.claim(vm_id, self._request(work, profile, None))
+        status["vmId"] = vm_id
         status["vmState"] = observed.state
         if observed.address:
             status["address"] = observed.address
@@ -290,6 +308,26 @@ class VmNodeReconciler:
         work.status["vmId"] = vm_id
         return vm_id
 
+    async def _commit_refusal(self, work: Pass, provider: Provider) -> str:
+        """Why the node may not boot from its spec.source.commitId ("" when it may).
+
+        A commit id is only a string a tenant can type: it may be a snapshot of another
+        namespace's VM, with that namespace's files and secrets on its disk. Allowed are
+        the golden images BootProfiles name (the cluster admin's choice) and snapshots of
+        this namespace's own nodes, as the platform records them.
+        """
+        commit = (work.spec.get("source") or {}).get("commitId")
+        if not commit or commit in self.profiles.commits():
+            return ""
+        owner = await provider.snapshot_owner(commit)
+        if owner is not None and owner.namespace == work.namespace:
+            return ""
+        whose = ("the platform cannot say whose it is" if owner is None
+                 else f"it was taken of a VM of namespace {owner.namespace!r}")
+        return (f"source.commitId {commit} is neither a golden image a BootProfile names nor "
+                f"a checkpoint of a node in namespace {work.namespace!r} ({whose}); use one "
+                "of those, or ask a cluster admin for a BootProfile naming it")
+
     async def _forget_request(self, work: Pass) -> None:
         """The VM was released on purpose: a later create is a new request."""
         if ANNOTATION_VM_REQUESTED in (work.meta.get("annotations") or {}):
@@ -398,8 +436,12 @@ class VmNodeReconciler:
                  {"commitId": snapshot, "createdAt": now_iso()}]
         self._event(work, "Normal", "CheckpointTaken", f"snapshot {snapshot} of VM {vm_id}")
         kept, expired = policy.prune(taken)
+        mine = VmOwner(work.namespace, str(work.meta.get("uid", "")))
         for oldest in expired:
-            await provider.delete_snapshot(oldest["commitId"])
+            # status.checkpoints is writable by whoever may write the status: only a
+            # snapshot the platform says this node took is deleted; others only leave the list.
+            if await provider.snapshot_owner(oldest["commitId"]) == mine:
+                await provider.delete_snapshot(oldest["commitId"])
         work.status["checkpoints"] = kept
 
     def _next_checkpoint_in(self, work: Pass) -> float:

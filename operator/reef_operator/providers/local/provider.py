@@ -16,18 +16,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from reef_operator.providers.base import VmObservation, VmRequest
+from reef_operator.providers.base import VmObservation, VmOwner, VmRequest
 from reef_operator.providers.errors import BadRequest, NotFound, ServerError, ShellError
 from reef_operator.providers.local import filelock, processes
 from reef_operator.providers.local.copying import copy_tree
 from reef_operator.providers.local.layout import Layout, Meta, VmDirectory, new_id, remove_tree
 from reef_operator.providers.local.shell import ENDPOINT, LocalShell
+
+OWNER_FILE = "owner.json"  # beside a snapshot's root: the node whose VM it was taken of
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +102,16 @@ class LocalProvider:
         meta = None if vm is None else await asyncio.to_thread(vm.read_meta)
         if vm is None or meta is None:
             return VmObservation(vm_id, "gone")
-        return VmObservation(vm_id, meta.state, str(vm.path))
+        owner = VmOwner(meta.namespace, meta.owner_uid) if meta.owner_uid else None
+        return VmObservation(vm_id, meta.state, str(vm.path), owner)
+
+    async def claim(self, vm_id: str, request: VmRequest) -> None:
+        """Record the adopting node in the VM's meta (the Local VM's labels)."""
+        async with self._lock(vm_id):
+            vm, meta = await self._load(vm_id)
+            await asyncio.to_thread(vm.write_meta, replace(
+                meta, owner_uid=request.owner_uid, name=request.name,
+                namespace=request.namespace))
 
     async def pause(self, vm_id: str) -> None:
         """Mark the VM paused, then stop its processes (again, if it already was)."""
@@ -147,18 +160,31 @@ class LocalProvider:
             vm, meta = await self._load(vm_id)
             snapshot_id = new_id()
             target = self.layout.snapshots / snapshot_id
+            owner = VmOwner(meta.namespace, meta.owner_uid)
             if meta.state == "paused":
-                await asyncio.to_thread(_copy_snapshot, vm, target)
+                await asyncio.to_thread(_copy_snapshot, vm, target, owner)
             else:
                 await asyncio.to_thread(vm.write_meta, meta.with_frozen(True))
                 stopped = await asyncio.to_thread(processes.stop_all, vm_id)
                 try:
-                    await asyncio.to_thread(_copy_snapshot, vm, target)
+                    await asyncio.to_thread(_copy_snapshot, vm, target, owner)
                 finally:
                     await asyncio.to_thread(processes.continue_all, vm_id, stopped)
                     await asyncio.to_thread(vm.write_meta, meta.with_frozen(False))
         logger.info("snapshot %s of Local VM %s", snapshot_id, vm_id)
         return snapshot_id
+
+    async def snapshot_owner(self, snapshot_id: str) -> VmOwner | None:
+        """The owner recorded beside the snapshot's files when it was taken."""
+        path = self.layout.snapshot(snapshot_id)
+        if path is None:
+            return None
+        try:
+            text = await asyncio.to_thread((path / OWNER_FILE).read_text)
+            data = json.loads(text)
+            return VmOwner(str(data["namespace"]), str(data["uid"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         """Remove a snapshot; a missing one is fine."""
@@ -244,12 +270,14 @@ def _remove_vm(vm: VmDirectory) -> None:
     remove_tree(vm.path)
 
 
-def _copy_snapshot(vm: VmDirectory, target: Path) -> None:
+def _copy_snapshot(vm: VmDirectory, target: Path, owner: VmOwner) -> None:
     # Copied beside its final place and renamed: a crash mid-copy leaves a
     # ".partial" directory, never a snapshot that lacks files.
     partial = target.with_name(f"{target.name}.partial")
     try:
         copy_tree(vm.home, partial / "root")
+        (partial / OWNER_FILE).write_text(json.dumps(
+            {"namespace": owner.namespace, "uid": owner.uid}))
         os.rename(partial, target)
     except BaseException:
         remove_tree(partial)

@@ -12,10 +12,11 @@ import datetime
 import logging
 
 from reef_operator.constants import GROUP
-from reef_operator.providers.base import VmObservation, VmRequest
+from reef_operator.providers.base import VmObservation, VmOwner, VmRequest
 from reef_operator.providers.ratelimit import RateLimiter
 from reef_operator.providers.vers import errors
 from reef_operator.providers.vers.client import VersClient
+from reef_operator.providers.vers.models import Commit
 from reef_operator.providers.vers.ssh import VersConnector, VmShell
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,19 @@ LABEL_NAMESPACE = f"{GROUP}/namespace"
 # How far a VM's creation time may precede the vm-requested-at mark and still be ours.
 CLOCK_SKEW = datetime.timedelta(seconds=60)
 _EPOCH = datetime.datetime.fromtimestamp(0, datetime.UTC)
+COMMIT_PAGE = 100
+
+
+def owner_record(owner: VmOwner) -> str:
+    """How a commit's description records the node whose VM it was taken of."""
+    return f"{LABEL_NAMESPACE}={owner.namespace} {LABEL_UID}={owner.uid}"
+
+
+def owner_in_record(description: str) -> VmOwner | None:
+    fields = dict(part.partition("=")[::2] for part in description.split())
+    if LABEL_NAMESPACE not in fields or LABEL_UID not in fields:
+        return None
+    return VmOwner(fields[LABEL_NAMESPACE], fields[LABEL_UID])
 
 
 class VersProvider:
@@ -42,6 +56,14 @@ class VersProvider:
     def labels_for(request: VmRequest) -> dict[str, str]:
         return {**request.labels, LABEL_UID: request.owner_uid, LABEL_NAME: request.name,
                 LABEL_NAMESPACE: request.namespace}
+
+    @staticmethod
+    def owner_of(labels: dict[str, str]) -> VmOwner | None:
+        """The node the labels name; a VM with only one of the two keys names no valid node
+        and so belongs to nobody who may touch it (never adoptable)."""
+        if LABEL_NAMESPACE not in labels and LABEL_UID not in labels:
+            return None
+        return VmOwner(labels.get(LABEL_NAMESPACE, ""), labels.get(LABEL_UID, ""))
 
     async def create(self, request: VmRequest) -> str:
         with errors.as_provider_errors():
@@ -103,7 +125,15 @@ class VersProvider:
                 if "sleep" in error.message.lower():
                     return VmObservation(vm_id, "sleeping")
                 raise
-        return VmObservation(vm_id, vm.state, self.connector.settings.host_name(vm_id))
+        return VmObservation(vm_id, vm.state, self.connector.settings.host_name(vm_id),
+                             self.owner_of(vm.labels))
+
+    async def claim(self, vm_id: str, request: VmRequest) -> None:
+        with errors.as_provider_errors():
+            async with self._limit:
+                vm = await self.client.status(vm_id)
+            async with self._limit:
+                await self.client.set_labels(vm_id, {**vm.labels, **self.labels_for(request)})
 
     async def pause(self, vm_id: str) -> None:
         with errors.as_provider_errors():
@@ -125,7 +155,40 @@ class VersProvider:
     async def snapshot(self, vm_id: str) -> str:
         with errors.as_provider_errors():
             async with self._limit:
-                return await self.client.commit(vm_id)
+                owner = self.owner_of((await self.client.status(vm_id)).labels)
+            async with self._limit:
+                return await self.client.commit(
+                    vm_id, description=owner_record(owner) if owner else None)
+
+    async def snapshot_owner(self, snapshot_id: str) -> VmOwner | None:
+        """The owner the commit's description records (only the operator's API key makes
+        commits), else the labels of the VM it was taken of, if that VM still exists."""
+        with errors.as_provider_errors():
+            commit = await self._commit(snapshot_id)
+            if commit is None:
+                return None
+            recorded = owner_in_record(commit.description)
+            if recorded is not None or not commit.parent_vm_id:
+                return recorded
+            try:
+                async with self._limit:
+                    parent = await self.client.status(commit.parent_vm_id)
+            except (errors.NotFound, errors.Conflict):
+                return None
+            return self.owner_of(parent.labels)
+
+    async def _commit(self, commit_id: str) -> Commit | None:
+        """The commit from `GET /commits`, the only route that describes one."""
+        offset = 0
+        while True:
+            async with self._limit:
+                page = await self.client.list_commits(limit=COMMIT_PAGE, offset=offset)
+            for commit in page.commits:
+                if commit.commit_id == commit_id:
+                    return commit
+            offset += len(page.commits)
+            if not page.commits or offset >= page.total:
+                return None
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         with errors.as_provider_errors():
