@@ -90,9 +90,11 @@ async def ensure_vmnode(rt: LieutenantRuntime, lieutenant: Mapping[str, Any],
                 rt.kube.custom.create_namespaced_custom_object, GROUP, VERSION, namespace,
                 "vmnodes", new_node(lieutenant, metadata, wanted))
         except ApiException as error:
-            if error.status != 409:
-                raise
-            return None
+            # 409: made by an earlier pass. A namespace being deleted refuses new objects
+            # (403 NamespaceTerminating): the lieutenant goes with it, nothing to make.
+            if error.status == 409 or _namespace_terminating(error):
+                return None
+            raise
         # Known at once, so a pass woken before the watch event does not create it twice.
         rt.vmnode_bodies.setdefault((namespace, name), cast(dict[str, Any], created))
         return None
@@ -104,3 +106,7 @@ async def ensure_vmnode(rt: LieutenantRuntime, lieutenant: Mapping[str, Any],
         await asyncio.to_thread(rt.kube.custom.patch_namespaced_custom_object, GROUP, VERSION,
                                 namespace, "vmnodes", name, {"spec": wanted})
     return dict(node)
+
+
+def _namespace_terminating(error: ApiException) -> bool:
+    return error.status == 403 and "NamespaceTerminating" in str(error.body or "")
