@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -99,6 +99,27 @@ def namespace(admin: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     admin.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     admin.core.delete_namespace(name)
+
+
+def as_tenant(admin: Kube, namespace: str, user: str, resources: Sequence[str] = ("*",),
+              verbs: Sequence[str] = ("*",)) -> Kube:
+    """`user`, impersonated through the admin's credentials, with a Role on reef objects in
+    `namespace` and no other right anywhere: a team's identity as the operator meets it."""
+    rbac = client.RbacAuthorizationV1Api(admin.api)
+    role = f"reef-tenant-{user}"
+    rbac.create_namespaced_role(namespace, client.V1Role(
+        metadata=client.V1ObjectMeta(name=role),
+        rules=[client.V1PolicyRule(api_groups=[GROUP], resources=list(resources),
+                                   verbs=list(verbs))]))
+    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name=role),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
+                                  name=role),
+        subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User",
+                                       name=user)]))
+    impersonating = client.ApiClient(admin.api.configuration, header_name="Impersonate-User",
+                                     header_value=user)
+    return Kube(impersonating, admin.kubeconfig, admin.kubectl_binary)
 
 
 @pytest.fixture(scope="session")

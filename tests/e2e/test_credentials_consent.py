@@ -22,7 +22,7 @@ from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess
 from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, OPERATOR_NAMESPACE, VERSION
 from reef_operator.kube.api import METADATA_ONLY, KubeApi
-from tests.conftest import Kube
+from tests.conftest import Kube, as_tenant
 from tests.e2e.conftest import wait_for
 
 pytestmark = pytest.mark.controlplane
@@ -68,20 +68,7 @@ def webhook(admin: Kube, operator: OperatorProcess) -> None:
 @pytest.fixture
 def tenant(admin: Kube, namespace: str) -> Kube:
     """A user with every right on reef objects in `namespace` and none on its Secrets."""
-    rbac = client.RbacAuthorizationV1Api(admin.api)
-    rbac.create_namespaced_role(namespace, client.V1Role(
-        metadata=client.V1ObjectMeta(name="reef-tenant"),
-        rules=[client.V1PolicyRule(api_groups=[GROUP], resources=["*"], verbs=["*"])]))
-    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name="reef-tenant"),
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
-                                  name="reef-tenant"),
-        subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User",
-                                       name=TENANT)]))
-    api = client.ApiClient(admin.api.configuration)
-    api.set_default_header("Impersonate-User", TENANT)
-    api.set_default_header("Impersonate-Group", "system:authenticated")
-    return Kube(api, admin.kubeconfig, admin.kubectl_binary)
+    return as_tenant(admin, namespace, TENANT)
 
 
 def _secret(admin: Kube, namespace: str, name: str, value: str, labelled: bool) -> None:

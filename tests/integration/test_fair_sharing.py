@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess, simulator_env
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
-from tests.conftest import Kube, wait_for
+from tests.conftest import Kube, as_tenant, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -56,22 +56,8 @@ def tenants(admin: Kube) -> Iterator[dict[str, Kube]]:
         names.append(namespace)
         admin.core.create_namespace(client.V1Namespace(
             metadata=client.V1ObjectMeta(name=namespace)))
-        rbac = client.RbacAuthorizationV1Api(admin.api)
-        rbac.create_namespaced_role(namespace, client.V1Role(
-            metadata=client.V1ObjectMeta(name="vmnodes"),
-            rules=[client.V1PolicyRule(api_groups=[GROUP], resources=["vmnodes"],
-                                       verbs=["create", "get", "list"])]))
-        rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
-            metadata=client.V1ObjectMeta(name="vmnodes"),
-            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
-                                      name="vmnodes"),
-            subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io",
-                                           kind="User", name=f"tenant-{tenant}")]))
-        configuration = client.Configuration()
-        config.load_kube_config(str(admin.kubeconfig), client_configuration=configuration)
-        api = client.ApiClient(configuration, header_name="Impersonate-User",
-                               header_value=f"tenant-{tenant}")
-        found[namespace] = Kube(api, admin.kubeconfig, admin.kubectl_binary)
+        found[namespace] = as_tenant(admin, namespace, f"tenant-{tenant}", ["vmnodes"],
+                                     ["create", "get", "list"])
     yield found
     for namespace in names:
         admin.core.delete_namespace(namespace)

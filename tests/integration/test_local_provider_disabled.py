@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess, simulator_env
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
-from tests.conftest import Kube, wait_for
+from tests.conftest import Kube, as_tenant, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -69,21 +68,8 @@ def operator(control_plane: LocalControlPlane, versim: VersSimulator, profiles: 
 @pytest.fixture
 def tenant(admin: Kube, namespace: str) -> Kube:
     """A user who may manage lieutenants and VMNodes in `namespace` and nothing else."""
-    rbac = client.RbacAuthorizationV1Api(admin.api)
-    rbac.create_namespaced_role(namespace, client.V1Role(
-        metadata=client.V1ObjectMeta(name="reef-tenant"),
-        rules=[client.V1PolicyRule(api_groups=[GROUP], resources=["vmnodes", "lieutenants"],
-                                   verbs=["get", "list", "watch", "create", "delete"])]))
-    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name="reef-tenant"),
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
-                                  name="reef-tenant"),
-        subjects=[client.RbacV1Subject(kind="User", name=TENANT,
-                                       api_group="rbac.authorization.k8s.io")]))
-    configuration = admin.api.configuration
-    impersonating = client.ApiClient(configuration, header_name="Impersonate-User",
-                                     header_value=TENANT)
-    return Kube(impersonating, admin.kubeconfig, admin.kubectl_binary)
+    return as_tenant(admin, namespace, TENANT, ["vmnodes", "lieutenants"],
+                     ["get", "list", "watch", "create", "delete"])
 
 
 def _node(name: str, profile: str) -> dict[str, Any]:

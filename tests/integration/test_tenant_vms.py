@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from reef_devkit.controlplane import LocalControlPlane
@@ -25,7 +25,7 @@ from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
 from reef_operator.providers.vers.client import VersClient
-from tests.conftest import Kube, wait_for
+from tests.conftest import Kube, as_tenant, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -65,16 +65,6 @@ def namespace_b(admin: Kube) -> Iterator[str]:
     """Namespace B, where `tenant-b` may do anything with reef objects (and nothing else)."""
     name = f"tenant-b-{uuid.uuid4().hex[:6]}"
     admin.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    rbac = client.RbacAuthorizationV1Api(admin.api)
-    rbac.create_namespaced_role(name, client.V1Role(
-        metadata=client.V1ObjectMeta(name="reef-tenant"),
-        rules=[client.V1PolicyRule(api_groups=[GROUP], resources=["*"], verbs=["*"])]))
-    rbac.create_namespaced_role_binding(name, client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name="reef-tenant"),
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
-                                  name="reef-tenant"),
-        subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User",
-                                       name=TENANT)]))
     yield name
     admin.core.delete_namespace(name)
 
@@ -86,13 +76,9 @@ def adopting(admin: Kube) -> Iterator[str]:
     admin.core.delete_namespace(ADOPTING)
 
 
-@pytest.fixture(scope="module")
-def tenant(control_plane: LocalControlPlane) -> client.CustomObjectsApi:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(control_plane.kubeconfig),
-                            client_configuration=configuration)
-    return client.CustomObjectsApi(client.ApiClient(
-        configuration, header_name="Impersonate-User", header_value=TENANT))
+@pytest.fixture
+def tenant(admin: Kube, namespace_b: str) -> client.CustomObjectsApi:
+    return as_tenant(admin, namespace_b, TENANT).custom
 
 
 def _node(name: str, **spec: Any) -> dict[str, Any]:
