@@ -27,7 +27,7 @@ NOTE_LIMIT = 1024
 
 
 @dataclass
-class TaskRecord:
+class LedgerTask:
     name: str
     mode: str
     message: str
@@ -81,7 +81,7 @@ class Usage:
 
 @dataclass
 class Ledger:
-    tasks: list[TaskRecord] = field(default_factory=list)
+    tasks: list[LedgerTask] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     history_limit: int = 20
     running: str | None = None                  # name of the task being worked on
@@ -95,7 +95,7 @@ class Ledger:
     last_activity: str | None = None
     # Tasks that started or ended since the last `drain()`: the runner announces them
     # (Events, metrics) once the status saying so is written.
-    transitions: list[tuple[str, TaskRecord]] = field(default_factory=list)
+    transitions: list[tuple[str, LedgerTask]] = field(default_factory=list)
 
     # -- from the object ------------------------------------------------------------------
     @classmethod
@@ -104,7 +104,7 @@ class Ledger:
         ledger = cls(history=list(status.get("history") or []),
                      history_limit=int(spec.get("historyLimit", 20)))
         for task in spec.get("tasks") or []:
-            record = TaskRecord(str(task["name"]), str(task.get("mode", "prompt")),
+            record = LedgerTask(str(task["name"]), str(task.get("mode", "prompt")),
                                 str(task.get("message", "")))
             seen = known.get(record.name) or {}
             record.phase = str(seen.get("phase", "Pending"))
@@ -126,21 +126,21 @@ class Ledger:
         names = {t.name for t in self.tasks}
         for task in spec.get("tasks") or []:
             if task["name"] not in names:
-                self.tasks.append(TaskRecord(str(task["name"]), str(task.get("mode", "prompt")),
+                self.tasks.append(LedgerTask(str(task["name"]), str(task.get("mode", "prompt")),
                                              str(task.get("message", ""))))
         self.history_limit = int(spec.get("historyLimit", 20))
 
     # -- delivery -------------------------------------------------------------------------
-    def next_pending(self) -> TaskRecord | None:
+    def next_pending(self) -> LedgerTask | None:
         return next((t for t in self.tasks if t.phase == "Pending"), None)
 
     def any_finished(self) -> bool:
         return any(t.phase in ("Succeeded", "Failed", "Aborted") for t in self.tasks)
 
-    def get(self, name: str) -> TaskRecord | None:
+    def get(self, name: str) -> LedgerTask | None:
         return next((t for t in self.tasks if t.name == name), None)
 
-    def mark_sent(self, task: TaskRecord, delivered_as: str, command_id: str, note: str = ""
+    def mark_sent(self, task: LedgerTask, delivered_as: str, command_id: str, note: str = ""
                   ) -> None:
         task.phase = "Queued"
         task.sent_at = task.sent_at or now_iso()
@@ -244,7 +244,7 @@ class Ledger:
     def touch(self) -> None:
         self.last_activity = now_iso()
 
-    def drain(self) -> list[tuple[str, TaskRecord]]:
+    def drain(self) -> list[tuple[str, LedgerTask]]:
         """The task transitions since the last call ("started" or "ended", the task)."""
         drained, self.transitions = self.transitions, []
         return drained

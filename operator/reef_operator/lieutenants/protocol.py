@@ -25,7 +25,7 @@ from typing import Any
 
 from reef_operator.agent.events import Activity, confirms_idle, next_activity, text_delta
 from reef_operator.lieutenants import delivery
-from reef_operator.lieutenants.ledger import Ledger, TaskRecord
+from reef_operator.lieutenants.ledger import Ledger, LedgerTask
 
 WATCHDOG_QUIET = 60.0         # seconds without events while working before asking pi
 SETTLE_QUIET = 10.0           # seconds settling without an answer before asking again
@@ -47,7 +47,7 @@ class Reaction:
 class Delivery:
     """A task marked sent, whose command the runner is to write into pi's input."""
 
-    task: TaskRecord
+    task: LedgerTask
     command_id: str
     command: dict[str, Any]
     was_working: bool
@@ -58,7 +58,7 @@ class Delivery:
 class Wait:
     """The next task waits for the current one (`noted`: its note was just set)."""
 
-    task: TaskRecord
+    task: LedgerTask
     noted: bool
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from reef_operator import metrics
 from reef_operator.agent.events import MessageUsage
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
-from reef_operator.lieutenants.ledger import Ledger, TaskRecord
+from reef_operator.lieutenants.ledger import Ledger, LedgerTask
 from reef_operator.lieutenants.runtime import StatusHost
 
 PLURAL = "lieutenants"
@@ -133,7 +133,7 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
     return None if began is None or ended is None else (ended - began).total_seconds()
 
 
-def task_message(task: TaskRecord, seconds: float | None) -> str:
+def task_message(task: LedgerTask, seconds: float | None) -> str:
     """An ended task's Event: its outcome, how long it took, and why when it did not succeed."""
     took = f" after {seconds:.0f}s" if seconds is not None else ""
     note = f": {task.note}" if task.phase != "Succeeded" and task.note else ""
