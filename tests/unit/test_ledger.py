@@ -76,6 +76,15 @@ def test_a_user_message_starts_the_task_it_carries() -> None:
     assert ledger.drain() == []                            # each transition once
 
 
+def test_the_running_task_says_where_its_events_begin_and_keeps_it_across_a_reload() -> None:
+    ledger = Ledger.load(_spec("a"), {})
+    _sent(ledger, "a")
+    ledger.user_message("do a", 4096)
+    assert ledger.status()["currentTask"]["eventOffset"] == 4096
+    reloaded = Ledger.load(_spec("a"), ledger.status())
+    assert reloaded.status()["currentTask"]["eventOffset"] == 4096
+
+
 def test_a_message_nobody_sent_is_ignored() -> None:
     ledger = Ledger.load(_spec("a"), {})
     ledger.user_message("typed into the VM by hand")

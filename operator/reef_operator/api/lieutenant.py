@@ -195,6 +195,10 @@ STATUS = obj(
                 "name": string("Task name.", max_length=63),
                 "mode": string("Delivery mode.", enum=TASK_MODES),
                 "startedAt": timestamp("When the agent started on it."),
+                "eventOffset": integer(
+                    "Byte offset in pi's event log where this task's run begins: "
+                    "`kubectl reef read --follow` streams from here.", minimum=0,
+                    format="int64"),
                 "output": string("Tail of the live output (bounded).", max_length=65536),
             },
         ),

@@ -86,6 +86,7 @@ class Ledger:
     history_limit: int = 20
     running: str | None = None                  # name of the task being worked on
     started_at: str | None = None
+    event_offset: int | None = None             # where the running task's events begin
     output: str = ""                            # live text of the current task
     last_text: str = ""                         # last complete assistant text of it
     last_stop: str = ""
@@ -116,6 +117,7 @@ class Ledger:
         current = status.get("currentTask") or {}
         ledger.running = current.get("name")
         ledger.started_at = current.get("startedAt")
+        ledger.event_offset = current.get("eventOffset")
         ledger.output = str(current.get("output", ""))
         ledger.usage = Usage.load(status.get("usage") or {})
         ledger.last_activity = status.get("lastActivityTime")
@@ -154,8 +156,10 @@ class Ledger:
         return sum(1 for t in self.tasks if t.phase != "Pending")
 
     # -- events ---------------------------------------------------------------------------
-    def user_message(self, text: str) -> None:
-        """A delivered message reached the agent: its task starts, the previous one ends."""
+    def user_message(self, text: str, offset: int | None = None) -> None:
+        """A delivered message reached the agent: its task starts, the previous one ends.
+        `offset` is where the message's event begins in pi's event log: a reader who
+        follows the task from there misses none of it."""
         task = next((t for t in self.tasks if t.phase == "Queued" and t.message == text), None)
         if task is None:
             task = next((t for t in self.tasks if t.phase == "Queued"), None)
@@ -167,6 +171,7 @@ class Ledger:
         self.transitions.append(("started", task))
         self.running = task.name
         self.started_at = now_iso()
+        self.event_offset = offset
         self.output = ""
         self.last_text = ""
         self.last_error = ""
@@ -264,6 +269,8 @@ class Ledger:
                                        "mode": task.mode if task else "prompt"}
             if self.started_at:
                 current["startedAt"] = self.started_at
+            if self.event_offset is not None:
+                current["eventOffset"] = self.event_offset
             if self.output:
                 current["output"] = self.output
             status["currentTask"] = current

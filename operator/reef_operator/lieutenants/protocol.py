@@ -95,7 +95,8 @@ class SessionProtocol:
         self.handshake_id = self.new_id("hs")
         return {"id": self.handshake_id, "type": "get_state"}
 
-    def feed(self, event: Mapping[str, Any]) -> Reaction:
+    def feed(self, event: Mapping[str, Any], offset: int | None = None) -> Reaction:
+        """One event, read at `offset` in pi's event log (when known)."""
         kind = event.get("type")
         previous = self.activity
         self.activity = next_activity(self.activity, event)
@@ -105,7 +106,7 @@ class SessionProtocol:
         elif kind == "message_end":
             message = event.get("message") or {}
             if message.get("role") == "user":
-                self.ledger.user_message(_text(message))
+                self.ledger.user_message(_text(message), offset)
             elif message.get("role") == "assistant":
                 self.ledger.assistant_message(message)
                 reaction = Reaction(answered=message)

@@ -276,7 +276,7 @@ class Attachment:
             self.writer.dirty = True
             return
         metrics.event_consumed(event)
-        reaction = self.protocol.feed(event)
+        reaction = self.protocol.feed(event, self.writer.offset)
         if reaction.answered is not None:
             # The metric's model label is the spec's: what pi reports comes from the VM.
             model = "/".join(inputs.model(self.runner.spec, self.runner.rt.config))
