@@ -272,7 +272,7 @@ def test_the_webhook_is_served_where_the_configuration_points() -> None:
     expected = admission_webhooks()
     assert [w["name"] for w in configuration["webhooks"]] == [w["name"] for w in expected]
     assert {w["clientConfig"]["service"]["path"] for w in expected} == {
-        "/lieutenant-tasks-are-append-only", "/vmnode-vm-id-is-immutable",
+        "/lieutenant-tasks-are-kept", "/vmnode-vm-id-is-immutable",
         "/lieutenant-credentials-are-labelled", "/bootprofile-secrets-in-operator-namespace"}
     for webhook, kopf_built in zip(configuration["webhooks"], expected, strict=True):
         assert webhook["rules"] == kopf_built["rules"]
@@ -880,7 +880,7 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
         profile_env = [{"name": "K", "valueFrom": {"secretKeyRef": {
             "namespace": "default", "name": "x-unlabelled", "key": "K"}}}]
         reviews = {
-            "/lieutenant-tasks-are-append-only": _admission_review(
+            "/lieutenant-tasks-are-kept": _admission_review(
                 "Lieutenant", "lieutenants",
                 {"metadata": meta, "spec": {"tasks": [{"name": "a", "message": "hello"}]},
                  "status": {"tasks": [{"name": "a", "phase": "Sent"}]}},
@@ -896,7 +896,7 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
                 "BootProfile", "bootprofiles", {"metadata": {"name": "x"}, "spec": {}},
                 {"metadata": {"name": "x"}, "spec": {"env": profile_env}}),
         }
-        expected = {"/lieutenant-tasks-are-append-only": "already sent to the agent",
+        expected = {"/lieutenant-tasks-are-kept": "cannot be removed from spec.tasks",
                     "/vmnode-vm-id-is-immutable": "cannot change",
                     "/lieutenant-credentials-are-labelled": "does not carry the label",
                     "/bootprofile-secrets-in-operator-namespace":

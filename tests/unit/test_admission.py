@@ -1,36 +1,128 @@
-"""Sent tasks are append-only: the pure check behind the admission webhook."""
+"""What the admission webhook refuses of a lieutenant's tasks: the pure checks behind it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from reef_operator.controllers.admission import credentials_ref_to_check, sent_task_problems
+from reef_operator.api.budget import SPEC_TASKS_BUDGET
+from reef_operator.controllers.admission import (
+    budget_problems,
+    credentials_ref_to_check,
+    names_to_look_up,
+    record_outcome,
+    task_problems,
+)
 
 
 def _obj(tasks: list[dict[str, Any]], phases: dict[str, str]) -> dict[str, Any]:
-    return {"spec": {"tasks": tasks},
+    return {"metadata": {"name": "api"}, "spec": {"tasks": tasks},
             "status": {"tasks": [{"name": n, "phase": p} for n, p in phases.items()]}}
 
 
 A = {"name": "a", "message": "one"}
 B = {"name": "b", "message": "two"}
+C = {"name": "c", "message": "three"}
 
 
 def test_appending_and_editing_unsent_tasks_is_fine() -> None:
     old = _obj([A, B], {"a": "Succeeded", "b": "Pending"})
-    assert sent_task_problems(old, _obj([A, {**B, "message": "changed"}], {})) == []
-    assert sent_task_problems(old, _obj([A], {})) == []  # b was never sent
-    assert sent_task_problems(old, _obj([A, B, {"name": "c", "message": "x"}], {})) == []
+    assert task_problems(old, _obj([A, {**B, "message": "changed"}], {})) == []
+    assert task_problems(old, _obj([A, B, C], {})) == []
 
 
-def test_sent_tasks_cannot_be_removed_or_edited() -> None:
+def test_finished_tasks_can_be_removed() -> None:
+    old = _obj([A, B, C], {"a": "Succeeded", "b": "Failed", "c": "Aborted"})
+    assert task_problems(old, _obj([], {})) == []
+
+
+def test_unfinished_tasks_cannot_be_removed() -> None:
+    old = _obj([A, B, C], {"a": "Pending", "b": "Queued", "c": "Running"})
+    assert task_problems(old, _obj([], {})) == [
+        f"task {name!r} is {phase} and cannot be removed from spec.tasks: only a finished "
+        "task (Succeeded, Failed or Aborted) can; wait until it ends, then remove it or run "
+        "`kubectl reef prune api`"
+        for name, phase in (("a", "Pending (not yet sent)"), ("b", "Queued"), ("c", "Running"))]
+    # A task the operator has not seen yet is Pending too.
+    assert task_problems(_obj([A], {}), _obj([], {}))[0].startswith(
+        "task 'a' is Pending (not yet sent) and cannot be removed")
+
+
+def test_a_task_the_status_no_longer_lists_can_be_removed_when_its_record_says_it_ran() -> None:
+    old = _obj([A, B], {"b": "Running"})
+    assert task_problems(old, _obj([B], {}), {"a": "Succeeded at 2026-01-01T00:00:00Z"}) == []
+
+
+def test_sent_tasks_cannot_be_edited() -> None:
     old = _obj([A, B], {"a": "Succeeded", "b": "Running"})
-    assert sent_task_problems(old, _obj([B], {})) == [
-        "task 'a' was already sent to the agent (Succeeded) and cannot be removed; tasks are "
-        "append-only"]
-    edited = sent_task_problems(old, _obj([A, {**B, "mode": "steer"}], {}))
-    assert edited == ["task 'b' was already sent to the agent (Running); its mode cannot "
-                      "change: append a new task instead"]
+    assert task_problems(old, _obj([{**A, "message": "other"}, {**B, "mode": "steer"}], {})) == [
+        "task 'a' was already sent to the agent (Succeeded); its message cannot change: "
+        "append a new task instead",
+        "task 'b' was already sent to the agent (Running); its mode cannot change: append a "
+        "new task instead"]
+
+
+def test_a_name_that_already_ran_is_never_added_again() -> None:
+    old = _obj([B], {"a": "Succeeded", "b": "Succeeded"})
+    old["status"]["tasks"][0]["completedAt"] = "2026-12-02T01:00:00Z"
+    assert task_problems(old, _obj([B, A], {})) == [
+        "task 'a' already ran (Succeeded at 2026-12-02T01:00:00Z); task names are never "
+        "reused: append it under a new name"]
+    # Known only from its TaskRecord (the status keeps a window of finished tasks).
+    assert task_problems(_obj([B], {"b": "Running"}), _obj([B, C], {}),
+                         {"c": "Failed at 2026-12-01T00:00:00Z"}) == [
+        "task 'c' already ran (Failed at 2026-12-01T00:00:00Z); task names are never reused: "
+        "append it under a new name"]
+
+
+def test_the_history_remembers_tasks_gone_from_the_status() -> None:
+    old = _obj([B], {"b": "Running"})
+    old["status"]["history"] = [
+        {"task": "a", "stopReason": "stop", "completedAt": "2026-12-02T01:00:00Z"},
+        {"task": "x", "stopReason": "error", "completedAt": "2026-12-02T01:05:00Z"}]
+    assert task_problems(old, _obj([B, A, {"name": "x", "message": "again"}], {})) == [
+        "task 'a' already ran (Succeeded at 2026-12-02T01:00:00Z); task names are never "
+        "reused: append it under a new name",
+        "task 'x' already ran (Failed at 2026-12-02T01:05:00Z); task names are never reused: "
+        "append it under a new name"]
+    # A task still in the spec whose status entry is gone, but answered, can go.
+    old["spec"]["tasks"] = [A, B]
+    assert task_problems(old, _obj([B], {})) == []
+    assert names_to_look_up(old, _obj([B, A], {})) == []
+
+
+def test_records_are_asked_only_about_what_the_object_cannot_tell() -> None:
+    old = _obj([A, B, C], {"a": "Succeeded", "b": "Running"})
+    new = _obj([B, {"name": "d", "message": "x"}, {"name": "a2", "message": "y"}], {})
+    assert names_to_look_up(old, new) == ["d", "a2", "c"]
+    assert names_to_look_up(old, _obj([A, B, C], {})) == []
+    assert names_to_look_up({}, new) == []          # CREATE: no past to ask about
+
+
+def _tasks_of(size: int, count: int) -> dict[str, Any]:
+    return _obj([{"name": f"t{i}", "message": "x" * size} for i in range(count)], {})
+
+
+def test_a_task_list_over_its_byte_budget_is_refused_unless_it_shrinks() -> None:
+    under, over = _tasks_of(30000, 3), _tasks_of(30000, 4)
+    assert budget_problems({}, under) == budget_problems(under, under) == []
+    problems = budget_problems(under, over)
+    assert problems == [f"spec.tasks would be 120109 bytes, over its budget of "
+                        f"{SPEC_TASKS_BUDGET} bytes: prune finished tasks first (`kubectl "
+                        "reef prune api`, or delete them from Git), then append"]
+    assert budget_problems({}, over) == problems                      # CREATE
+    # An object already over (an older operator let it) may still shrink or be edited.
+    assert budget_problems(_tasks_of(30000, 5), over) == []
+    assert budget_problems(over, over) == []
+
+
+def test_a_records_outcome_names_its_phase_and_time() -> None:
+    assert record_outcome({"status": {"phase": "Succeeded",
+                                      "completedAt": "2026-12-02T01:00:00Z"}}) == \
+        "Succeeded at 2026-12-02T01:00:00Z"
+    assert record_outcome({"metadata": {"creationTimestamp": "2026-12-02T01:00:00Z"},
+                           "spec": {"phase": "Aborted"}}) == "Aborted at 2026-12-02T01:00:00Z"
+    assert record_outcome({"metadata": {"creationTimestamp": "2026-12-02T01:00:00Z"}}) == \
+        "finished; recorded at 2026-12-02T01:00:00Z"
 
 
 def _lieutenant(secret: str | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ to the call into their modules, which need a VM, a socket or the operator's conf
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, cast
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from reef_operator.cli.plugin import dashboard, settings, vm
+from reef_operator.cli.plugin import dashboard, pruning, settings, vm
 from reef_operator.cli.plugin.cluster import (
     Cluster,
     NotFound,
@@ -31,8 +32,8 @@ from reef_operator.cli.plugin.wait_target import ConditionTarget, PhaseTarget
 from reef_operator.providers.base import CommandResult
 
 NAMESPACE = "team"
-DOCUMENTED = ["create", "send", "read", "status", "pause", "resume", "destroy", "discover",
-              "tree", "diff", "exec", "cp", "wait", "dashboard", "config"]
+DOCUMENTED = ["create", "send", "read", "status", "pause", "resume", "prune", "destroy",
+              "discover", "tree", "diff", "exec", "cp", "wait", "dashboard", "config"]
 
 
 @dataclass
@@ -87,6 +88,24 @@ class FakeCluster(Cluster):
         _merge(stored, {k: v for k, v in patch.items() if k != "metadata"})
         stored["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"])
                                                     + 1)
+        return stored
+
+    def json_patch(self, plural: str, name: str, operations: list[Obj],
+                   namespace: str | None = None) -> Obj:
+        """`test` and `remove` on /spec/tasks/<index>, as the apiserver applies them."""
+        stored = self.objects[(plural, namespace or self.namespace, name)]
+        tasks = copy.deepcopy(stored["spec"]["tasks"])
+        for operation in operations:
+            index = int(operation["path"].split("/")[3])
+            if operation["op"] == "test":
+                if index >= len(tasks) or tasks[index]["name"] != operation["value"]:
+                    refused = ApiException(status=422, reason="Unprocessable Entity")
+                    refused.body = json.dumps({"message": pruning.PATCH_NOT_APPLIED})
+                    raise refused
+            else:
+                del tasks[index]
+        self.patches.append((plural, name, {"json": operations}))
+        stored["spec"]["tasks"] = tasks
         return stored
 
     def delete(self, plural: str, name: str, namespace: str | None = None) -> None:
@@ -245,6 +264,82 @@ def test_send_appends_a_named_task_in_its_mode(cluster: FakeCluster,
             cluster.get("lieutenants", "api")["spec"]["tasks"]] == [
         ("task-1", "a", "prompt"), ("left", "turn left", "steer"),
         ("task-3", "then right", "prompt")]
+
+
+def test_send_never_names_a_task_after_one_that_already_ran(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    # task-1..task-3 ran and were pruned; the status still lists them.
+    cluster.add("lieutenants", "api", {"tasks": []}, {"tasks": [
+        {"name": f"task-{i}", "phase": "Succeeded"} for i in (1, 2, 3)]})
+    assert run(capsys, "send", "api", "next")[1] == \
+        "task task-4 sent to lieutenant/api as prompt\n"
+    code, _, err = run(capsys, "send", "api", "again", "--task-name", "task-2")
+    assert (code, err) == (1, "error: lieutenant api already ran a task named 'task-2': task "
+                              "names are never reused, choose another --task-name\n")
+
+
+def _finished(*names: str, running: str = "") -> tuple[Obj, Obj]:
+    spec = {"tasks": [{"name": n, "message": n, "mode": "prompt"}
+                      for n in (*names, *([running] if running else []))]}
+    status = {"tasks": [{"name": n, "phase": "Succeeded"} for n in names] +
+              ([{"name": running, "phase": "Running"}] if running else [])}
+    return spec, status
+
+
+def test_prune_removes_finished_tasks_keeping_the_n_most_recent(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api", *_finished("a", "b", "c", running="d"))
+    assert run(capsys, "prune", "api", "--keep", "1") == (
+        0, "pruned 2 finished tasks (a, b) from lieutenant/api\n", "")
+    assert [t["name"] for t in cluster.get("lieutenants", "api")["spec"]["tasks"]] == ["c", "d"]
+    assert run(capsys, "prune", "api", "--keep", "1")[1] == \
+        "lieutenant/api has no finished tasks to prune beyond the 1 most recent\n"
+    assert run(capsys, "prune", "api")[1] == "pruned 1 finished task (c) from lieutenant/api\n"
+    assert run(capsys, "prune", "api")[1] == "lieutenant/api has no finished tasks to prune\n"
+    assert [t["name"] for t in cluster.get("lieutenants", "api")["spec"]["tasks"]] == ["d"]
+
+
+def test_prune_reads_again_when_the_list_moved_under_it(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer removes `a` between the read and the patch: the patch's tests fail,
+    the prune reads the list again and removes what is left."""
+    cluster.add("lieutenants", "api", *_finished("a", "b", running="c"))
+    patch = cluster.json_patch
+    moved: list[bool] = []
+
+    def meanwhile(plural: str, name: str, operations: list[Obj],
+                  namespace: str | None = None) -> Obj:
+        if not moved:
+            moved.append(True)
+            del cluster.objects[("lieutenants", NAMESPACE, "api")]["spec"]["tasks"][0]
+        return patch(plural, name, operations, namespace)
+
+    monkeypatch.setattr(cluster, "json_patch", meanwhile)
+    assert run(capsys, "prune", "api")[1] == "pruned 1 finished task (b) from lieutenant/api\n"
+    assert [t["name"] for t in cluster.get("lieutenants", "api")["spec"]["tasks"]] == ["c"]
+
+
+def test_send_near_the_budget_prunes_the_finished_tasks_and_says_so(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    big = "x" * (pruning.PRUNE_AT // 3)
+    spec, status = _finished("task-1", "task-2", running="task-3")
+    spec["tasks"][0]["message"] = spec["tasks"][1]["message"] = big
+    cluster.add("lieutenants", "api", spec, status)
+    # Below the mark nothing goes.
+    assert run(capsys, "send", "api", "small")[1] == \
+        "task task-4 sent to lieutenant/api as prompt\n"
+    assert run(capsys, "send", "api", big)[1] == \
+        "task task-5 sent to lieutenant/api as prompt (pruned 2 finished tasks to make room)\n"
+    assert [t["name"] for t in cluster.get("lieutenants", "api")["spec"]["tasks"]] == [
+        "task-3", "task-4", "task-5"]
+
+
+def test_prune_refuses_a_negative_keep(cluster: FakeCluster,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api", *_finished("a"))
+    assert run(capsys, "prune", "api", "--keep", "-1") == (
+        2, "", "error: --keep -1: expected 0 or more finished tasks to keep\n")
 
 
 def test_read_shows_the_tail_or_the_history(cluster: FakeCluster,

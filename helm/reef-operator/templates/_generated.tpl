@@ -22,6 +22,12 @@
 - apiGroups:
   - reef.vers.sh
   resources:
+  - taskrecords
+  verbs:
+  - list
+- apiGroups:
+  - reef.vers.sh
+  resources:
   - lieutenants/status
   - vmnodes/status
   - bootprofiles/status
@@ -75,7 +81,7 @@
 {{- end }}
 {{/* The admission webhooks, as kopf builds them; context: (dict "root" $ "caBundle" <base64 PEM or empty>). */}}
 {{- define "reef-operator.generated.webhooks" -}}
-- name: lieutenant-tasks-are-append-only.reef.vers.sh
+- name: lieutenant-tasks-are-kept.reef.vers.sh
   sideEffects: None
   failurePolicy: Ignore
   matchPolicy: Equivalent
@@ -87,13 +93,14 @@
     resources:
     - lieutenants
     operations:
+    - CREATE
     - UPDATE
     scope: '*'
   admissionReviewVersions:
   - v1
   - v1beta1
   clientConfig:
-    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/lieutenant-tasks-are-append-only") | nindent 4 }}
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/lieutenant-tasks-are-kept") | nindent 4 }}
   timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 - name: vmnode-vm-id-is-immutable.reef.vers.sh
   sideEffects: None

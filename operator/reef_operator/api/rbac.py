@@ -26,6 +26,11 @@ CLUSTER_RULES: list[dict[str, Any]] = [
         "resources": ["vmnodes"],
         "verbs": ["list", "watch", "patch", "create"],
     },
+    {   # Admission asks whether a task name added to a lieutenant already ran.
+        "apiGroups": [GROUP],
+        "resources": ["taskrecords"],
+        "verbs": ["list"],
+    },
     {
         "apiGroups": [GROUP],
         "resources": ["lieutenants/status", "vmnodes/status", "bootprofiles/status"],

@@ -17,7 +17,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from reef_operator.config import KUBERNETES_SERVICE_HOST, read_env
-from reef_operator.constants import GROUP, VERSION
+from reef_operator.constants import GROUP, LABEL_LIEUTENANT, LABEL_TASK, VERSION
 from reef_operator.secret import Secret
 
 
@@ -59,6 +59,20 @@ class KubeApi:
         items: list[dict[str, Any]] = cast(dict[str, Any], answer).get("items", [])
         return items
 
+    async def list_task_records(self, namespace: str, lieutenant: str,
+                                tasks: list[str]) -> list[dict[str, Any]]:
+        """The TaskRecords of these tasks of a lieutenant (selected by label, so a lieutenant
+        with a thousand records sends back only the few asked for)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(tasks), TASKS_PER_SELECTOR):
+            chunk = tasks[start:start + TASKS_PER_SELECTOR]
+            answer = await asyncio.to_thread(
+                self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                "taskrecords", label_selector=f"{LABEL_LIEUTENANT}={lieutenant},"
+                f"{LABEL_TASK} in ({','.join(chunk)})")
+            found += cast(dict[str, Any], answer).get("items", [])
+        return found
+
     async def read_secret(self, namespace: str, name: str) -> dict[str, Secret] | None:
         """A Secret's data as `Secret` values; None if it does not exist."""
         try:
@@ -94,6 +108,9 @@ class KubeApi:
             raise
         return dict(found.data or {})
 
+
+# Task names in one label selector (a URL holds a few kilobytes; a name is up to 63 bytes).
+TASKS_PER_SELECTOR = 50
 
 # Asks the apiserver for an object's metadata without its body (PartialObjectMetadata).
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"

@@ -29,6 +29,9 @@ READ_IN_NAMESPACES: Final[frozenset[Permission]] = frozenset({
 USED: Final[frozenset[Permission]] = frozenset({
     # kopf serves the three kinds: list and watch, patch for finalizers and its annotations.
     *_each(GROUP, ("lieutenants", "vmnodes", "bootprofiles"), ("list", "watch", "patch")),
+    # controllers/admission.py via KubeApi.list_task_records: the TaskRecords of tasks a
+    # lieutenant update adds or removes (a reused name is refused).
+    (GROUP, "taskrecords", "list"),
     # lieutenants/node.py: a lieutenant creates its VMNode.
     (GROUP, "vmnodes", "create"),
     # kube/api.py KubeApi.patch_status: every status write of the three reconcilers.

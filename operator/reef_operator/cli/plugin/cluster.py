@@ -150,6 +150,14 @@ class Cluster:
             GROUP, VERSION, namespace, plural, name, patch,
             _content_type="application/merge-patch+json"))
 
+    def json_patch(self, plural: str, name: str, operations: list[Obj],
+                   namespace: str | None = None) -> Obj:
+        """A JSON patch (RFC 6902); a failed `test` operation raises ApiException."""
+        namespace = namespace or self.namespace
+        return cast(Obj, self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, name, operations,
+            _content_type="application/json-patch+json"))
+
     def delete(self, plural: str, name: str, namespace: str | None = None) -> None:
         namespace = namespace or self.namespace
         with self.errors(f"cannot delete {KINDS[plural]} {namespace}/{name}"):

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from reef_operator.api.lieutenant import TASK_MODES
-from reef_operator.cli.plugin import output
+from reef_operator.cli.plugin import output, pruning
 from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
 from reef_operator.cli.plugin.wait_target import WaitTarget
 from reef_operator.constants import API_VERSION
@@ -53,7 +53,8 @@ def create(cluster: Cluster, name: str, role: str, *, profile: str | None, model
 
 
 def send(cluster: Cluster, name: str, message: str, mode: str, task_name: str | None) -> str:
-    """Append a task to spec.tasks; a concurrent edit makes us re-read and retry."""
+    """Append a task to spec.tasks; a concurrent edit makes us re-read and retry. Near the
+    object's budget the finished tasks leave the list in the same write (`pruning`)."""
     if mode not in TASK_MODES:
         raise PluginError(f"--mode {mode!r}: expected one of {', '.join(TASK_MODES)}",
                           exit_code=2)
@@ -65,11 +66,18 @@ def send(cluster: Cluster, name: str, message: str, mode: str, task_name: str | 
                               "(create a new one, or set spec.state back to Running)")
         tasks = list((lieutenant.get("spec") or {}).get("tasks") or [])
         taken = {t["name"] for t in tasks}
-        chosen = task_name or _next_name(taken)
+        used = taken | _names_that_ran(lieutenant)
+        chosen = task_name or _next_name(used)
         if chosen in taken:
             raise PluginError(f"lieutenant {name} already has a task named {chosen!r}: "
                               "task names are unique and sent tasks cannot be changed")
-        tasks.append({"name": chosen, "message": message, "mode": mode})
+        if chosen in used:
+            raise PluginError(f"lieutenant {name} already ran a task named {chosen!r}: "
+                              "task names are never reused, choose another --task-name")
+        task = {"name": chosen, "message": message, "mode": mode}
+        pruned = pruning.to_make_room(lieutenant, task)
+        gone = {n for _, n in pruned}
+        tasks = [t for t in tasks if t["name"] not in gone] + [task]
         patch = {"metadata": {"resourceVersion": lieutenant["metadata"]["resourceVersion"]},
                  "spec": {"tasks": tasks}}
         try:
@@ -79,17 +87,31 @@ def send(cluster: Cluster, name: str, message: str, mode: str, task_name: str | 
                 continue
             with cluster.errors(f"cannot send to lieutenant {name}"):
                 raise
-        note = ""
+        notes = []
+        if pruned:
+            notes.append(f"pruned {len(pruned)} finished task{'s' if len(pruned) > 1 else ''} "
+                         "to make room")
         if desired == "Paused":
-            note = " (the lieutenant is paused: it runs after resume)"
+            notes.append("the lieutenant is paused: it runs after resume")
         elif mode == "prompt" and (lieutenant.get("status") or {}).get("phase") == "Working":
-            note = " (the lieutenant is working: it runs when the current task ends)"
+            notes.append("the lieutenant is working: it runs when the current task ends")
+        note = f" ({'; '.join(notes)})" if notes else ""
         return f"task {chosen} sent to lieutenant/{name} as {mode}{note}"
     raise PluginError(f"lieutenant {name} kept changing while sending; try again")
 
 
+def _names_that_ran(lieutenant: Mapping[str, Any]) -> set[str]:
+    """Task names the status still knows as sent: pruned from the spec, never to be reused."""
+    status = lieutenant.get("status") or {}
+    return {str(t["name"]) for t in status.get("tasks") or []
+            if t.get("phase") not in (None, "Pending")} | \
+        {str(h["task"]) for h in status.get("history") or [] if h.get("task")}
+
+
 def _next_name(taken: set[str]) -> str:
-    number = len(taken) + 1
+    """`task-N` after the highest N used (a pruned task's number is never given again)."""
+    numbers = [int(n[5:]) for n in taken if n.startswith("task-") and n[5:].isdigit()]
+    number = max([len(taken), *numbers]) + 1
     while f"task-{number}" in taken:
         number += 1
     return f"task-{number}"

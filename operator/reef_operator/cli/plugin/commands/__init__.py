@@ -11,6 +11,7 @@ from reef_operator.cli.plugin.commands import (
     discover,
     exec_,
     pause,
+    prune,
     read,
     resume,
     send,
@@ -21,6 +22,6 @@ from reef_operator.cli.plugin.commands import (
 
 COMMANDS: tuple[Command, ...] = (
     create.COMMAND, send.COMMAND, read.COMMAND, status.COMMAND, pause.COMMAND,
-    resume.COMMAND, destroy.COMMAND, discover.COMMAND, tree.COMMAND, diff.COMMAND,
-    exec_.COMMAND, cp.COMMAND, wait.COMMAND, dashboard.COMMAND, config.COMMAND,
+    resume.COMMAND, prune.COMMAND, destroy.COMMAND, discover.COMMAND, tree.COMMAND,
+    diff.COMMAND, exec_.COMMAND, cp.COMMAND, wait.COMMAND, dashboard.COMMAND, config.COMMAND,
 )
