@@ -96,7 +96,7 @@ def _refusal(admin: Kube, namespace: str, tasks: list[dict[str, Any]]) -> str:
             GROUP, VERSION, namespace, "lieutenants", "api", {"spec": {"tasks": tasks}})
     assert refused.value.status == 422
     assert _tasks(admin, namespace) == before
-    message = str(json.loads(refused.value.body)["message"])
+    message = str(json.loads(refused.value.body or "{}")["message"])
     return message.split("denied the request: ", 1)[1]
 
 

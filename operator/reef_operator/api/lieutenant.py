@@ -124,8 +124,10 @@ SPEC = obj(
             required=("name",),
         ),
         "tasks": array(
-            "Append-only list of tasks, delivered exactly once each, in order, into the same "
-            "conversation.",
+            "List of tasks, delivered exactly once each, in order, into the same "
+            "conversation. New tasks are appended; a sent task cannot change, a finished one "
+            "(Succeeded, Failed, Aborted) may be removed (kubectl reef prune), and its name is "
+            "never used again.",
             TASK,
             max_items=MAX_TASKS,
             x_kubernetes_list_type="map",
@@ -254,7 +256,7 @@ LIEUTENANT = Kind(
     namespaced=True,
     description=(
         "A persistent pi coding-agent session on its own VM: give it a role, a model and an "
-        "append-only list of tasks; it works through them in one conversation and reports "
+        "list of tasks to append to; it works through them in one conversation and reports "
         "progress, answers and history in status."
     ),
     spec=SPEC,
