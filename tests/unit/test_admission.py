@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from types import SimpleNamespace
+from typing import Any, cast
+
+import kopf
+import pytest
+from kubernetes.client.exceptions import ApiException
 
 from reef_operator.api.budget import SPEC_TASKS_BUDGET
+from reef_operator.constants import LABEL_LIEUTENANT, LABEL_TASK
+from reef_operator.controllers import admission, runtime
 from reef_operator.controllers.admission import (
     budget_problems,
     credentials_ref_to_check,
+    lieutenant_tasks_are_kept,
     names_to_look_up,
     record_outcome,
     task_problems,
@@ -139,3 +148,60 @@ def test_an_unchanged_or_absent_credentials_secret_is_not_looked_up() -> None:
     # An unrelated edit (a deletion's metadata) is never refused for a label removed later.
     assert credentials_ref_to_check(_lieutenant("keys"), _lieutenant("keys")) is None
     assert credentials_ref_to_check({}, _lieutenant(None)) is None
+
+
+class _Records:
+    """The operator's client as the webhook uses it: the TaskRecords of some tasks."""
+
+    def __init__(self, records: list[dict[str, Any]], error: Exception | None = None) -> None:
+        self.records, self.error = records, error
+        self.asked: list[tuple[str, str, list[str]]] = []
+
+    async def list_task_records(self, namespace: str, lieutenant: str,
+                                tasks: list[str]) -> list[dict[str, Any]]:
+        self.asked.append((namespace, lieutenant, tasks))
+        if self.error is not None:
+            raise self.error
+        return self.records
+
+
+def _with_records(monkeypatch: pytest.MonkeyPatch, records: _Records) -> None:
+    monkeypatch.setattr(runtime, "current", lambda: SimpleNamespace(kube=records))
+
+
+def _named(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "metadata": {"name": "api", "namespace": "team"}}
+
+
+async def test_a_name_known_only_from_its_task_record_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    record = {"metadata": {"labels": {LABEL_LIEUTENANT: "api", LABEL_TASK: "a"}},
+              "status": {"phase": "Succeeded", "completedAt": "2026-12-02T01:00:00Z"}}
+    records = _Records([record])
+    _with_records(monkeypatch, records)
+    old, new = _named(_obj([B], {"b": "Running"})), _named(_obj([B, A, C], {}))
+    with pytest.raises(kopf.AdmissionError) as refused:
+        await lieutenant_tasks_are_kept(kopf.Body(cast(Any, new)), old=old, new=new)
+    assert str(refused.value) == (
+        "task 'a' already ran (Succeeded at 2026-12-02T01:00:00Z); task names are never "
+        "reused: append it under a new name")
+    assert records.asked == [("team", "api", ["a", "c"])]
+
+
+async def test_a_failed_or_slow_record_lookup_lets_the_update_through(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    old, new = _named(_obj([B], {"b": "Running"})), _named(_obj([B, A], {}))
+    not_installed = _Records([], ApiException(status=404, reason="Not Found"))
+    _with_records(monkeypatch, not_installed)
+    await lieutenant_tasks_are_kept(kopf.Body(cast(Any, new)), old=old, new=new)
+    assert not_installed.asked
+
+    class Hung(_Records):
+        async def list_task_records(self, namespace: str, lieutenant: str,
+                                    tasks: list[str]) -> list[dict[str, Any]]:
+            await asyncio.Event().wait()
+            return []
+
+    monkeypatch.setattr(admission, "LOOKUP_BUDGET", 0.01)
+    _with_records(monkeypatch, Hung([]))
+    await lieutenant_tasks_are_kept(kopf.Body(cast(Any, new)), old=old, new=new)
