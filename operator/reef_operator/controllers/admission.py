@@ -141,16 +141,8 @@ def budget_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]
 
 
 def record_outcome(record: Mapping[str, Any]) -> str:
-    """What a TaskRecord says of its task's end (`Succeeded at <time>`); its phase and time
-    are read from status, else spec, else its creation time stands for the end."""
-    for part in ("status", "spec"):
-        held = record.get(part) or {}
-        if held.get("phase"):
-            return _outcome({"phase": held["phase"],
-                             "completedAt": held.get("completedAt") or held.get("completionTime")
-                             or (record.get("metadata") or {}).get("creationTimestamp")})
-    created = (record.get("metadata") or {}).get("creationTimestamp")
-    return f"finished; recorded at {created}" if created else "finished; it has a TaskRecord"
+    """What a TaskRecord says of its task's end (`Succeeded at <time>`, from its spec)."""
+    return _outcome(record.get("spec") or {})
 
 
 async def _recorded_outcomes(new: Mapping[str, Any], names: list[str]) -> dict[str, str]:
