@@ -299,6 +299,16 @@ def test_prune_removes_finished_tasks_keeping_the_n_most_recent(
     assert [t["name"] for t in cluster.get("lieutenants", "api")["spec"]["tasks"]] == ["d"]
 
 
+def test_prune_knows_a_task_answered_in_history_as_finished(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    """status.tasks keeps a window of finished tasks; the history may still name one."""
+    spec, status = _finished(running="b")
+    spec["tasks"].insert(0, {"name": "a", "message": "a", "mode": "prompt"})
+    status["history"] = [{"task": "a", "stopReason": "stop"}]
+    cluster.add("lieutenants", "api", spec, status)
+    assert run(capsys, "prune", "api")[1] == "pruned 1 finished task (a) from lieutenant/api\n"
+
+
 def test_prune_reads_again_when_the_list_moved_under_it(
         cluster: FakeCluster, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

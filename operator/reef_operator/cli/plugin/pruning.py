@@ -1,13 +1,13 @@
 """Finished tasks leaving a lieutenant's spec.tasks (`kubectl reef prune`, and `send` when
 the object nears its budget).
 
-Only tasks the status calls Succeeded, Failed or Aborted are removed; a task it does not
-list (not seen yet, or gone from its window of finished tasks) stays. The removal is one
-JSON patch that names each removed task at its index (`test` operations, then `remove`
-from the last index down): tasks are only ever appended at the end, so a concurrent append
-keeps every index and is never lost, while any other concurrent change to the list fails a
-test and the prune reads the object again. Status writes do not touch spec.tasks, so a
-working lieutenant does not make the prune retry.
+Only tasks the status calls Succeeded, Failed or Aborted, or answered in its history, are
+removed; a task it knows neither way (not seen yet, or long gone from both windows) stays.
+The removal is one JSON patch that names each removed task at its index (`test`
+operations, then `remove` from the last index down): tasks are only ever appended at the
+end, so a concurrent append keeps every index and is never lost, while any other
+concurrent change to the list fails a test and the prune reads the object again. Status
+writes do not touch spec.tasks, so a working lieutenant does not make the prune retry.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ PRUNE_AT = SPEC_TASKS_BUDGET * 3 // 4
 def finished_tasks(lieutenant: Mapping[str, Any], keep: int = 0) -> list[tuple[int, str]]:
     """(index in spec.tasks, name) of the finished tasks to remove, in spec order, keeping
     the `keep` most recent (the last ones in the list) finished ones."""
-    phases = {t.get("name"): t.get("phase")
-              for t in (lieutenant.get("status") or {}).get("tasks") or []}
+    status = lieutenant.get("status") or {}
+    phases = {t.get("name"): t.get("phase") for t in status.get("tasks") or []}
+    answered = {h.get("task") for h in status.get("history") or []}
     finished = [(index, str(task["name"])) for index, task in
                 enumerate((lieutenant.get("spec") or {}).get("tasks") or [])
-                if phases.get(task["name"]) in FINISHED]
+                if phases.get(task["name"]) in FINISHED or task["name"] in answered]
     return finished[:max(0, len(finished) - keep)]
 
 
