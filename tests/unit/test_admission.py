@@ -93,6 +93,11 @@ def test_the_history_remembers_tasks_gone_from_the_status() -> None:
         "reused: append it under a new name",
         "task 'x' already ran (Failed at 2026-12-02T01:05:00Z); task names are never reused: "
         "append it under a new name"]
+    # status.tasks says how it ended; the history when, if the status entry does not.
+    old["status"]["tasks"].append({"name": "a", "phase": "Aborted"})
+    assert task_problems(old, _obj([B, A], {}))[0].startswith(
+        "task 'a' already ran (Aborted at 2026-12-02T01:00:00Z)")
+    old["status"]["tasks"].pop()
     # A task still in the spec whose status entry is gone, but answered, can go.
     old["spec"]["tasks"] = [A, B]
     assert task_problems(old, _obj([B], {})) == []

@@ -61,17 +61,20 @@ def _outcome(entry: Mapping[str, Any]) -> str:
 
 def _finished(body: Mapping[str, Any]) -> dict[str, str]:
     """Tasks the object itself knows as finished, name -> outcome: its history (which keeps
-    an answer after its task left spec.tasks and status.tasks), then status.tasks."""
-    ran = {}
+    an answer after its task left spec.tasks and status.tasks), then status.tasks (whose
+    phase is exact; the history may hold the time its entry does not keep)."""
+    ran, ended = {}, {}
     for entry in (body.get("status") or {}).get("history") or []:
         if entry.get("task"):
             stop = entry.get("stopReason")
             phase = "Aborted" if stop == "aborted" else "Failed" if stop == "error" \
                 else "Succeeded"
             ran[str(entry["task"])] = _outcome({**entry, "phase": phase})
+            ended[str(entry["task"])] = entry.get("completedAt")
     for name, entry in _status_tasks(body).items():
         if entry.get("phase") in FINISHED:
-            ran[name] = _outcome(entry)
+            ran[name] = _outcome({"phase": entry["phase"],
+                                  "completedAt": entry.get("completedAt") or ended.get(name)})
     return ran
 
 
