@@ -98,8 +98,12 @@ def test_the_history_remembers_tasks_gone_from_the_status() -> None:
     assert task_problems(old, _obj([B, A], {}))[0].startswith(
         "task 'a' already ran (Aborted at 2026-12-02T01:00:00Z)")
     old["status"]["tasks"].pop()
-    # A task still in the spec whose status entry is gone, but answered, can go.
+    # A task still in the spec whose status entry is gone, but answered, keeps its message.
     old["spec"]["tasks"] = [A, B]
+    assert task_problems(old, _obj([{**A, "message": "other"}, B], {})) == [
+        "task 'a' was already sent to the agent (Succeeded at 2026-12-02T01:00:00Z); its "
+        "message cannot change: append a new task instead"]
+    # ... and can go.
     assert task_problems(old, _obj([B], {})) == []
     assert names_to_look_up(old, _obj([B, A], {})) == []
 
@@ -109,6 +113,9 @@ def test_records_are_asked_only_about_what_the_object_cannot_tell() -> None:
     new = _obj([B, {"name": "d", "message": "x"}, {"name": "a2", "message": "y"}], {})
     assert names_to_look_up(old, new) == ["d", "a2", "c"]
     assert names_to_look_up(old, _obj([A, B, C], {})) == []
+    # An edit of a task the status does not list: was it sent long ago?
+    assert names_to_look_up(old, _obj([A, B, {**C, "mode": "steer"}], {})) == ["c"]
+    assert names_to_look_up(old, _obj([{**A, "mode": "steer"}, B, C], {})) == []
     assert names_to_look_up({}, new) == []          # CREATE: no past to ask about
 
 

@@ -81,15 +81,26 @@ def _finished(body: Mapping[str, Any]) -> dict[str, str]:
 def names_to_look_up(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Tasks whose past the object may no longer hold (status keeps a bounded window of
     finished tasks, history a bounded number of answers), so their TaskRecords are asked:
-    names the update adds, and tasks it removes, that the object does not know as run."""
+    names the update adds, and tasks it removes or edits, that the object does not know as
+    sent."""
     if not old:          # a CREATE: the object has no past
         return []
     before, after, known = _spec_tasks(old), _spec_tasks(new), _status_tasks(old)
     finished = _finished(old)
-    added = [n for n in after if n not in before and n not in finished and
-             (known.get(n) or {}).get("phase") in (None, "Pending")]
-    removed = [n for n in before if n not in after and n not in finished]
-    return added + removed
+
+    def unknown(name: str) -> bool:
+        return name not in finished and (known.get(name) or {}).get("phase") in (None, "Pending")
+
+    added = [n for n in after if n not in before and unknown(n)]
+    removed = [n for n in before if n not in after and unknown(n)]
+    edited = [n for n in before if n in after and _changed(before[n], after[n]) and unknown(n)]
+    return added + removed + edited
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The fields of a task that an update changes (a sent task keeps them)."""
+    return [field for field in ("message", "mode")
+            if before.get(field, "prompt") != after.get(field, "prompt")]
 
 
 def task_problems(old: Mapping[str, Any], new: Mapping[str, Any],
@@ -115,12 +126,12 @@ def task_problems(old: Mapping[str, Any], new: Mapping[str, Any],
                     f"then remove it or run `kubectl reef prune "
                     f"{(old.get('metadata') or {}).get('name') or 'NAME'}`")
             continue
-        if phase == "Pending":
+        if phase == "Pending" and name not in ran:
             continue
-        for field in ("message", "mode"):
-            if before[name].get(field, "prompt") != after[name].get(field, "prompt"):
-                problems.append(f"task {name!r} was already sent to the agent ({phase}); its "
-                                f"{field} cannot change: append a new task instead")
+        shown = ran[name] if phase == "Pending" else phase
+        problems += [f"task {name!r} was already sent to the agent ({shown}); its {field} "
+                     "cannot change: append a new task instead"
+                     for field in _changed(before[name], after[name])]
     for name in after:
         if name in before:
             continue
