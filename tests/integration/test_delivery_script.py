@@ -62,7 +62,7 @@ async def test_a_message_at_the_schemas_limit_in_three_byte_characters_is_delive
     assert [json.loads(line) for line in received] == [
         {"id": "task-big", "type": "prompt", "message": message},
         {"id": "task-small", "type": "prompt", "message": "next"}]
-    assert await delivery.delivered_ids(shell) == {"task-big", "task-small"}
+    assert await delivery.delivered_ids(shell) == ["task-big", "task-small"]
     assert sorted(p.name for p in run.iterdir() if p.name.startswith("deliver-")) == []
 
 
@@ -75,11 +75,11 @@ async def test_a_line_cut_on_its_way_is_neither_recorded_nor_delivered(
     cut = await shell.run(PRELUDE + f"set -- task-cut {len(line)}; {delivery.DELIVER}",
                           stdin=line[:500])
     assert cut.exit_status == 75 and "arrived cut" in cut.stderr
-    assert await delivery.delivered_ids(shell) == set()
+    assert await delivery.delivered_ids(shell) == []
     # A later delivery shows the FIFO got nothing of the cut line.
     await delivery.deliver(shell, "task-whole", {"type": "prompt", "message": "whole"})
     assert [json.loads(line)["id"] for line in await _received(shell, 1)] == ["task-whole"]
-    assert await delivery.delivered_ids(shell) == {"task-whole"}
+    assert await delivery.delivered_ids(shell) == ["task-whole"]
 
 
 async def test_pis_run_directory_is_private_and_takes_over_the_former_shared_one(
@@ -103,7 +103,7 @@ async def test_pis_run_directory_is_private_and_takes_over_the_former_shared_one
         for directory in (run, run.parent):
             assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
         assert (run / "out").read_text() == '{"type":"agent_end"}\n'
-        assert await delivery.delivered_ids(shell) == {"task-before"}
+        assert await delivery.delivered_ids(shell) == ["task-before"]
         assert await session.running()
         await session.stop()
     finally:

@@ -83,9 +83,9 @@ async def test_a_refused_write_is_an_error_with_the_vms_reason() -> None:
         await delivery.deliver(shell, "task-a", {"type": "prompt", "message": "hi"})
 
 
-async def test_delivered_ids_are_the_sent_logs_lines() -> None:
-    shell = _Shell(CommandResult(0, "task-a\n\n  task-b  \n", ""))
-    assert await delivery.delivered_ids(shell) == {"task-a", "task-b"}
+async def test_delivered_ids_are_the_sent_logs_lines_in_delivery_order() -> None:
+    shell = _Shell(CommandResult(0, "task-b\n\n  task-a  \n", ""))
+    assert await delivery.delivered_ids(shell) == ["task-b", "task-a"]
 
 
 def test_a_tasks_command_id_is_derived_from_its_name() -> None:

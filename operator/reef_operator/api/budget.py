@@ -53,7 +53,7 @@ SPEC_TASKS_BUDGET = 96 * 1024
 STATUS_BUDGET = 160 * 1024
 METADATA_HEADROOM = OBJECT_BUDGET - SPEC_TASKS_BUDGET - STATUS_BUDGET
 
-# Within the status: the answers in status.history (older ones live in TaskRecords), and
+# Within the status: the answers status.history keeps, and
 # how many finished tasks no longer in the spec status.tasks still names (so a name pruned
 # a moment ago is still known and a re-added one is refused; see lieutenants/ledger.py).
 HISTORY_BUDGET = 80 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reef_operator.api import common
+from reef_operator.api.budget import FINISHED_WINDOW, HISTORY_BUDGET
 from reef_operator.api.conditions import LIEUTENANT as LIEUTENANT_CONDITIONS
 from reef_operator.api.kinds import Column, Kind
 from reef_operator.api.schema import (
@@ -205,7 +206,10 @@ STATUS = obj(
             },
         ),
         "tasks": array(
-            "Delivery and outcome of every task.",
+            "Delivery and outcome of every task still in the spec (a finished one only its "
+            "name, phase and a short note), after the most recent finished tasks no longer in "
+            "it. Written whole by the operator alone (an atomic list: no managedFields entry "
+            "per task).",
             obj(
                 "Where one task stands.",
                 {
@@ -222,12 +226,12 @@ STATUS = obj(
                 },
                 required=("name", "phase"),
             ),
-            max_items=MAX_TASKS,
-            x_kubernetes_list_type="map",
-            x_kubernetes_list_map_keys=["name"],
+            max_items=MAX_TASKS + FINISHED_WINDOW,
+            x_kubernetes_list_type="atomic",
         ),
         "history": array(
-            "The last historyLimit completed responses, oldest first.",
+            "The last historyLimit completed responses that fit together in "
+            f"{HISTORY_BUDGET // 1024} KiB of JSON, oldest first.",
             obj(
                 "One completed response.",
                 {

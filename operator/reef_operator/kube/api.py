@@ -125,5 +125,15 @@ def _without_empty_strings(value: Any) -> Any:
     return value
 
 
+def is_too_large(error: BaseException) -> bool:
+    """The apiserver (413, "Request entity too large") or etcd behind it ("request is too
+    large") refused a write for its size."""
+    if not isinstance(error, ApiException):
+        return False
+    text = f"{error.reason or ''} {error.body or ''}".lower()
+    return error.status == 413 or "request entity too large" in text or \
+        "request is too large" in text
+
+
 def is_not_found(error: BaseException) -> bool:
     return isinstance(error, ApiException) and error.status == 404

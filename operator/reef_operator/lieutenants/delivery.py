@@ -71,9 +71,10 @@ async def deliver(shell: Shell, command_id_: str, command: Mapping[str, Any]) ->
         raise DeliveryError(f"could not write to pi's input: {result.stderr.strip()[-300:]}")
 
 
-async def delivered_ids(shell: Shell) -> set[str]:
+async def delivered_ids(shell: Shell) -> list[str]:
+    """The ids in the VM's sent-log, in the order they were delivered."""
     result = await shell.run(PRELUDE + 'cat "$RUN/sent" 2>/dev/null; true', within=30)
-    return {line.strip() for line in result.stdout.splitlines() if line.strip()}
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
 
 class DeliveryError(RuntimeError):

@@ -5,6 +5,15 @@ status fields `tasks`, `currentTask`, `history`, `taskCount` and `usage`.
 Delivery order is the spec's order; each task is delivered once (the caller
 proves delivery with the VM's sent-log, see lieutenants/delivery.py).
 
+What the ledger keeps is bounded whatever the session's length (api/budget.py): every
+task still in the spec (a finished one compactly: name, phase and a short note), a
+window of the most recent FINISHED_WINDOW finished tasks no longer in the spec (so a
+name pruned a moment ago is still known), and a history bounded by historyLimit and by
+HISTORY_BUDGET bytes, oldest first. A finished task is never delivered again: one
+still in the spec keeps its finished phase, and one whose name comes back (re-added
+while the admission webhook failed open) is refused with REUSED_NOTE. Past the window
+the VM's sent-log remembers every name delivered (`recover_sent`, delivery.py).
+
 How a task maps to pi's events: every delivered message (prompt, steer,
 follow-up) appears in the stream as a user message. Its task starts there and
 ends where the next user message starts or the run settles; its response is
@@ -14,16 +23,21 @@ the last assistant text in between.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from reef_operator.agent.events import MessageUsage, assistant_text, message_usage
+from reef_operator.api.budget import FINISHED_WINDOW, HISTORY_BUDGET, stored_bytes
 from reef_operator.kube.conditions import now_iso
 
 RESPONSE_LIMIT = 16 * 1024       # characters of one response kept in history
 OUTPUT_TAIL = 4 * 1024           # characters of live output kept in currentTask
 NOTE_LIMIT = 1024
+FINISHED_NOTE_LIMIT = 256        # a finished task's note: why it failed, in short
+FINISHED = ("Succeeded", "Failed", "Aborted")
+REUSED_NOTE = ("a task named {name} already ran; task names are never reused: append it "
+               "under a new name")
 
 
 @dataclass
@@ -38,8 +52,18 @@ class LedgerTask:
     command_id: str = ""
     delivered_as: str = ""           # prompt | steer | follow_up
 
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED
+
     def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "mode": self.mode, "phase": self.phase}
+        if self.finished:
+            # Compact: a long session keeps hundreds of these.
+            out = {"name": self.name, "phase": self.phase}
+            if self.note:
+                out["note"] = self.note[:FINISHED_NOTE_LIMIT]
+            return out
+        out = {"name": self.name, "mode": self.mode, "phase": self.phase}
         for key, value in (("sentAt", self.sent_at), ("completedAt", self.completed_at),
                            ("note", self.note[:NOTE_LIMIT]), ("commandId", self.command_id)):
             if value:
@@ -82,6 +106,9 @@ class Usage:
 @dataclass
 class Ledger:
     tasks: list[LedgerTask] = field(default_factory=list)
+    # Finished tasks no longer in the spec, oldest first: the most recent FINISHED_WINDOW.
+    retired: list[LedgerTask] = field(default_factory=list)
+    delivered: int = 0                          # tasks ever delivered (status.taskCount)
     history: list[dict[str, Any]] = field(default_factory=list)
     history_limit: int = 20
     running: str | None = None                  # name of the task being worked on
@@ -101,9 +128,21 @@ class Ledger:
     # -- from the object ------------------------------------------------------------------
     @classmethod
     def load(cls, spec: Mapping[str, Any], status: Mapping[str, Any]) -> Ledger:
-        known = {t.get("name"): t for t in status.get("tasks") or []}
-        ledger = cls(history=list(status.get("history") or []),
-                     history_limit=int(spec.get("historyLimit", 20)))
+        """The ledger as the written status left it. A task in the spec takes the phase
+        status.tasks gives its name (so a finished one, re-added or not, stays finished);
+        a finished entry whose name left the spec joins the window."""
+        written = [t for t in status.get("tasks") or [] if isinstance(t, Mapping)]
+        known = {t.get("name"): t for t in written}
+        in_spec = {str(t["name"]) for t in spec.get("tasks") or []}
+        history_limit = int(spec.get("historyLimit", 20))
+        ledger = cls(history=trim_history(list(status.get("history") or []), history_limit),
+                     history_limit=history_limit)
+        for seen in written:
+            if seen.get("name") not in in_spec and seen.get("phase") in FINISHED:
+                ledger.retired.append(LedgerTask(str(seen["name"]), "prompt", "",
+                                                 str(seen["phase"]),
+                                                 note=str(seen.get("note", ""))))
+        ledger.retired = ledger.retired[-FINISHED_WINDOW:]
         for task in spec.get("tasks") or []:
             record = LedgerTask(str(task["name"]), str(task.get("mode", "prompt")),
                                 str(task.get("message", "")))
@@ -114,6 +153,8 @@ class Ledger:
             record.note = str(seen.get("note", ""))
             record.command_id = str(seen.get("commandId", ""))
             ledger.tasks.append(record)
+        sent = sum(1 for t in ledger.tasks if t.phase != "Pending") + len(ledger.retired)
+        ledger.delivered = max(int(status.get("taskCount") or 0), sent)
         current = status.get("currentTask") or {}
         ledger.running = current.get("name")
         ledger.started_at = current.get("startedAt")
@@ -124,26 +165,71 @@ class Ledger:
         return ledger
 
     def sync_spec(self, spec: Mapping[str, Any]) -> None:
-        """Pick up tasks appended to the spec since the ledger was loaded."""
+        """Follow the spec: tasks appended since the ledger was loaded join at the end (one
+        whose name already ran is refused, not delivered); finished tasks pruned from it
+        move to the window; a pending one removed before it was sent is dropped; one sent
+        but not finished stays until it finishes."""
+        in_spec = {str(t["name"]) for t in spec.get("tasks") or []}
+        retired = {t.name: t for t in self.retired}
         names = {t.name for t in self.tasks}
         for task in spec.get("tasks") or []:
-            if task["name"] not in names:
-                self.tasks.append(LedgerTask(str(task["name"]), str(task.get("mode", "prompt")),
-                                             str(task.get("message", ""))))
+            if task["name"] in names:
+                continue
+            record = LedgerTask(str(task["name"]), str(task.get("mode", "prompt")),
+                                str(task.get("message", "")))
+            if record.name in retired:
+                self.retired.remove(retired[record.name])
+                self._refuse_reused(record)
+            self.tasks.append(record)
+        kept = []
+        for task in self.tasks:
+            if task.name in in_spec or task.phase in ("Queued", "Running"):
+                kept.append(task)
+            elif task.finished:
+                self.retired.append(task)
+        self.tasks = kept
+        self.retired = self.retired[-FINISHED_WINDOW:]
         self.history_limit = int(spec.get("historyLimit", 20))
+
+    def _refuse_reused(self, task: LedgerTask) -> None:
+        task.phase = "Failed"
+        task.completed_at = now_iso()
+        task.note = REUSED_NOTE.format(name=task.name)
+        self.transitions.append(("ended", task))
+
+    def recover_sent(self, sent_ids: Sequence[str], command_id: Callable[[str], str]) -> None:
+        """The VM's sent-log, in delivery order, read when the operator (re)attaches: a
+        pending task whose id is there was delivered. After the last delivery the written
+        status knows of, that is a delivery the status had not recorded yet (a crash
+        between the two): the task is on its way. Before it, the name ran long ago and
+        came back after leaving the window: refused, never delivered again."""
+        known = {command_id(t.name) for t in self.tasks if t.phase != "Pending"} | \
+            {command_id(t.name) for t in self.retired}
+        last_known = max((i for i, sent in enumerate(sent_ids) if sent in known), default=-1)
+        pending = {command_id(t.name): t for t in self.tasks if t.phase == "Pending"}
+        for i, sent in enumerate(sent_ids):
+            task = pending.pop(sent, None)
+            if task is None:
+                continue
+            if i < last_known:
+                self._refuse_reused(task)
+            else:
+                self.mark_sent(task, "unknown", sent)
 
     # -- delivery -------------------------------------------------------------------------
     def next_pending(self) -> LedgerTask | None:
         return next((t for t in self.tasks if t.phase == "Pending"), None)
 
     def any_finished(self) -> bool:
-        return any(t.phase in ("Succeeded", "Failed", "Aborted") for t in self.tasks)
+        return bool(self.retired) or any(t.finished for t in self.tasks)
 
     def get(self, name: str) -> LedgerTask | None:
         return next((t for t in self.tasks if t.name == name), None)
 
     def mark_sent(self, task: LedgerTask, delivered_as: str, command_id: str, note: str = ""
                   ) -> None:
+        if task.phase == "Pending":
+            self.delivered += 1
         task.phase = "Queued"
         task.sent_at = task.sent_at or now_iso()
         task.command_id = command_id
@@ -153,7 +239,7 @@ class Ledger:
 
     @property
     def task_count(self) -> int:
-        return sum(1 for t in self.tasks if t.phase != "Pending")
+        return self.delivered
 
     # -- events ---------------------------------------------------------------------------
     def user_message(self, text: str, offset: int | None = None) -> None:
@@ -238,9 +324,7 @@ class Ledger:
             "response": response[:RESPONSE_LIMIT], "truncated": len(response) > RESPONSE_LIMIT,
             "usage": self.task_usage.status(),
         }
-        self.history.append(entry)
-        if self.history_limit >= 0:
-            self.history = self.history[-self.history_limit:] if self.history_limit else []
+        self.history = trim_history([*self.history, entry], self.history_limit)
         self.running = None
         self.output = ""
         self.last_text = ""
@@ -257,7 +341,7 @@ class Ledger:
     # -- to the object --------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         status: dict[str, Any] = {
-            "tasks": [t.status() for t in self.tasks],
+            "tasks": [t.status() for t in (*self.retired, *self.tasks)],
             "history": self.history,
             "taskCount": self.task_count,
             "usage": self.usage.status(),
@@ -277,6 +361,18 @@ class Ledger:
         if self.last_activity:
             status["lastActivityTime"] = self.last_activity
         return status
+
+
+def trim_history(history: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` entries that fit HISTORY_BUDGET bytes together (always the
+    newest one: its response is bounded by RESPONSE_LIMIT, well within the budget)."""
+    kept = history[-limit:] if limit > 0 else []
+    sizes = [stored_bytes(entry) + 1 for entry in kept]    # each with its comma
+    total, first = sum(sizes) + 1, 0
+    while len(kept) - first > 1 and total > HISTORY_BUDGET:
+        total -= sizes[first]
+        first += 1
+    return kept[first:]
 
 
 def age_seconds(timestamp: str | None) -> float:

@@ -196,10 +196,7 @@ class LieutenantRunner:
             info["piVersion"] = await session.version()
         if started or not info.get("startedAt"):
             info["startedAt"] = info["attachedAt"]
-        for sent_id in await delivery.delivered_ids(shell):
-            for task in self.ledger.tasks:
-                if delivery.command_id(task.name) == sent_id and task.phase == "Pending":
-                    self.ledger.mark_sent(task, "unknown", sent_id)  # sent before a crash
+        self.ledger.recover_sent(await delivery.delivered_ids(shell), delivery.command_id)
         await session.send(self.protocol.attach())
         await Attachment(self, session, shell, on_ready).follow()
 

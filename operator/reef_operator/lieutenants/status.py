@@ -6,6 +6,11 @@ A write that would change nothing a reader compares is skipped: times, the VM id
 echoed from the VMNode and the stream offset only travel with the next real change
 (re-reading events past the written offset after a restart changes nothing).
 
+Every write is measured before it is sent and trimmed to STATUS_BUDGET (trimming.py
+says in which order); should the apiserver still refuse it as too large, it is trimmed
+to a quarter of that and sent once more, with one warning in the log: a write is
+never retried in a loop.
+
 What a write says happened is announced after it lands, never before: task Events
 and the task and model-usage metrics, so a reader who sees an Event finds the status
 that explains it, and a re-read of unwritten events cannot count twice.
@@ -14,15 +19,21 @@ that explains it, and a re-read of unwritten events cannot count twice.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from reef_operator import metrics
 from reef_operator.agent.events import MessageUsage
+from reef_operator.api.budget import STATUS_BUDGET
+from reef_operator.kube.api import is_too_large
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
 from reef_operator.lieutenants.ledger import Ledger, LedgerTask
 from reef_operator.lieutenants.runtime import StatusHost
+from reef_operator.lieutenants.trimming import fit
+
+logger = logging.getLogger(__name__)
 
 PLURAL = "lieutenants"
 FLUSH_INTERVAL = 1.0          # at most one status patch per second while streaming
@@ -54,6 +65,7 @@ class StatusWriter:
         # land out of order and leave an older snapshot in place.
         self._lock = asyncio.Lock()
         self._unwritten_usage: list[tuple[str, MessageUsage]] = []
+        self._warned_too_large = False
 
     def set_phase(self, phase: str, conditions: list[Condition]) -> None:
         if phase != self.phase:
@@ -95,11 +107,32 @@ class StatusWriter:
         status = self.snapshot()
         compared = comparable(status)
         if compared != self.written:
-            await self.rt.kube.patch_status(PLURAL, self.namespace, self.name, status)
+            await self._send(status)
             self.written = compared
             self.last_flush = time.monotonic()
         self.dirty = False
         self._announce()
+
+    async def _send(self, status: dict[str, Any]) -> None:
+        window = len(self.ledger.retired)
+        fitted, trimmed = fit(status, STATUS_BUDGET, window)
+        if trimmed:
+            logger.info("status of lieutenant %s/%s over its %d-byte budget: trimmed %s",
+                        self.namespace, self.name, STATUS_BUDGET, ", ".join(trimmed))
+        try:
+            await self.rt.kube.patch_status(PLURAL, self.namespace, self.name, fitted)
+        except Exception as error:
+            if not is_too_large(error):
+                raise
+            harder, trimmed = fit(status, STATUS_BUDGET // 4, window)
+            if not self._warned_too_large:
+                self._warned_too_large = True
+                logger.warning(
+                    "the apiserver refused the status of lieutenant %s/%s as too large: "
+                    "written trimmed to %d bytes (%s); its metadata or spec may be near the "
+                    "object's limit", self.namespace, self.name, STATUS_BUDGET // 4,
+                    ", ".join(trimmed) or "nothing left to trim")
+            await self.rt.kube.patch_status(PLURAL, self.namespace, self.name, harder)
 
     def _announce(self) -> None:
         """What the status just written says happened: task Events and metrics."""
