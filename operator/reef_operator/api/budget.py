@@ -10,13 +10,13 @@ stays cheap.
 Measured against the real apiserver (the local control plane, Kubernetes 1.20) with
 1000 tasks of about 30 bytes each (names `task-0000`..):
 
-  ========================================  ============  ==========  ===========
-  how the spec was written                   spec.tasks    last-applied managedFields
-  ========================================  ============  ==========  ===========
-  kubectl apply (client-side)                72,891 B      65,125 B    77,371 B
-  kubectl apply --server-side                72,891 B      —           65,182 B
-  kubectl create                             72,891 B      —           77,264 B
-  ========================================  ============  ==========  ===========
+  ============================  ==========  ============  =============
+  how the spec was written       spec.tasks  last-applied  managedFields
+  ============================  ==========  ============  =============
+  kubectl apply (client-side)   72,891 B    65,125 B      77,371 B
+  kubectl apply --server-side   72,891 B    —             65,182 B
+  kubectl create                72,891 B    —             77,264 B
+  ============================  ==========  ============  =============
 
   and a status.tasks of the same 1000 names (name and phase, 41,011 B) written by the
   operator as a map list keyed by name added 63,196 B more managedFields (one key per
@@ -28,14 +28,27 @@ last-applied annotation is a copy of what was applied, slightly escaped) plus ab
 name + 58 bytes of managedFields per task. The split:
 
 - SPEC_TASKS_BUDGET, 96 KiB of spec.tasks (the admission webhook refuses more and
-  asks the user to prune finished tasks): at most ~106 KiB of last-applied copy
-  (quotes escaped) and ~116 KiB of managedFields (973 tasks with 63-character names,
-  the most such names 96 KiB holds) come with it.
+  asks the user to prune finished tasks);
 - STATUS_BUDGET, 160 KiB of status: every status write is measured and trimmed to it
-  (lieutenants/status.py); within it HISTORY_BUDGET bounds status.history.
-- The rest, 256 KiB, is metadata headroom: the two copies above (~222 KiB) and ~34 KiB
-  for the rest of the spec (role, instructions, env are bounded by the schema) and the
-  object's own metadata.
+  (lieutenants/trimming.py); within it HISTORY_BUDGET bounds status.history;
+- METADATA_HEADROOM, the remaining 256 KiB: the last-applied copy and managedFields that
+  come with spec.tasks, the rest of the spec and the object's own metadata.
+
+Checked against the real apiserver (tests/integration/test_object_budget_split.py): a
+spec.tasks at its share written with `kubectl apply`, with a status at its share:
+
+  ==============================================  ========  ========  =========  ========
+  spec.tasks at 96 KiB                             object    status    metadata   margin
+  ==============================================  ========  ========  =========  ========
+  936 tasks, 63-character names (most keys)        493,304   161,591   233,253    30,984
+  24 tasks of 2000 quotes (escaped twice)          454,232   160,463   196,413    70,056
+  ==============================================  ========  ========  =========  ========
+
+  (the first, with status.tasks a map list: 615,722 bytes, over the budget).
+
+The margin is what the rest of the spec may take (role, model, env, instructions): a
+spec whose instructions and env approach their schema limits (64 KiB, 64 x 4 KiB) is
+not covered and is not expected of a lieutenant.
 
 Bytes are counted as the apiserver stores them: compact JSON in UTF-8 (a multi-byte
 character counts its bytes), with Go's escaping of `<`, `>` and `&` (six bytes each)
@@ -53,9 +66,9 @@ SPEC_TASKS_BUDGET = 96 * 1024
 STATUS_BUDGET = 160 * 1024
 METADATA_HEADROOM = OBJECT_BUDGET - SPEC_TASKS_BUDGET - STATUS_BUDGET
 
-# Within the status: the answers status.history keeps, and
-# how many finished tasks no longer in the spec status.tasks still names (so a name pruned
-# a moment ago is still known and a re-added one is refused; see lieutenants/ledger.py).
+# Within the status: the answers status.history keeps, and how many finished tasks no
+# longer in the spec status.tasks still names (so a name pruned a moment ago is still
+# known and a re-added one is refused; see lieutenants/ledger.py).
 HISTORY_BUDGET = 80 * 1024
 FINISHED_WINDOW = 100
 
