@@ -43,8 +43,9 @@ def _apply(admin: Kube, namespace: str, tasks: list[dict[str, str]]) -> None:
 
 def _stored(admin: Kube, namespace: str) -> tuple[int, dict[str, Any]]:
     """The object's size as the apiserver serves it, and the object."""
-    raw = admin.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants",
-                                                    "long", _preload_content=False).data
+    response: Any = admin.custom.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "lieutenants", "long", _preload_content=False)
+    raw: bytes = response.data
     return len(raw), json.loads(raw)
 
 

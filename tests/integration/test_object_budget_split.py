@@ -69,8 +69,9 @@ def test_spec_tasks_at_its_share_and_the_largest_status_fit_the_object_budget(
     admin.custom.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, "lieutenants", "full", {"status": _largest_status(tasks)})
 
-    raw = admin.custom.get_namespaced_custom_object(
-        GROUP, VERSION, namespace, "lieutenants", "full", _preload_content=False).data
+    response: Any = admin.custom.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "lieutenants", "full", _preload_content=False)
+    raw: bytes = response.data
     stored = yaml.safe_load(raw)
     assert spec_tasks_bytes(stored["spec"]) <= SPEC_TASKS_BUDGET
     assert "kubectl.kubernetes.io/last-applied-configuration" in stored["metadata"]["annotations"]
