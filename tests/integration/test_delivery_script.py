@@ -66,6 +66,20 @@ async def test_a_message_at_the_schemas_limit_in_three_byte_characters_is_delive
     assert sorted(p.name for p in run.iterdir() if p.name.startswith("deliver-")) == []
 
 
+async def test_an_id_already_in_the_sent_log_is_never_written_again(
+        vm: tuple[Shell, Path]) -> None:
+    """A task name delivered on this VM never reaches pi twice, whatever the operator
+    remembers: the second delivery of its id is refused before anything is written."""
+    shell, _ = vm
+    await delivery.deliver(shell, "task-once", {"type": "prompt", "message": "first"})
+    with pytest.raises(delivery.AlreadyDelivered):
+        await delivery.deliver(shell, "task-once", {"type": "prompt", "message": "again"})
+    await delivery.deliver(shell, "task-next", {"type": "prompt", "message": "next"})
+    assert [json.loads(line)["message"] for line in await _received(shell, 2)] == [
+        "first", "next"]
+    assert await delivery.delivered_ids(shell) == ["task-once", "task-next"]
+
+
 async def test_a_line_cut_on_its_way_is_neither_recorded_nor_delivered(
         vm: tuple[Shell, Path]) -> None:
     """A connection cut while stdin is in flight ends the input early: the length given in

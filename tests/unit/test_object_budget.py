@@ -19,6 +19,7 @@ from reef_operator.api.budget import (
 )
 from reef_operator.lieutenants.delivery import command_id
 from reef_operator.lieutenants.ledger import REUSED_NOTE, Ledger
+from reef_operator.lieutenants.protocol import Delivery, SessionProtocol
 from reef_operator.lieutenants.status import StatusWriter
 from reef_operator.lieutenants.trimming import NOTE_FLOOR, fit
 
@@ -245,3 +246,36 @@ def test_a_finished_task_still_in_the_spec_is_written_compactly_and_stays_finish
     reloaded = Ledger.load(_spec("a", "b"), ledger.status())
     assert reloaded.next_pending() is None
     assert reloaded.get("a").phase == "Succeeded"          # type: ignore[union-attr]
+
+
+def test_a_reused_name_the_vms_sent_log_remembers_is_refused_while_attached() -> None:
+    # Past the window the ledger no longer knows the name; delivery finds it in the
+    # sent-log (delivery.AlreadyDelivered) and the protocol refuses it.
+    ledger = Ledger.load(_spec("early", "fresh"), {"taskCount": 150})
+    protocol = SessionProtocol(ledger)
+    planned = protocol.next_delivery()
+    assert isinstance(planned, Delivery) and planned.task.name == "early"
+    protocol.already_delivered(planned)
+    early = ledger.get("early")
+    assert early is not None and early.phase == "Failed"
+    assert early.note == REUSED_NOTE.format(name="early")
+    assert ledger.status()["taskCount"] == 150
+    assert protocol.activity == "idle"
+    nxt = protocol.next_delivery()
+    assert isinstance(nxt, Delivery) and nxt.task.name == "fresh"
+
+
+def test_our_own_attempt_whose_outcome_was_unknown_counts_as_delivered_once() -> None:
+    # The write failed after it acted (a cut connection): the retry finds the id in the
+    # sent-log, and the task is on its way, delivered once.
+    ledger = Ledger.load(_spec("a"), {})
+    protocol = SessionProtocol(ledger)
+    first = protocol.next_delivery()
+    assert isinstance(first, Delivery)
+    protocol.undelivered(first)
+    assert ledger.get("a").phase == "Pending"              # type: ignore[union-attr]
+    again = protocol.next_delivery()
+    assert isinstance(again, Delivery) and again.task is first.task
+    protocol.already_delivered(again)
+    assert ledger.get("a").phase == "Queued"               # type: ignore[union-attr]
+    assert ledger.status()["taskCount"] == 1

@@ -10,7 +10,10 @@ file first and its length checked against the one given in the arguments: a cut
 line stops the command before anything is recorded. Only then the command id is
 appended to `$RUN/sent`, and the staged line to the FIFO. A task whose id is in
 the sent-log was delivered (the FIFO's keeper holds the data for pi even if pi
-restarts); one whose id is not there was not, and is sent again.
+restarts); one whose id is not there was not, and is sent again. An id already
+in the sent-log is refused before anything is written: a task name delivered on
+this VM never reaches pi twice, whatever the operator remembers (ledger.py decides
+whether that was its own unsure attempt or a reused name).
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from reef_operator.agent.session import PRELUDE
 from reef_operator.providers.base import Shell
 
 # $1 the command id, $2 the line's length in bytes (its newline included), the line on
-# stdin. Only a running pi reads the FIFO: without one the write would block, so check
-# first, bound the write, and take the id back out of the sent-log if pi did not take it.
+# stdin. An id already in the sent-log is never written again (exit 65). Only a running pi
+# reads the FIFO: without one the write would block, so check first, bound the write, and
+# take the id back out of the sent-log if pi did not take it.
 DELIVER = (
     "trap '' HUP INT TERM PIPE; "
+    "grep -qxF -- \"$1\" \"$RUN/sent\" 2>/dev/null && "
+    "{ cat > /dev/null; echo 'already delivered' >&2; exit 65; }; "
     "$T has-session -t pi-rpc 2>/dev/null || { echo 'pi is not running' >&2; exit 75; }; "
     "staged=\"$RUN/deliver-$1\"; "
     "( umask 077; cat > \"$staged\" ) && [ \"$(wc -c < \"$staged\")\" -eq \"$2\" ] || { "
@@ -36,6 +42,9 @@ DELIVER = (
     "sed -i \"/^$1\\$/d\" \"$RUN/sent\"; rm -f \"$staged\"; "
     "echo 'pi did not take the command' >&2; exit 75; fi; rm -f \"$staged\""
 )
+
+
+ALREADY_DELIVERED = 65
 
 
 def command_id(task_name: str) -> str:
@@ -67,6 +76,8 @@ async def deliver(shell: Shell, command_id_: str, command: Mapping[str, Any]) ->
     size = len(line.encode())
     result = await shell.run(PRELUDE + f"set -- {_quote(command_id_)} {size}; {DELIVER}",
                              stdin=line, within=30)
+    if result.exit_status == ALREADY_DELIVERED:
+        raise AlreadyDelivered(f"{command_id_} is in the VM's sent-log: not written again")
     if result.exit_status != 0:
         raise DeliveryError(f"could not write to pi's input: {result.stderr.strip()[-300:]}")
 
@@ -79,6 +90,10 @@ async def delivered_ids(shell: Shell) -> list[str]:
 
 class DeliveryError(RuntimeError):
     pass
+
+
+class AlreadyDelivered(DeliveryError):
+    """The command id is in the VM's sent-log: this name was delivered on this VM before."""
 
 
 def _quote(text: str) -> str:

@@ -51,6 +51,7 @@ class LedgerTask:
     note: str = ""
     command_id: str = ""
     delivered_as: str = ""           # prompt | steer | follow_up
+    unsure: bool = False             # a delivery of it failed in a way that may have acted
 
     @property
     def finished(self) -> bool:
@@ -179,7 +180,7 @@ class Ledger:
                                 str(task.get("message", "")))
             if record.name in retired:
                 self.retired.remove(retired[record.name])
-                self._refuse_reused(record)
+                self.refuse_reused(record)
             self.tasks.append(record)
         kept = []
         for task in self.tasks:
@@ -191,7 +192,10 @@ class Ledger:
         self.retired = self.retired[-FINISHED_WINDOW:]
         self.history_limit = int(spec.get("historyLimit", 20))
 
-    def _refuse_reused(self, task: LedgerTask) -> None:
+    def refuse_reused(self, task: LedgerTask) -> None:
+        """`task` has the name of one that already ran: it fails, with why."""
+        if task.phase != "Pending":
+            self.delivered -= 1
         task.phase = "Failed"
         task.completed_at = now_iso()
         task.note = REUSED_NOTE.format(name=task.name)
@@ -212,7 +216,7 @@ class Ledger:
             if task is None:
                 continue
             if i < last_known:
-                self._refuse_reused(task)
+                self.refuse_reused(task)
             else:
                 self.mark_sent(task, "unknown", sent)
 
@@ -236,6 +240,12 @@ class Ledger:
         task.delivered_as = delivered_as
         if note:
             task.note = note
+
+    def unsend(self, task: LedgerTask) -> None:
+        """Writing `task` to pi failed: pending again, and not known to be undelivered."""
+        if task.phase == "Queued":
+            self.delivered -= 1
+        task.phase, task.sent_at, task.unsure = "Pending", None, True
 
     @property
     def task_count(self) -> int:

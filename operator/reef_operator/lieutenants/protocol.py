@@ -174,8 +174,22 @@ class SessionProtocol:
         return Delivery(task, identifier, command, working, before)
 
     def undelivered(self, sent: Delivery) -> None:
-        """The write failed: the task is pending again and busy/idle as it was."""
-        sent.task.phase, sent.task.sent_at = "Pending", None
+        """The write failed: the task is pending again and busy/idle as it was. Whether
+        the line reached pi is unknown (the connection may have been cut after the
+        command acted): the next attempt asks the VM's sent-log."""
+        self.ledger.unsend(sent.task)
+        if self.activity == "working" and not sent.was_working:
+            self.activity = sent.activity_before
+
+    def already_delivered(self, sent: Delivery) -> None:
+        """The VM's sent-log already holds the task's id. After an attempt of ours whose
+        outcome was unknown, that attempt went through: the task is on its way.
+        Otherwise the name ran long ago, left the window and came back: it is refused,
+        never delivered twice."""
+        if sent.task.unsure:
+            sent.task.unsure = False
+            return
+        self.ledger.refuse_reused(sent.task)
         if self.activity == "working" and not sent.was_working:
             self.activity = sent.activity_before
 

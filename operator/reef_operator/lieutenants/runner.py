@@ -304,6 +304,8 @@ class Attachment:
     async def _deliver(self, planned: Delivery) -> None:
         try:
             await delivery.deliver(self.shell, planned.command_id, planned.command)
+        except delivery.AlreadyDelivered:
+            self.protocol.already_delivered(planned)
         except BaseException:
             self.protocol.undelivered(planned)
             raise
