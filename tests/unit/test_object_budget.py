@@ -17,6 +17,7 @@ from reef_operator.api.budget import (
     STATUS_BUDGET,
     stored_bytes,
 )
+from reef_operator.kube.api import is_too_large
 from reef_operator.lieutenants.delivery import command_id
 from reef_operator.lieutenants.ledger import REUSED_NOTE, Ledger
 from reef_operator.lieutenants.protocol import Delivery, SessionProtocol
@@ -279,3 +280,12 @@ def test_our_own_attempt_whose_outcome_was_unknown_counts_as_delivered_once() ->
     protocol.already_delivered(again)
     assert ledger.get("a").phase == "Queued"               # type: ignore[union-attr]
     assert ledger.status()["taskCount"] == 1
+
+
+def test_too_large_is_recognised_from_the_apiserver_and_from_etcd() -> None:
+    assert is_too_large(ApiException(status=413, reason="Request Entity Too Large"))
+    from_etcd = ApiException(status=500, reason="Internal Server Error")
+    from_etcd.body = '{"message":"etcdserver: request is too large"}'
+    assert is_too_large(from_etcd)
+    assert not is_too_large(ApiException(status=409, reason="Conflict"))
+    assert not is_too_large(OSError("request is too large"))
