@@ -374,8 +374,9 @@ class Ledger:
 
 
 def trim_history(history: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` entries that fit HISTORY_BUDGET bytes together (always the
-    newest one: its response is bounded by RESPONSE_LIMIT, well within the budget)."""
+    """The newest `limit` entries that fit HISTORY_BUDGET bytes together, and always the
+    newest one (RESPONSE_LIMIT characters of it may take more in the worst case, which
+    the status writer trims, see trimming.py)."""
     kept = history[-limit:] if limit > 0 else []
     sizes = [stored_bytes(entry) + 1 for entry in kept]    # each with its comma
     total, first = sum(sizes) + 1, 0
