@@ -156,6 +156,16 @@ class _Kube:
             raise OSError("apiserver unreachable")
         self.patches.append(status)
 
+    async def create_object(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
+        return True
+
+    async def list_objects(self, plural: str, namespace: str, label_selector: str
+                           ) -> list[dict[str, Any]]:
+        return []
+
+    async def delete_object(self, plural: str, namespace: str, name: str) -> None:
+        pass
+
 
 class _Runtime:
     def __init__(self) -> None:

@@ -32,8 +32,8 @@ from reef_operator.cli.plugin.wait_target import ConditionTarget, PhaseTarget
 from reef_operator.providers.base import CommandResult
 
 NAMESPACE = "team"
-DOCUMENTED = ["create", "send", "read", "status", "pause", "resume", "prune", "destroy",
-              "discover", "tree", "diff", "exec", "cp", "wait", "dashboard", "config"]
+DOCUMENTED = ["create", "send", "read", "history", "status", "pause", "resume", "prune",
+              "destroy", "discover", "tree", "diff", "exec", "cp", "wait", "dashboard", "config"]
 
 
 @dataclass
@@ -66,10 +66,12 @@ class FakeCluster(Cluster):
             raise NotFound(not_found_message(plural, name, namespace, known)) from None
 
     def items(self, plural: str, namespace: str | None = None,
-              all_namespaces: bool = False) -> list[Obj]:
+              all_namespaces: bool = False, label_selector: str = "") -> list[Obj]:
         namespace = namespace or self.namespace
+        wanted = dict(s.split("=", 1) for s in label_selector.split(",") if s)
         return [copy.deepcopy(o) for (p, ns, _), o in sorted(self.objects.items())
-                if p == plural and (all_namespaces or ns == namespace)]
+                if p == plural and (all_namespaces or ns == namespace)
+                and wanted.items() <= (o["metadata"].get("labels") or {}).items()]
 
     def create(self, plural: str, body: Obj) -> Obj:
         body["metadata"].setdefault("namespace", self.namespace)
