@@ -240,3 +240,23 @@ async def test_a_record_is_created_before_the_status_saying_its_task_ended() -> 
     await writer.flush(force=True)
     assert kube.calls[-2:] == [f"create {record_name('api', 'a')}", "patch_status"]
     assert ledger.finished == []
+
+
+def test_a_replayed_event_restores_the_transcript_and_task_usage_only() -> None:
+    spec = {"tasks": [{"name": "a", "message": "do a"}]}
+    status = {"tasks": [{"name": "a", "phase": "Running"}],
+              "currentTask": {"name": "a", "eventOffset": 10},
+              "usage": {"outputTokens": 5, "cost": 0.05}}
+    ledger = Ledger.load(spec, status)
+    assert not ledger.transcript_whole
+    ledger.replay(_assistant("Before the crash.", tokens=5))
+    ledger.replay(_tool("start", "c1"))
+    protocol = SessionProtocol(ledger)
+    protocol.feed(_tool("end", "c1"))
+    protocol.feed(_assistant("After it.", tokens=3))
+    ledger.settle()
+    record = ledger.finished[0]
+    assert record.transcript.answer == "Before the crash.\n\nAfter it."
+    assert record.transcript.tool_calls[0]["ok"] is True
+    assert record.usage["outputTokens"] == 8              # the whole task's
+    assert ledger.usage.output_tokens == 8                # the session's: 5 written + 3 read

@@ -189,6 +189,15 @@ class Ledger:
         self.transcript_whole = True
         self.touch()
 
+    def replay(self, event: Mapping[str, Any]) -> None:
+        """An event of the running task read again after a restart (it lies before the
+        written stream offset): what only memory held comes back, the transcript and the
+        task's own usage; the session's usage, written with the offset, already has it."""
+        self.transcript.feed(event)
+        message = event.get("message") if event.get("type") == "message_end" else None
+        if isinstance(message, Mapping) and message.get("role") == "assistant":
+            self.task_usage.add(message_usage(message))
+
     def observe(self, event: Mapping[str, Any]) -> None:
         """An event read while a task runs: its text and tool calls go to the transcript."""
         if self.running:

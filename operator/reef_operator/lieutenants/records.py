@@ -16,10 +16,9 @@ again; a crash after it re-creates the same name.
 Nothing read before a crash is lost: a restarted operator resumes reading at
 `status.session.offset`, which may be past the start of the running task. On attach the
 runner first replays pi's event log from `status.currentTask.eventOffset` (where the
-task's user message begins) up to that offset into the transcript alone (`replay`):
-the text and tool calls come back, while usage, Events and metrics, counted by the
-ledger and the status writer from the events read after the offset only, are not
-counted twice.
+task's user message begins) up to that offset (`Ledger.replay`): the text, the tool
+calls and the task's usage come back, while the session's usage, Events and metrics,
+written or announced with the offset, are not counted twice.
 
 Retention (`spec.taskRecords`) is kept without a list per task: the keeper lists the
 lieutenant's records once, then remembers what it creates, and deletes the oldest

@@ -208,9 +208,10 @@ class LieutenantRunner:
     async def _replay_running_task(self, session: PiSession) -> None:
         """Rebuild the running task's transcript from the events read before a restart.
 
-        They lie between `currentTask.eventOffset` and `session.offset`; only the
-        transcript is fed (lieutenants/records.py), so nothing is counted twice. A log
-        that cannot be read back in time leaves the transcript with what follows."""
+        They lie between `currentTask.eventOffset` and `session.offset`; they feed only
+        what memory alone held (the transcript and the task's usage, `Ledger.replay`),
+        so the session's usage, Events and metrics are not counted twice. A log that
+        cannot be read back in time leaves the record with what follows."""
         ledger, start, end = self.ledger, self.ledger.event_offset, self.writer.offset
         if ledger.transcript_whole or ledger.running is None or start is None or start >= end:
             return
@@ -224,7 +225,7 @@ class LieutenantRunner:
                         if after > end:
                             break
                         if not isinstance(event, Rejected):
-                            ledger.transcript.feed(event)
+                            ledger.replay(event)
                         if after == end:
                             break
 
