@@ -84,8 +84,9 @@ def test_a_tasks_record_holds_its_whole_run_and_reads_back(
         f"taskrecord.{GROUP}/{record_name('api', 'survey')}"
 
     # Bad asks: each says what is wrong and what to do.
-    assert "lieutenant api has no task nope (kubectl reef history api lists its records)" in \
-        failed(reef(admin, "-n", ns, "read", "api", "--task", "nope"))
+    missing = failed(reef(admin, "-n", ns, "read", "api", "--task", "nope"))
+    assert "lieutenant api has no task nope and no record of it" in missing
+    assert "(kubectl reef history api lists its records)" in missing
     assert "lieutenant 'ghost' not found" in failed(
         reef(admin, "-n", ns, "read", "ghost", "--task", "survey"))
     assert "--limit 0: expected a positive number" in failed(

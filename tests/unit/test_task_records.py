@@ -260,3 +260,12 @@ def test_a_replayed_event_restores_the_transcript_and_task_usage_only() -> None:
     assert record.transcript.tool_calls[0]["ok"] is True
     assert record.usage["outputTokens"] == 8              # the whole task's
     assert ledger.usage.output_tokens == 8                # the session's: 5 written + 3 read
+
+
+def test_text_that_utf8_cannot_carry_is_replaced_not_fatal() -> None:
+    transcript = Transcript()
+    transcript.feed(_assistant("half a pair \ud800 here"))
+    transcript.feed(_tool("start", "c1", "to\udfffol", {"x": "\ud800"}))
+    assert transcript.answer == "half a pair ? here"
+    assert transcript.tool_calls[0] == {"name": "to?ol", "arguments": '{"x": "?"}'}
+    transcript.answer.encode()                                  # writable as JSON/UTF-8

@@ -49,9 +49,15 @@ DEFAULT_MAX_RECORDS = 1000
 TOOL_NAME_LIMIT = 128
 
 
+def clean(text: str) -> str:
+    """Text from the VM as UTF-8 can carry it: a lone surrogate (valid in JSON's escapes,
+    not in UTF-8) becomes "?" instead of failing the record's write."""
+    return text.encode(errors="replace").decode()
+
+
 def cut_utf8(text: str, limit: int) -> tuple[str, bool]:
     """`text` cut to at most `limit` bytes of UTF-8, never inside a character."""
-    encoded = text.encode()
+    encoded = text.encode(errors="replace")
     if len(encoded) <= limit:
         return text, False
     return encoded[:limit].decode(errors="ignore"), True
@@ -73,7 +79,7 @@ class Transcript:
         if kind == "message_end":
             message = event.get("message") or {}
             if isinstance(message, Mapping) and message.get("role") == "assistant":
-                self._text(assistant_text(message).strip())
+                self._text(clean(assistant_text(message).strip()))
         elif kind == "tool_execution_start":
             self._tool_start(event)
         elif kind == "tool_execution_end":
@@ -102,8 +108,8 @@ class Transcript:
             arguments = "(not JSON)"
         if len(arguments) > TOOL_ARGUMENTS_LIMIT:
             arguments = arguments[:TOOL_ARGUMENTS_LIMIT] + "…"
-        call = {"name": str(event.get("toolName", ""))[:TOOL_NAME_LIMIT] or "(unnamed)",
-                "arguments": arguments}
+        call = {"name": clean(str(event.get("toolName", ""))[:TOOL_NAME_LIMIT]) or "(unnamed)",
+                "arguments": clean(arguments)}
         self.tool_calls.append(call)
         self.open_calls[str(event.get("toolCallId", ""))] = len(self.tool_calls) - 1
 

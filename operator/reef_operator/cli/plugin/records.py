@@ -27,10 +27,9 @@ def record(cluster: Cluster, lieutenant: str, task: str,
     is not finished, it was never a task, or retention deleted it)."""
     namespace = namespace or cluster.namespace
     found = cluster.get("lieutenants", lieutenant, namespace)   # NotFound names the others
-    try:
-        return cluster.get(PLURAL, record_name(lieutenant, task), namespace)
-    except NotFound:
-        pass
+    name = record_name(lieutenant, task)
+    if cluster.exists(PLURAL, name, namespace):       # (a failed get would list them all)
+        return cluster.get(PLURAL, name, namespace)
     tasks = {str(t.get("name")): str(t.get("phase", "Pending"))
              for t in (found.get("status") or {}).get("tasks") or []}
     if task in tasks and tasks[task] not in ("Succeeded", "Failed", "Aborted"):
@@ -40,7 +39,8 @@ def record(cluster: Cluster, lieutenant: str, task: str,
         why = (f"no record of task {task}: it was deleted (retention: spec.taskRecords) "
                "or written by an operator without records")
     else:
-        why = f"lieutenant {lieutenant} has no task {task}"
+        why = (f"lieutenant {lieutenant} has no task {task} and no record of it (a pruned "
+               "task's record goes only by retention)")
     raise NotFound(f"{why} (kubectl reef history {lieutenant} lists its records)")
 
 
