@@ -29,7 +29,9 @@ def _run(cluster: Cluster, args: argparse.Namespace) -> int:
             raise PluginError("--task prints a finished task's answer: it goes with neither "
                               "--follow nor --history", exit_code=2)
         text = records.answer(cluster, args.name, args.task)
-        say(text[-args.tail:] if args.tail else text)
+        if args.tail is not None:
+            text = text[-args.tail:] if args.tail > 0 else ""
+        say(text)
         return 0
     if args.follow:
         return lieutenants.follow(cluster, args.name, args.timeout, write)
