@@ -2,7 +2,8 @@
 against the real control plane, a running operator and the real pi.
 
 What is asserted is what a person sees on the page: the lieutenants table, a lieutenant's
-live output while it works (without reloading), its history, the VM tree and the search
+live output while it works (without reloading), its history and task records (any one
+opened in full), the VM tree and the search
 over it, and the errors. Also that a model's answer containing HTML stays text, and that
 the page cannot be read by another site (DNS rebinding) or used to change anything.
 """
@@ -134,6 +135,25 @@ def test_a_lieutenants_work_shows_live_and_answers_stay_text(
                                         timeout=60_000)
         assert page.locator("#injected").count() == 0
         expect(page.locator("#history h4").first).to_contain_text("=== Response 1 === task task-1")
+
+        # The lieutenant's records, read when a task ends; any one opens in full, as text.
+        records = page.locator("#records tbody tr")
+        expect(records).to_have_count(2, timeout=60_000)
+        expect(records.nth(0)).to_contain_text("task-1")
+        expect(records.nth(1)).to_contain_text("Succeeded")
+        page.locator('#records tr[data-record="task-2"]').click()
+        expect(page.locator("#record-answer")).to_have_text(
+            f"Scaffolded the API. {INJECTED} Done.")
+        expect(page.locator("#record-title")).to_contain_text("task task-2: Succeeded")
+        expect(page.locator("#record-message")).to_have_text("Scaffold the API")
+        assert page.locator("#injected").count() == 0
+        page.locator('#records tr[data-record="task-1"]').click()
+        expect(page.locator("#record-answer")).to_have_text(LIVE_TEXT)
+        missing = urllib.request.Request(f"{dashboard.url}api/lieutenants/{ns}/api/records/nope")
+        with pytest.raises(urllib.error.HTTPError) as no_record:
+            urllib.request.urlopen(missing, timeout=10)
+        assert no_record.value.code == 404
+        assert "lieutenant api has no task nope" in json.loads(no_record.value.read())["error"]
 
         # Polling does not redraw what did not change (a reader's scroll position and
         # selection in a long answer survive).

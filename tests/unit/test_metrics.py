@@ -18,6 +18,7 @@ from reef_operator.providers.base import VmObservation, VmRequest
 from reef_operator.providers.errors import NotFound
 from reef_operator.providers.instrumented import InstrumentedProvider
 from reef_operator.providers.ratelimit import RateLimiter
+from tests.unit.fake_status_kube import FakeStatusKube
 
 
 def value(name: str, **labels: str) -> float:
@@ -145,21 +146,10 @@ async def test_calls_waiting_for_the_rate_limiter_are_shown() -> None:
     assert value("reef_platform_rate_limit_waiters") == 0
 
 
-class _Kube:
-    def __init__(self) -> None:
-        self.fail = False
-        self.patches: list[dict[str, Any]] = []
-
-    async def patch_status(self, plural: str, namespace: str, name: str,
-                           status: dict[str, Any]) -> None:
-        if self.fail:
-            raise OSError("apiserver unreachable")
-        self.patches.append(status)
-
 
 class _Runtime:
     def __init__(self) -> None:
-        self.kube = _Kube()
+        self.kube = FakeStatusKube()
         self.vmnode_bodies: dict[Any, Any] = {}
         self.events: list[tuple[str, str, str]] = []
 
@@ -192,13 +182,13 @@ async def test_tasks_and_tokens_count_once_their_status_is_written() -> None:
     writer.usage_read("anthropic/claude-x", message_usage(ASSISTANT))
     ledger.settle()
 
-    rt.kube.fail = True                 # the status write fails: nothing is announced yet
+    rt.kube.unreachable = True                 # the status write fails: nothing is announced yet
     with pytest.raises(OSError):
         await writer.flush(force=True)
     assert rt.events == []
     assert value("reef_tasks_total", namespace="u2", outcome="Succeeded") == tasks
 
-    rt.kube.fail = False
+    rt.kube.unreachable = False
     await writer.flush(force=True)
     await writer.flush(force=True)      # nothing new: nothing counted twice
     assert [reason for _, reason, _ in rt.events] == ["TaskStarted", "TaskSucceeded"]

@@ -23,6 +23,7 @@ from reef_operator.lieutenants.ledger import REUSED_NOTE, Ledger
 from reef_operator.lieutenants.protocol import Delivery, SessionProtocol
 from reef_operator.lieutenants.status import StatusWriter
 from reef_operator.lieutenants.trimming import NOTE_FLOOR, fit
+from tests.unit.fake_status_kube import FakeStatusKube
 
 
 def _names(count: int, width: int = 63) -> list[str]:
@@ -47,21 +48,9 @@ def _run(ledger: Ledger, name: str, answer: str = "done") -> None:
     ledger.settle()
 
 
-class _Kube:
-    def __init__(self, refuse: int = 0) -> None:
-        self.refuse = refuse                # how many writes to refuse as too large
-        self.patches: list[dict[str, Any]] = []
-
-    async def patch_status(self, plural: str, namespace: str, name: str,
-                           status: dict[str, Any]) -> None:
-        self.patches.append(status)
-        if self.refuse:
-            self.refuse -= 1
-            raise ApiException(status=413, reason="Request Entity Too Large")
-
 
 class _Runtime:
-    def __init__(self, kube: _Kube) -> None:
+    def __init__(self, kube: FakeStatusKube) -> None:
         self.kube = kube
         self.vmnode_bodies: dict[Any, Any] = {}
 
@@ -69,7 +58,7 @@ class _Runtime:
         pass
 
 
-def _writer(spec: dict[str, Any], status: dict[str, Any], kube: _Kube
+def _writer(spec: dict[str, Any], status: dict[str, Any], kube: FakeStatusKube
             ) -> tuple[StatusWriter, Ledger]:
     body = {"metadata": {"name": "api", "namespace": "n", "generation": 1},
             "spec": spec, "status": status}
@@ -98,7 +87,7 @@ async def test_the_worst_case_the_schema_admits_is_written_within_the_status_sha
     spec = _spec(*names, historyLimit=100)
     status = _worst_status(names, retired)
     assert stored_bytes(status) > 20 * STATUS_BUDGET     # unbounded, it would be ~20 MiB
-    kube = _Kube()
+    kube = FakeStatusKube()
     writer, ledger = _writer(spec, status, kube)
     ledger.running = names[0]
     await writer.flush(force=True)
@@ -165,7 +154,7 @@ def test_an_over_budget_status_loses_oldest_history_first_then_the_window_then_n
 async def test_a_write_refused_as_too_large_is_trimmed_harder_once_with_one_warning(
         caplog: pytest.LogCaptureFixture) -> None:
     names = _names(5, 8)
-    kube = _Kube(refuse=1)
+    kube = FakeStatusKube(too_large=1)
     writer, ledger = _writer(_spec(*names, historyLimit=100), {}, kube)
     for name in names[:3]:
         _run(ledger, name, "語" * 16_000)
@@ -176,7 +165,7 @@ async def test_a_write_refused_as_too_large_is_trimmed_harder_once_with_one_warn
             stored_bytes(kube.patches[0])
         assert [h["task"] for h in kube.patches[1]["history"]] == [names[2]]
 
-        kube.refuse = 2                         # refused whatever it is trimmed to
+        kube.too_large = 2                         # refused whatever it is trimmed to
         _run(ledger, names[3])
         with pytest.raises(ApiException):
             await writer.flush(force=True)

@@ -18,6 +18,7 @@ from typing import Any, cast
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from reef_operator.api.taskrecord import record_name
 from reef_operator.cli.plugin import dashboard, pruning, settings, vm
 from reef_operator.cli.plugin.cluster import (
     Cluster,
@@ -29,11 +30,12 @@ from reef_operator.cli.plugin.cluster import (
 from reef_operator.cli.plugin.commands import COMMANDS, config, exec_
 from reef_operator.cli.plugin.main import main, parser
 from reef_operator.cli.plugin.wait_target import ConditionTarget, PhaseTarget
+from reef_operator.constants import LABEL_LIEUTENANT, LABEL_TASK
 from reef_operator.providers.base import CommandResult
 
 NAMESPACE = "team"
-DOCUMENTED = ["create", "send", "read", "status", "pause", "resume", "prune", "destroy",
-              "discover", "tree", "diff", "exec", "cp", "wait", "dashboard", "config"]
+DOCUMENTED = ["create", "send", "read", "history", "status", "pause", "resume", "prune",
+              "destroy", "discover", "tree", "diff", "exec", "cp", "wait", "dashboard", "config"]
 
 
 @dataclass
@@ -65,11 +67,16 @@ class FakeCluster(Cluster):
             known = [n for (p, ns, n) in self.objects if p == plural and ns == namespace]
             raise NotFound(not_found_message(plural, name, namespace, known)) from None
 
+    def exists(self, plural: str, name: str, namespace: str) -> bool:
+        return (plural, namespace, name) in self.objects
+
     def items(self, plural: str, namespace: str | None = None,
-              all_namespaces: bool = False) -> list[Obj]:
+              all_namespaces: bool = False, label_selector: str = "") -> list[Obj]:
         namespace = namespace or self.namespace
+        wanted = dict(s.split("=", 1) for s in label_selector.split(",") if s)
         return [copy.deepcopy(o) for (p, ns, _), o in sorted(self.objects.items())
-                if p == plural and (all_namespaces or ns == namespace)]
+                if p == plural and (all_namespaces or ns == namespace)
+                and wanted.items() <= (o["metadata"].get("labels") or {}).items()]
 
     def create(self, plural: str, body: Obj) -> Obj:
         body["metadata"].setdefault("namespace", self.namespace)
@@ -361,6 +368,49 @@ def test_read_shows_the_tail_or_the_history(cluster: FakeCluster,
     assert run(capsys, "read", "api", "--tail", "6") == (0, "answer\n", "")
     assert run(capsys, "read", "api", "--history", "1")[1] == (
         "=== Response 1 ===\n(task task-2, stop)\nsecond answer\n\n=== Current (idle) ===\n")
+
+
+def _record(cluster: FakeCluster, task: str, answer: str, completed: str) -> None:
+    record = cluster.add("taskrecords", record_name("api", task), spec={
+        "lieutenant": "api", "task": task, "phase": "Succeeded", "stopReason": "stop",
+        "answer": answer, "completedAt": completed, "usage": {"cost": 0.0125},
+        "toolCalls": [{"name": "bash", "arguments": "{}", "ok": True}]})
+    record["metadata"]["labels"] = {LABEL_LIEUTENANT: "api", LABEL_TASK: task}
+
+
+def test_read_task_prints_the_full_answer_from_its_record(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api", {"tasks": [{"name": "t1", "message": "m"},
+                                                 {"name": "t2", "message": "m"}]},
+                {"tasks": [{"name": "t1", "phase": "Succeeded"},
+                           {"name": "t2", "phase": "Running"}], "history": []})
+    _record(cluster, "t1", "Narration.\n\nFinal words.", "2026-01-01T00:00:00Z")
+    assert run(capsys, "read", "api", "--task", "t1") == (
+        0, "Narration.\n\nFinal words.\n", "")
+    assert run(capsys, "read", "api", "--task", "t1", "--tail", "6") == (0, "words.\n", "")
+    code, _, err = run(capsys, "read", "api", "--task", "t2")
+    assert code == 1 and "task t2 is Running: its record is written when it ends" in err
+    code, _, err = run(capsys, "read", "api", "--task", "t1", "--follow")
+    assert code == 2 and "--task prints a finished task's answer" in err
+
+
+def test_history_lists_the_records_oldest_first(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api")
+    cluster.add("lieutenants", "other")
+    _record(cluster, "late", "Second.", "2026-01-02T00:00:00Z")
+    _record(cluster, "early", "First line.\nmore", "2026-01-01T00:00:00Z")
+    code, out, _ = run(capsys, "history", "api")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["TASK", "PHASE", "STOP", "TOOLS", "COST",
+                                               "ENDED", "ANSWER"]
+    assert [line.split()[0] for line in lines[1:]] == ["early", "late"]
+    assert lines[1].split()[1:5] == ["Succeeded", "stop", "1", "0.0125"]
+    assert lines[1].endswith("First line.")
+    code, out, _ = run(capsys, "history", "api", "--limit", "1", "-o", "json")
+    assert [r["task"] for r in json.loads(out)] == ["late"]
+    assert run(capsys, "history", "other") == (
+        0, f"No task records of lieutenant other in namespace {NAMESPACE}.\n", "")
 
 
 def test_read_follow_streams_until_the_task_ends_and_fails_with_it(

@@ -24,7 +24,9 @@
   resources:
   - taskrecords
   verbs:
+  - create
   - list
+  - delete
 - apiGroups:
   - reef.vers.sh
   resources:

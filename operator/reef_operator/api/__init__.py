@@ -3,8 +3,9 @@
 from reef_operator.api.bootprofile import BOOTPROFILE
 from reef_operator.api.kinds import Kind
 from reef_operator.api.lieutenant import LIEUTENANT
+from reef_operator.api.taskrecord import TASKRECORD
 from reef_operator.api.vmnode import VMNODE
 
-KINDS: tuple[Kind, ...] = (LIEUTENANT, VMNODE, BOOTPROFILE)
+KINDS: tuple[Kind, ...] = (LIEUTENANT, VMNODE, BOOTPROFILE, TASKRECORD)
 
-__all__ = ["BOOTPROFILE", "KINDS", "LIEUTENANT", "VMNODE", "Kind"]
+__all__ = ["BOOTPROFILE", "KINDS", "LIEUTENANT", "TASKRECORD", "VMNODE", "Kind"]

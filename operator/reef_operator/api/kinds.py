@@ -37,7 +37,7 @@ class Kind:
     namespaced: bool
     description: str
     spec: Schema
-    status: Schema
+    status: Schema | None            # None: no status (a record written once, whole)
     columns: tuple[Column, ...]
     spec_required: bool = True
 
@@ -60,7 +60,7 @@ class Kind:
                     },
                 },
                 "spec": self.spec,
-                "status": self.status,
+                **({"status": self.status} if self.status is not None else {}),
             },
         }
         if self.spec_required:
@@ -85,7 +85,8 @@ class Kind:
                         "name": VERSION,
                         "served": True,
                         "storage": True,
-                        "subresources": {"status": {}},
+                        **({"subresources": {"status": {}}} if self.status is not None
+                           else {}),
                         "additionalPrinterColumns": [c.render() for c in self.columns],
                         "schema": {"openAPIV3Schema": root},
                     }

@@ -29,7 +29,7 @@ MAX_TASKS = 1000
 MAX_TASK_MESSAGE = 32768
 
 
-def _usage(what: str) -> dict[str, object]:
+def usage_schema(what: str) -> dict[str, object]:
     return obj(
         f"Tokens and cost of {what}, summed from the usage pi reports with each "
         "assistant message (the cost is pi's, priced from its model table).",
@@ -138,6 +138,15 @@ SPEC = obj(
             "How many completed responses status.history keeps.", minimum=0, maximum=100,
             default=20,
         ),
+        "taskRecords": obj(
+            "How many TaskRecords of finished tasks to keep; the oldest go first.",
+            {
+                "maxRecords": integer("Records kept at most.", minimum=0, maximum=100000,
+                                      default=1000),
+                "maxAgeDays": integer("Records older than this many days are deleted "
+                                      "(default: kept whatever their age).", minimum=1),
+            },
+        ),
         "postTaskDisposition": string(
             "What to do when the agent runs out of work: StayIdle keeps the session ready; "
             "StopWhenDone stops the agent (phase Stopped) until a new task arrives.",
@@ -241,7 +250,7 @@ STATUS = obj(
                                          max_length=64),
                     "response": string("The agent's final text (bounded).", max_length=65536),
                     "truncated": boolean("Whether response was cut to fit."),
-                    "usage": _usage("this response"),
+                    "usage": usage_schema("this response"),
                 },
                 required=("task",),
             ),
@@ -249,7 +258,7 @@ STATUS = obj(
         ),
         "taskCount": integer("Number of tasks delivered.", minimum=0),
         "lastActivityTime": timestamp("When the agent last did anything."),
-        "usage": _usage("the whole session"),
+        "usage": usage_schema("the whole session"),
     },
 )
 

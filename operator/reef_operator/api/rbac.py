@@ -26,10 +26,12 @@ CLUSTER_RULES: list[dict[str, Any]] = [
         "resources": ["vmnodes"],
         "verbs": ["list", "watch", "patch", "create"],
     },
-    {   # Admission asks whether a task name added to a lieutenant already ran.
+    {   # TaskRecords: one created per finished task, listed once per lieutenant and the
+        # oldest deleted to keep its retention; admission lists those of the task names a
+        # lieutenant update adds (a name that ran is never reused).
         "apiGroups": [GROUP],
         "resources": ["taskrecords"],
-        "verbs": ["list"],
+        "verbs": ["create", "list", "delete"],
     },
     {
         "apiGroups": [GROUP],

@@ -53,6 +53,34 @@ class KubeApi:
         await asyncio.to_thread(self.custom.patch_namespaced_custom_object,
                                 GROUP, VERSION, namespace, plural, name, {"metadata": metadata})
 
+    async def create_object(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
+        """Create a namespaced object; False when one of that name already exists."""
+        try:
+            await asyncio.to_thread(self.custom.create_namespaced_custom_object,
+                                    GROUP, VERSION, namespace, plural, body)
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+    async def list_objects(self, plural: str, namespace: str, label_selector: str
+                           ) -> list[dict[str, Any]]:
+        answer = await asyncio.to_thread(
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural,
+            label_selector=label_selector)
+        items: list[dict[str, Any]] = cast(dict[str, Any], answer).get("items", [])
+        return items
+
+    async def delete_object(self, plural: str, namespace: str, name: str) -> None:
+        """Delete a namespaced object; nothing when it is already gone."""
+        try:
+            await asyncio.to_thread(self.custom.delete_namespaced_custom_object,
+                                    GROUP, VERSION, namespace, plural, name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     async def list_all(self, plural: str) -> list[dict[str, Any]]:
         answer = await asyncio.to_thread(
             self.custom.list_cluster_custom_object, GROUP, VERSION, plural)

@@ -34,6 +34,9 @@ USED: Final[frozenset[Permission]] = frozenset({
     (GROUP, "taskrecords", "list"),
     # lieutenants/node.py: a lieutenant creates its VMNode.
     (GROUP, "vmnodes", "create"),
+    # lieutenants/records.py RecordKeeper: a finished task's TaskRecord (create); the
+    # lieutenant's records listed once per runner and the oldest deleted (retention).
+    *_each(GROUP, ("taskrecords",), ("create", "list", "delete")),
     # kube/api.py KubeApi.patch_status: every status write of the three reconcilers.
     *_each(GROUP, ("lieutenants/status", "vmnodes/status", "bootprofiles/status"), ("patch",)),
     # lieutenants/node.py and vmnodes/lineage.py set ownerReferences with blockOwnerDeletion,

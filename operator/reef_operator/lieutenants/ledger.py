@@ -17,7 +17,9 @@ the VM's sent-log remembers every name delivered (`recover_sent`, delivery.py).
 How a task maps to pi's events: every delivered message (prompt, steer,
 follow-up) appears in the stream as a user message. Its task starts there and
 ends where the next user message starts or the run settles; its response is
-the last assistant text in between.
+the last assistant text in between. Everything in between also goes to the task's
+transcript, and an ended task waits in `finished` until its TaskRecord is written
+(lieutenants/records.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from reef_operator.agent.events import MessageUsage, assistant_text, message_usage
 from reef_operator.api.budget import FINISHED_WINDOW, HISTORY_BUDGET, stored_bytes
 from reef_operator.kube.conditions import now_iso
+from reef_operator.lieutenants.records import FinishedTask, Transcript
 
 RESPONSE_LIMIT = 16 * 1024       # characters of one response kept in history
 OUTPUT_TAIL = 4 * 1024           # characters of live output kept in currentTask
@@ -122,6 +125,12 @@ class Ledger:
     task_usage: Usage = field(default_factory=Usage)
     usage: Usage = field(default_factory=Usage)
     last_activity: str | None = None
+    transcript: Transcript = field(default_factory=Transcript)   # of the running task
+    # Whether the transcript was fed from the task's start (false when loaded from an
+    # object with a task running: the runner replays its events first).
+    transcript_whole: bool = False
+    # Ended tasks whose TaskRecord is not written yet (the status writer writes them).
+    finished: list[FinishedTask] = field(default_factory=list)
     # Tasks that started or ended since the last `drain()`: the runner announces them
     # (Events, metrics) once the status saying so is written.
     transitions: list[tuple[str, LedgerTask]] = field(default_factory=list)
@@ -272,7 +281,23 @@ class Ledger:
         self.last_text = ""
         self.last_error = ""
         self.task_usage = Usage()
+        self.transcript = Transcript()
+        self.transcript_whole = True
         self.touch()
+
+    def replay(self, event: Mapping[str, Any]) -> None:
+        """An event of the running task read again after a restart (it lies before the
+        written stream offset): what only memory held comes back, the transcript and the
+        task's own usage; the session's usage, written with the offset, already has it."""
+        self.transcript.feed(event)
+        message = event.get("message") if event.get("type") == "message_end" else None
+        if isinstance(message, Mapping) and message.get("role") == "assistant":
+            self.task_usage.add(message_usage(message))
+
+    def observe(self, event: Mapping[str, Any]) -> None:
+        """An event read while a task runs: its text and tool calls go to the transcript."""
+        if self.running:
+            self.transcript.feed(event)
 
     def text(self, delta: str) -> None:
         self.output = (self.output + delta)[-OUTPUT_TAIL:]
@@ -314,7 +339,9 @@ class Ledger:
             task.completed_at = now_iso()
             task.note = error
             self.transitions.append(("ended", task))
-            if self.running == task.name:
+            running = self.running == task.name
+            self._record(task, "error", running)
+            if running:
                 self.running = None
 
     def _finish(self, name: str, stop_reason: str, error: str) -> None:
@@ -335,10 +362,23 @@ class Ledger:
             "usage": self.task_usage.status(),
         }
         self.history = trim_history([*self.history, entry], self.history_limit)
+        self._record(task, stop_reason, True)
         self.running = None
         self.output = ""
         self.last_text = ""
         self.touch()
+
+    def _record(self, task: LedgerTask, stop_reason: str, ran: bool) -> None:
+        """The ended task's record, to be written (`ran`: it was the running task, whose
+        transcript, usage and start time these are)."""
+        self.finished.append(FinishedTask(
+            task=task.name, mode=task.mode, message=task.message, phase=task.phase,
+            sent_at=task.sent_at, started_at=self.started_at if ran else None,
+            completed_at=task.completed_at, stop_reason=stop_reason, note=task.note,
+            usage=(self.task_usage if ran else Usage()).status(),
+            transcript=self.transcript if ran else Transcript()))
+        if ran:
+            self.transcript = Transcript()
 
     def touch(self) -> None:
         self.last_activity = now_iso()

@@ -101,6 +101,7 @@ class SessionProtocol:
         previous = self.activity
         self.activity = next_activity(self.activity, event)
         reaction = Reaction()
+        self.ledger.observe(event)
         if kind == "response":
             reaction = self._response(event)
         elif kind == "message_end":

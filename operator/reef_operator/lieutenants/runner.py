@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any, cast
 
 from reef_operator import metrics
 from reef_operator.agent.events import message_usage
@@ -40,6 +40,7 @@ from reef_operator.providers.errors import ProviderError
 __all__ = ["InputError", "LieutenantRunner", "OwnershipError", "StepOut"]
 
 HANDSHAKE_TIMEOUT = 45.0
+REPLAY_TIMEOUT = 60.0         # seconds to re-read a running task's events on attach
 LIVENESS_EVERY = 15.0         # seconds between checks that pi still runs
 UNTIL_CHANGED = 600.0         # a settled pass waits this long unless a change wakes it
 
@@ -197,8 +198,33 @@ class LieutenantRunner:
         if started or not info.get("startedAt"):
             info["startedAt"] = info["attachedAt"]
         self.ledger.recover_sent(await delivery.delivered_ids(shell), delivery.command_id)
+        await self._replay_running_task(session)
         await session.send(self.protocol.attach())
         await Attachment(self, session, shell, on_ready).follow()
+
+    async def _replay_running_task(self, session: PiSession) -> None:
+        """Rebuild the running task's transcript from the events read before a restart.
+
+        They lie between `currentTask.eventOffset` and `session.offset`; they feed only
+        what memory alone held (the transcript and the task's usage, `Ledger.replay`),
+        so the session's usage, Events and metrics are not counted twice. A log that
+        cannot be read back in time leaves the record with what follows."""
+        ledger, start, end = self.ledger, self.ledger.event_offset, self.writer.offset
+        if ledger.transcript_whole or ledger.running is None or start is None or start >= end:
+            return
+        ledger.transcript_whole = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(REPLAY_TIMEOUT):
+                replayed = cast(AsyncGenerator[tuple[Mapping[str, Any] | Rejected, int], None],
+                                session.events(start))
+                async with contextlib.aclosing(replayed) as events:
+                    async for event, after in events:
+                        if after > end:
+                            break
+                        if not isinstance(event, Rejected):
+                            ledger.replay(event)
+                        if after == end:
+                            break
 
     def attached_phase(self) -> None:
         self.writer.set_phase(*phases.attached(self.protocol.working, self.desired()))

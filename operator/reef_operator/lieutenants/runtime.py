@@ -10,6 +10,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol
 
 from reef_operator.kube.api import KubeApi
+from reef_operator.lieutenants.records import RecordApi
 from reef_operator.lieutenants.startgate import StartGate
 from reef_operator.providers.base import Provider
 
@@ -33,13 +34,16 @@ class NodeMetadata(Protocol):
         ...
 
 
-class StatusPatcher(Protocol):
+class StatusPatcher(RecordApi, Protocol):
+    """Status patches, and the TaskRecords written with them."""
+
     async def patch_status(self, plural: str, namespace: str, name: str,
                            status: dict[str, Any]) -> None: ...
 
 
 class StatusHost(Protocol):
-    """What writing a lieutenant's status uses: the patch, its VMNode, Events."""
+    """What writing a lieutenant's status uses: the patch and the records, its VMNode,
+    Events."""
 
     @property
     def kube(self) -> StatusPatcher: ...

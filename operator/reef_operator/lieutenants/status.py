@@ -14,6 +14,10 @@ never retried in a loop.
 What a write says happened is announced after it lands, never before: task Events
 and the task and model-usage metrics, so a reader who sees an Event finds the status
 that explains it, and a re-read of unwritten events cannot count twice.
+
+The TaskRecords of ended tasks are created before the status write that says they
+ended (and moves the stream offset past their end): a record is never lost to a crash
+between the two (lieutenants/records.py).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from reef_operator.api.budget import STATUS_BUDGET
 from reef_operator.kube.api import is_too_large
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
 from reef_operator.lieutenants.ledger import Ledger, LedgerTask
+from reef_operator.lieutenants.records import RecordKeeper, Retention
 from reef_operator.lieutenants.runtime import StatusHost
 from reef_operator.lieutenants.trimming import fit
 
@@ -53,6 +58,8 @@ class StatusWriter:
         meta = body.get("metadata", {})
         self.name = str(meta.get("name"))
         self.namespace = str(meta.get("namespace"))
+        self.uid = str(meta.get("uid", ""))
+        self._records: RecordKeeper | None = None
         status = body.get("status") or {}
         self.phase = str(status.get("phase") or "Starting")
         self.conditions: list[Condition] = []
@@ -104,6 +111,10 @@ class StatusWriter:
     async def _write(self) -> None:
         if self.deleting():
             return
+        if self._records is None:
+            self._records = RecordKeeper(self.rt.kube, self.namespace, self.name, self.uid)
+        await self._records.write(self.ledger.finished,
+                                 Retention.from_spec(self.body.get("spec") or {}))
         status = self.snapshot()
         compared = comparable(status)
         if compared != self.written:

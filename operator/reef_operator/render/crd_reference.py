@@ -62,7 +62,8 @@ def reference_markdown() -> str:
         parts.append(_kind_section(kind))
     parts.append(CONDITIONS_INTRO)
     for kind in KINDS:
-        parts.append(_conditions_section(kind.kind, BY_KIND[kind.kind]))
+        if kind.kind in BY_KIND:
+            parts.append(_conditions_section(kind.kind, BY_KIND[kind.kind]))
     return "".join(parts).rstrip("\n") + "\n"
 
 
@@ -78,10 +79,9 @@ def _kind_section(kind: Kind) -> str:
         "",
         *_field_table(kind.spec, "spec", required=kind.spec_required),
         "",
-        f"### {kind.kind} status",
-        "",
-        *_field_table(kind.status, "status", required=False),
-        "",
+        *([f"### {kind.kind} status", "",
+           *_field_table(kind.status, "status", required=False), ""]
+          if kind.status is not None else []),
         f"### {kind.kind} printer columns",
         "",
         "| Column | JSONPath | Type | Shown | Description |",
@@ -89,8 +89,8 @@ def _kind_section(kind: Kind) -> str:
         *(f"| {c.name} | `{c.json_path}` | {c.type} | {'with -o wide' if c.priority else 'always'}"
           f" | {_cell(c.description)} |" for c in kind.columns),
         "",
-        f"Conditions: see [{kind.kind} conditions](#{kind.kind.lower()}-conditions).",
-        "",
+        *([f"Conditions: see [{kind.kind} conditions](#{kind.kind.lower()}-conditions).", ""]
+          if kind.kind in BY_KIND else []),
         "",
     ]
     return "\n".join(lines)

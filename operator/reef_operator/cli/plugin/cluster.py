@@ -21,7 +21,8 @@ from reef_operator.constants import GROUP, VERSION
 
 Obj = dict[str, Any]
 
-KINDS = {"lieutenants": "Lieutenant", "vmnodes": "VMNode", "bootprofiles": "BootProfile"}
+KINDS = {"lieutenants": "Lieutenant", "vmnodes": "VMNode", "bootprofiles": "BootProfile",
+         "taskrecords": "TaskRecord"}
 USER_AGENT = f"kubectl-reef/{metadata.version('reef-operator')}"
 
 
@@ -121,7 +122,7 @@ class Cluster:
                                                                                   namespace)])
 
     def items(self, plural: str, namespace: str | None = None,
-             all_namespaces: bool = False) -> list[Obj]:
+             all_namespaces: bool = False, label_selector: str = "") -> list[Obj]:
         with self.errors(f"cannot list {plural}"):
             if all_namespaces or plural == "bootprofiles":
                 found = cast(Obj, self.custom.list_cluster_custom_object(
@@ -129,7 +130,7 @@ class Cluster:
             else:
                 found = cast(Obj, self.custom.list_namespaced_custom_object(
                     GROUP, VERSION, namespace or self.namespace, plural,
-                    _request_timeout=self.read_timeout))
+                    label_selector=label_selector, _request_timeout=self.read_timeout))
         items = cast(list[Obj], found.get("items", []))
         return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""),
                                             o["metadata"]["name"]))

@@ -5,7 +5,10 @@ the user's own machine and reads the cluster through the same client as every
 other command (the user's kubeconfig and RBAC), so it shows exactly what the
 user may see and changes nothing. It watches lieutenants and VMNodes
 (mirror.py) and answers the page from memory, so open tabs and the page's
-one-second polling cost the apiserver nothing more. It listens on loopback unless told
+one-second polling cost the apiserver nothing more. TaskRecords are not watched
+(a lieutenant may keep a thousand, each up to 256 KiB): the page asks for a
+lieutenant's list when it opens it or a task ends, and for one record when it
+is opened. It listens on loopback unless told
 otherwise, answers only requests addressed to the name it listens on (so a web
 page elsewhere cannot read it through DNS rebinding) and allows only its own
 script to run in the page.
@@ -25,7 +28,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from reef_operator.cli.plugin import fleet, output
+from reef_operator.cli.plugin import fleet, output, records
 from reef_operator.cli.plugin.cluster import (
     Cluster,
     NotFound,
@@ -43,6 +46,8 @@ STATIC = {"/": ("dashboard.html", "text/html; charset=utf-8"),
 # Kubernetes names (DNS-1123), matched on the raw path: nothing percent-encoded gets through.
 _NAME = r"([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)"
 DETAIL = re.compile(rf"^/api/lieutenants/{_NAME}/{_NAME}$")
+RECORDS = re.compile(rf"^/api/lieutenants/{_NAME}/{_NAME}/records$")
+RECORD = re.compile(rf"^/api/lieutenants/{_NAME}/{_NAME}/records/{_NAME}$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
                                "connect-src 'self'; img-src 'self'; base-uri 'none'; "
@@ -94,6 +99,29 @@ def lieutenant_view(mirror: Mirror, namespace: str, name: str) -> dict[str, Any]
                                            "truncated")}
                     for h in status.get("history") or []],
     }
+
+
+def records_view(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    """A lieutenant's records, oldest first, without their answers."""
+    cluster.get("lieutenants", name, namespace)       # NotFound names the others
+    rows = []
+    for found in records.records(cluster, name, namespace):
+        spec = found.get("spec") or {}
+        rows.append({"task": spec.get("task"), "phase": spec.get("phase"),
+                     "stopReason": spec.get("stopReason", ""),
+                     "completedAt": spec.get("completedAt", ""),
+                     "cost": float((spec.get("usage") or {}).get("cost") or 0),
+                     "toolCalls": len(spec.get("toolCalls") or []),
+                     "truncated": bool(spec.get("truncated"))})
+    return {"records": rows}
+
+
+def record_view(cluster: Cluster, namespace: str, name: str, task: str) -> dict[str, Any]:
+    """One record in full: the task's message, full answer and tool calls."""
+    spec = records.record(cluster, name, task, namespace).get("spec") or {}
+    keys = ("task", "message", "mode", "phase", "stopReason", "note", "sentAt", "startedAt",
+            "completedAt", "usage", "answer", "truncated", "toolCalls", "toolCallsDropped")
+    return {k: spec.get(k) for k in keys}
 
 
 def _lieutenant_row(lieutenant: Obj) -> dict[str, Any]:
@@ -200,6 +228,10 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = fleet_view(self.server.mirror)
             elif match := DETAIL.match(path):
                 answer = lieutenant_view(self.server.mirror, *match.groups())
+            elif match := RECORDS.match(path):
+                answer = records_view(self.server.mirror.cluster, *match.groups())
+            elif match := RECORD.match(path):
+                answer = record_view(self.server.mirror.cluster, *match.groups())
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
                 return

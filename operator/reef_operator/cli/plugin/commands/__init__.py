@@ -10,6 +10,7 @@ from reef_operator.cli.plugin.commands import (
     diff,
     discover,
     exec_,
+    history,
     pause,
     prune,
     read,
@@ -21,7 +22,8 @@ from reef_operator.cli.plugin.commands import (
 )
 
 COMMANDS: tuple[Command, ...] = (
-    create.COMMAND, send.COMMAND, read.COMMAND, status.COMMAND, pause.COMMAND,
-    resume.COMMAND, prune.COMMAND, destroy.COMMAND, discover.COMMAND, tree.COMMAND,
-    diff.COMMAND, exec_.COMMAND, cp.COMMAND, wait.COMMAND, dashboard.COMMAND, config.COMMAND,
+    create.COMMAND, send.COMMAND, read.COMMAND, history.COMMAND, status.COMMAND,
+    pause.COMMAND, resume.COMMAND, prune.COMMAND, destroy.COMMAND, discover.COMMAND,
+    tree.COMMAND, diff.COMMAND, exec_.COMMAND, cp.COMMAND, wait.COMMAND, dashboard.COMMAND,
+    config.COMMAND,
 )

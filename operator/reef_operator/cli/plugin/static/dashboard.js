@@ -6,6 +6,8 @@
 const POLL_MS = 1000;
 let fleet = null;          // the last /api/fleet answer
 let selected = null;       // "namespace/name" of the lieutenant shown in detail
+let recordsRead = null;    // what the records table was read for: lieutenant and tasks ended
+let openRecord = null;     // the task whose record is shown
 const drawn = {};          // what each part of the page was last drawn from
 
 // Redraw a part only when its data changed, so scrolling and selecting text in it survive
@@ -130,8 +132,63 @@ function renderDetail(lt) {
   }
 }
 
+// -- its records (read when the lieutenant is opened and when one of its tasks ends) -------
+
+function lieutenantPath(key) {
+  const [namespace, name] = key.split("/");
+  return `api/lieutenants/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
+}
+
+async function refreshRecords(lt) {
+  const ended = lt.tasks.filter((t) => ["Succeeded", "Failed", "Aborted"].includes(t.phase));
+  const key = `${selected}:${ended.length}`;
+  if (recordsRead === key) return;
+  recordsRead = key;
+  const forLieutenant = selected;
+  const answer = await getJSON(`${lieutenantPath(forLieutenant)}/records`);
+  if (forLieutenant !== selected) return;
+  const rows = answer.records.map((record) => el("tr", {
+    "data-record": record.task, class: record.task === openRecord ? "selected" : "",
+    onclick: () => { showRecord(forLieutenant, record.task); },
+  },
+  el("td", {}, record.task), el("td", {}, phase(record.phase)),
+  el("td", {}, record.stopReason), el("td", {}, record.toolCalls),
+  el("td", {}, `$${record.cost.toFixed(4)}`), el("td", {}, record.completedAt)));
+  document.querySelector("#records tbody").replaceChildren(...rows);
+  document.getElementById("no-records").hidden = rows.length > 0;
+}
+
+async function showRecord(forLieutenant, task) {
+  openRecord = task;
+  for (const row of document.querySelectorAll("#records tbody tr")) {
+    row.className = row.dataset.record === task ? "selected" : "";
+  }
+  try {
+    const record = await getJSON(
+      `${lieutenantPath(forLieutenant)}/records/${encodeURIComponent(task)}`);
+    if (forLieutenant !== selected || openRecord !== task) return;
+    document.getElementById("record").hidden = false;
+    document.getElementById("record-title").textContent =
+      `task ${record.task}: ${record.phase}, ${record.stopReason || "stop"}` +
+      `${record.truncated ? " [truncated]" : ""}, completed ${record.completedAt || "-"}`;
+    document.getElementById("record-message").textContent = record.message || "";
+    document.getElementById("record-tools").replaceChildren(...(record.toolCalls || []).map(
+      (call) => el("li", { class: call.ok === false ? "note" : "" },
+        el("strong", {}, call.name), " ", call.arguments || "",
+        call.ok === false ? " (error)" : "")));
+    document.getElementById("record-answer").textContent = record.answer || "";
+    showProblem("");
+  } catch (error) {
+    showProblem(error.message);
+  }
+}
+
 function clearDetail() {
   document.getElementById("detail").hidden = true;
+  document.getElementById("record").hidden = true;
+  document.querySelector("#records tbody").replaceChildren();
+  recordsRead = null;
+  openRecord = null;
   document.getElementById("live-output").textContent = "";
   delete drawn.tasks;
   delete drawn.history;
@@ -149,7 +206,9 @@ async function refreshDetail() {
   try {
     const lt = await getJSON(
       `api/lieutenants/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
-    if (wanted === selected) renderDetail(lt);   // not an answer for a lieutenant left since
+    if (wanted !== selected) return "";          // an answer for a lieutenant left since
+    renderDetail(lt);
+    await refreshRecords(lt);
     return "";
   } catch (error) {
     if (error.status !== 404) throw error;
