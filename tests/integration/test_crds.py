@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from reef_operator.constants import GROUP, VERSION
-from tests.conftest import REPO_ROOT, Kube
+from tests.conftest import REPO_ROOT, Kube, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -178,13 +178,16 @@ def test_category_and_short_names(admin: Kube, namespace: str) -> None:
 
 
 def test_kubectl_explain_teaches_the_fields(admin: Kube) -> None:
-    tasks = admin.kubectl("explain", "lieutenant.spec.tasks").stdout
-    assert "Append-only list of tasks" in tasks
+    def explain(field: str) -> str:
+        # The apiserver publishes a new CRD's schema to OpenAPI a while after establishing it.
+        return str(wait_for(lambda: admin.kubectl("explain", field, check=False).stdout, 60,
+                            f"the published schema of {field}"))
+    tasks = explain("lieutenant.spec.tasks")
+    assert "delivered exactly once each, in order" in tasks
     assert "mode" in tasks and "steer interrupts the current work" in tasks
-    source = admin.kubectl("explain", "vmnode.spec.source").stdout
-    assert "exactly one of commitId, tag or ref" in source
-    profile = admin.kubectl("explain", "bootprofile.spec.provider").stdout
-    assert "Local" in profile
+    assert "exactly one of commitId, tag or ref" in explain("vmnode.spec.source")
+    assert "Local" in explain("bootprofile.spec.provider")
+    assert "narration between tool calls" in explain("taskrecord.spec.answer")
 
 
 def test_status_is_a_subresource(admin: Kube, namespace: str) -> None:
