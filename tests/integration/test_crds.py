@@ -187,7 +187,7 @@ def test_kubectl_explain_teaches_the_fields(admin: Kube) -> None:
     assert "mode" in tasks and "steer interrupts the current work" in tasks
     assert "exactly one of commitId, tag or ref" in explain("vmnode.spec.source")
     assert "Local" in explain("bootprofile.spec.provider")
-    assert "narration between tool calls" in explain("taskrecord.spec.answer")
+    assert "the text the agent streamed during the task" in explain("taskrecord.spec.answer")
 
 
 def test_status_is_a_subresource(admin: Kube, namespace: str) -> None:
