@@ -103,11 +103,16 @@ def test_follow_streams_and_reports_a_failed_task(admin: Kube, scripted: str,
                                                   operator: OperatorProcess) -> None:
     ns = scripted
     create(admin, ns)
+    # The follower is waiting before the task starts (it says so while the lieutenant is
+    # paused), so its start-up (it opens a shell on the VM) is not raced by the task.
+    ok(reef(admin, "-n", ns, "pause", "api", "--wait"))
     ok(reef(admin, "-n", ns, "send", "api", "Stream slowly please"))
     follower = subprocess.Popen([PLUGIN, "-n", ns, "read", "api", "--follow"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
                                 env={**os.environ, "KUBECONFIG": str(admin.kubeconfig)})
-    assert follower.stdout is not None
+    assert follower.stdout is not None and follower.stderr is not None
+    assert b"is paused: task task-1 starts after it resumes" in follower.stderr.readline()
+    ok(reef(admin, "-n", ns, "resume", "api"))
     first = os.read(follower.stdout.fileno(), 3)   # output arrives while the task still runs
     phase = admin.get("lieutenants", "api", ns)["status"]["phase"]
     rest, _ = follower.communicate(timeout=120)

@@ -119,7 +119,7 @@ class FakeCluster(Cluster):
         del self.objects[(plural, namespace or self.namespace, name)]
 
     def watch(self, plural: str, name: str, namespace: str | None,
-              timeout: float) -> Iterator[Obj]:
+              timeout: float, since: Obj | None = None) -> Iterator[Obj]:
         namespace = namespace or self.namespace
         if (plural, name) in self.watched and not self.statuses.get((plural, name)):
             raise AssertionError(f"watching {plural}/{name} again: nothing more will change")
@@ -413,7 +413,7 @@ def test_history_lists_the_records_oldest_first(
         0, f"No task records of lieutenant other in namespace {NAMESPACE}.\n", "")
 
 
-def test_read_follow_streams_until_the_task_ends_and_fails_with_it(
+def test_read_follow_a_task_that_ended_unseen_prints_its_answer_and_fails_with_it(
         cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
     working = cluster.add("lieutenants", "api", {"tasks": [{"name": "t", "message": "m"}]},
                           {"phase": "Working", "currentTask": {"name": "t", "output": "one "},
@@ -424,6 +424,8 @@ def test_read_follow_streams_until_the_task_ends_and_fails_with_it(
     failed["status"] = {"phase": "Idle", "currentTask": {},
                         "tasks": [{"name": "t", "phase": "Failed", "note": "model error"}],
                         "history": [{"task": "t", "response": "one two three"}]}
+    # No version said where its events begin (the operator wrote none while it ran, or an
+    # older operator): the VM is not asked, the answer comes from history.
     cluster.statuses[("lieutenants", "api")] = [more["status"], failed["status"]]
     assert run(capsys, "read", "api", "--follow", "--timeout", "5") == (
         1, "one two three\n", "error: task t failed: model error\n")

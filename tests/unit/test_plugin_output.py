@@ -38,15 +38,6 @@ def test_read_shows_live_output_while_working_else_the_last_response() -> None:
     assert output.current_output(_lieutenant([])) == ""
 
 
-def test_new_text_finds_what_was_not_shown_even_after_the_tail_scrolled() -> None:
-    assert output.new_text("", "abc") == "abc"
-    assert output.new_text("abc", "abcdef") == "def"
-    old = "".join(f"line {n}\n" for n in range(100))
-    scrolled = old[len(old) // 2:] + "line 100\n"
-    assert output.new_text(old, scrolled) == "line 100\n"
-    assert output.new_text("gone entirely", "fresh text") == "fresh text"
-
-
 def test_table_pads_columns_and_marks_empty_cells() -> None:
     assert output.table(["name", "vm"], [["api", None], ["web-long", "v1"]]).splitlines() == [
         "NAME       VM", "api        <none>", "web-long   v1"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,28 +113,9 @@ class PiSession:
         await self._run('timeout 10 sh -c \'cat >> "$0"\' "$RUN/in"', stdin=line + "\n",
                         step="send a command")
 
-    async def events(self, offset: int
-                     ) -> AsyncIterator[tuple[dict[str, Any] | Rejected, int]]:
-        """Every event from byte `offset` on, with the offset just past it; follows the file.
-        A record the operator will not read (too long, too deep, not JSON) comes as
-        Rejected, saying why, so the task can say so too."""
-        splitter = LineSplitter(offset)
-        stream = await self.shell.stream(
-            PRELUDE + f'exec tail -c +{offset + 1} -F "$RUN/out" 2>/dev/null')
-        try:
-            while True:
-                chunk = await stream.read(READ_CHUNK)
-                if not chunk:
-                    return
-                for line, end in splitter.feed(chunk):
-                    if isinstance(line, Oversized):
-                        yield Rejected(
-                            f"an event line of {line.size:,} bytes was skipped: longer than "
-                            f"the {MAX_EVENT_LINE:,}-byte cap"), end
-                    else:
-                        yield decode(line), end
-        finally:
-            stream.close()
+    def events(self, offset: int) -> AsyncIterator[tuple[dict[str, Any] | Rejected, int]]:
+        """Every event from byte `offset` on, with the offset just past it (`read_events`)."""
+        return read_events(self.shell, offset)
 
     async def stderr_tail(self, lines: int = 20) -> str:
         result = await self.shell.run(PRELUDE + f'tail -n {lines} "$RUN/err" 2>/dev/null',
@@ -197,3 +178,26 @@ class PiSession:
             raise SessionError(f"{step} failed (exit {result.exit_status}): "
                                f"{result.stderr.strip()[-500:]}")
         return result.stdout
+
+
+async def read_events(shell: Shell, offset: int
+                      ) -> AsyncGenerator[tuple[dict[str, Any] | Rejected, int], None]:
+    """Every event of pi's log from byte `offset` on, with the offset just past it; follows
+    the file as pi appends. A record nobody should read (too long, too deep, not JSON)
+    comes as Rejected, saying why. The operator's consumer reads the log this way, and so
+    does `kubectl reef read --follow` on the user's machine, through the same shell."""
+    splitter = LineSplitter(offset)
+    stream = await shell.stream(PRELUDE + f'exec tail -c +{offset + 1} -F "$RUN/out" 2>/dev/null')
+    try:
+        while True:
+            chunk = await stream.read(READ_CHUNK)
+            if not chunk:
+                return
+            for line, end in splitter.feed(chunk):
+                if isinstance(line, Oversized):
+                    yield Rejected(f"an event line of {line.size:,} bytes was skipped: longer "
+                                   f"than the {MAX_EVENT_LINE:,}-byte cap"), end
+                else:
+                    yield decode(line), end
+    finally:
+        stream.close()

@@ -165,10 +165,11 @@ class Cluster:
             self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
 
     def watch(self, plural: str, name: str, namespace: str | None,
-              timeout: float) -> Iterator[Obj]:
-        """The object now, then each new version until `timeout` seconds pass."""
+              timeout: float, since: Obj | None = None) -> Iterator[Obj]:
+        """The object now (or `since`, a version already read), then each newer version
+        until `timeout` seconds pass."""
         namespace = namespace or self.namespace
-        current = self.get(plural, name, namespace)
+        current = since or self.get(plural, name, namespace)
         yield current
         stream = watch.Watch()
         with self.errors(f"cannot watch {KINDS[plural]} {namespace}/{name}"):

@@ -39,6 +39,12 @@ def write(text: str) -> None:
     sys.stdout.flush()
 
 
+def say_aside(text: str) -> None:
+    """A note beside streamed output (a tool call while following), on stderr."""
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
 def output_format(parser: argparse.ArgumentParser) -> None:
     """`-o table|json|yaml`, spelled as kubectl spells it."""
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="table",

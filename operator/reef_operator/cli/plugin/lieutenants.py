@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -21,7 +21,6 @@ from reef_operator.cli.plugin.wait_target import WaitTarget
 from reef_operator.constants import API_VERSION
 
 PLURAL = "lieutenants"
-FINISHED = ("Succeeded", "Failed", "Aborted")
 
 
 def create(cluster: Cluster, name: str, role: str, *, profile: str | None, model: str | None,
@@ -126,77 +125,6 @@ def read(cluster: Cluster, name: str, *, tail: int | None, history: int | None) 
     if tail is not None:
         text = text[-tail:] if tail > 0 else ""
     return text
-
-
-def follow(cluster: Cluster, name: str, timeout: float,
-           write: Callable[[str], None]) -> int:
-    """Stream the live output until the task being worked on (or the next one) ends.
-
-    Exit code 0 when it succeeded, 1 when it failed or was aborted.
-    """
-    deadline = time.monotonic() + timeout
-    shown, followed = "", ""
-    while time.monotonic() < deadline:
-        for lieutenant in cluster.watch(PLURAL, name, None, deadline - time.monotonic()):
-            status = lieutenant.get("status") or {}
-            current = status.get("currentTask") or {}
-            if status.get("phase") == "Destroyed" and _task_phase(lieutenant, followed) \
-                    not in FINISHED:
-                raise PluginError(f"lieutenant {name} is Destroyed: nothing to follow")
-            if not followed:
-                # The running task, else the next one to run, else the last one that ended
-                # (its answer and outcome are reported as if followed to the end).
-                followed = current.get("name") or _next_task(lieutenant) or \
-                    _last_finished(lieutenant)
-                if not followed:
-                    write(output.current_output(lieutenant) + "\n")
-                    return 0
-            if current.get("name") == followed:
-                text = str(current.get("output") or "")
-                write(output.new_text(shown, text))
-                shown = text
-            phase = _task_phase(lieutenant, followed)
-            if phase in FINISHED:
-                entry = next((h for h in reversed(status.get("history") or [])
-                              if h.get("task") == followed), None)
-                final = str((entry or {}).get("response") or "")
-                rest = output.new_text(shown, final) if shown else final
-                write(rest + ("\n" if not rest.endswith("\n") else ""))
-                if phase != "Succeeded":
-                    note = _task_note(lieutenant, followed)
-                    raise PluginError(f"task {followed} {phase.lower()}"
-                                      + (f": {note}" if note else ""))
-                return 0
-    raise PluginError(f"timed out after {timeout:g}s following lieutenant {name}")
-
-
-def _next_task(lieutenant: Mapping[str, Any]) -> str:
-    """The first task in spec order that has not ended (the operator may not have seen a
-    task just appended: no status for it yet counts as pending)."""
-    for task in (lieutenant.get("spec") or {}).get("tasks") or []:
-        if _task_phase(lieutenant, str(task.get("name"))) not in FINISHED:
-            return str(task["name"])
-    return ""
-
-
-def _last_finished(lieutenant: Mapping[str, Any]) -> str:
-    finished = [t for t in (lieutenant.get("status") or {}).get("tasks") or []
-                if t.get("phase") in FINISHED]
-    return str(finished[-1]["name"]) if finished else ""
-
-
-def _task_phase(lieutenant: Mapping[str, Any], task: str) -> str:
-    for entry in (lieutenant.get("status") or {}).get("tasks") or []:
-        if entry.get("name") == task:
-            return str(entry.get("phase") or "")
-    return ""
-
-
-def _task_note(lieutenant: Mapping[str, Any], task: str) -> str:
-    for entry in (lieutenant.get("status") or {}).get("tasks") or []:
-        if entry.get("name") == task:
-            return str(entry.get("note") or "")
-    return ""
 
 
 def status_rows(lieutenants: list[Obj],

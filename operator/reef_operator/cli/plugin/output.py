@@ -98,20 +98,3 @@ def history_blocks(lieutenant: Mapping[str, Any], count: int) -> str:
         heading = f"=== Current ({phase}: {current['name']}) ==="
     parts.append(f"{heading}\n{live}" if live else heading)
     return "\n\n".join(parts)
-
-
-def new_text(previous: str, current: str) -> str:
-    """The part of a bounded output tail not shown yet.
-
-    The status keeps only a tail, so the old text may have scrolled off the
-    front: find where the end of what was shown sits in the new tail.
-    """
-    if not previous:
-        return current
-    if current.startswith(previous):
-        return current[len(previous):]
-    for probe in (previous[-256:], previous[-64:], previous[-16:]):
-        at = current.rfind(probe)
-        if probe and at >= 0:
-            return current[at + len(probe):]
-    return current

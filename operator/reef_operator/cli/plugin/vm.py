@@ -21,8 +21,13 @@ from typing import Any
 
 from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
 from reef_operator.constants import LABEL_PROVIDER
-from reef_operator.providers.base import CommandResult, Shell
+from reef_operator.providers.base import CommandResult, Provider, Shell
 from reef_operator.providers.errors import ProviderError
+
+
+class NoProviderAccess(PluginError):
+    """This machine cannot reach the VM as the operator does: no Vers API key, or a Local
+    VM whose directory is elsewhere (the message says which)."""
 
 
 def target(cluster: Cluster, name: str) -> tuple[str, Obj]:
@@ -47,14 +52,20 @@ def target(cluster: Cluster, name: str) -> tuple[str, Obj]:
 
 @contextlib.asynccontextmanager
 async def shell_on(cluster: Cluster, what: str, node: Obj) -> AsyncIterator[Shell]:
+    """A shell on the node's VM, for the block."""
+    running_vm(what, node)
+    async with provider_for(cluster, what, node) as provider:
+        yield await shell_of(provider, what, node)
+
+
+@contextlib.asynccontextmanager
+async def provider_for(cluster: Cluster, what: str, node: Obj) -> AsyncIterator[Provider]:
+    """The provider of the node's VM as the operator's configuration builds it, for the
+    block; NoProviderAccess when this machine cannot reach the VM."""
     from reef_operator.config import ConfigError, load_config
     from reef_operator.providers import factory
 
     status = node.get("status") or {}
-    vm_id = status.get("vmId")
-    if not vm_id or status.get("vmState") not in ("running", None):
-        raise PluginError(f"{what} has no running VM (vm {vm_id or 'not created'}, state "
-                          f"{status.get('vmState') or 'unknown'})")
     provider_name = (node["metadata"].get("labels") or {}).get(LABEL_PROVIDER, "vers")
     if provider_name not in factory.NAMES:
         raise PluginError(f"{what} runs on provider {provider_name!r}, which this plugin "
@@ -63,8 +74,9 @@ async def shell_on(cluster: Cluster, what: str, node: Obj) -> AsyncIterator[Shel
     if provider_name == "local":
         address = status.get("address")
         if not address or not await asyncio.to_thread(Path(address).is_dir):
-            raise PluginError(f"{what} runs on the Local provider at {address or '?'}, which "
-                              "is not on this machine: run the plugin where the operator runs")
+            raise NoProviderAccess(f"{what} runs on the Local provider at {address or '?'}, "
+                                   "which is not on this machine: run the plugin where the "
+                                   "operator runs")
         # The VM's directory, as the operator recorded it, is under the operator's root.
         local_root = Path(address).parent
     async with contextlib.AsyncExitStack() as stack:
@@ -73,10 +85,27 @@ async def shell_on(cluster: Cluster, what: str, node: Obj) -> AsyncIterator[Shel
                 provider_name, load_config(None, _readable_core(cluster)),
                 local_root=local_root))
         except ConfigError as error:
-            raise PluginError(f"cannot reach Vers VMs: {error}" if provider_name == "vers"
-                              else f"cannot read the operator's configuration: {error}"
-                              ) from None
-        yield await provider.shell(vm_id, status.get("hostKeyFingerprint") or None)
+            if provider_name == "vers":
+                raise NoProviderAccess(f"cannot reach Vers VMs: {error}") from None
+            raise PluginError(f"cannot read the operator's configuration: {error}") from None
+        yield provider
+
+
+async def shell_of(provider: Provider, what: str, node: Obj) -> Shell:
+    """A shell on the node's running VM, its host key checked against the pinned one."""
+    status = node.get("status") or {}
+    return await provider.shell(running_vm(what, node),
+                                status.get("hostKeyFingerprint") or None)
+
+
+def running_vm(what: str, node: Obj) -> str:
+    """The node's VM id; an error unless the VM runs."""
+    status = node.get("status") or {}
+    vm_id = status.get("vmId")
+    if not vm_id or status.get("vmState") not in ("running", None):
+        raise PluginError(f"{what} has no running VM (vm {vm_id or 'not created'}, state "
+                          f"{status.get('vmState') or 'unknown'})")
+    return str(vm_id)
 
 
 def _readable_core(cluster: Cluster) -> Any:

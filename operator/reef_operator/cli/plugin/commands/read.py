@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 
-from reef_operator.cli.plugin import lieutenants, records
+from reef_operator.cli.plugin import follow, lieutenants, records
 from reef_operator.cli.plugin.cluster import Cluster, PluginError
-from reef_operator.cli.plugin.command import Command, say, write
+from reef_operator.cli.plugin.command import Command, say, say_aside, write
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", metavar="T",
                         help="task T's full answer, from its record (after it ended)")
     parser.add_argument("--follow", "-f", action="store_true",
-                        help="stream the live output until the task ends")
+                        help="stream the running task from its VM until it ends (needs the "
+                             "access `exec` needs; text on stdout, tool calls on stderr)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds for --follow")
 
 
@@ -34,7 +35,7 @@ def _run(cluster: Cluster, args: argparse.Namespace) -> int:
         say(text)
         return 0
     if args.follow:
-        return lieutenants.follow(cluster, args.name, args.timeout, write)
+        return follow.follow(cluster, args.name, args.timeout, write, say_aside)
     say(lieutenants.read(cluster, args.name, tail=args.tail, history=args.history))
     return 0
 
