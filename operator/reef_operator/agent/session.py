@@ -21,6 +21,8 @@ appear in a process's arguments.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shlex
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -41,6 +43,7 @@ MOVE_LEGACY_RUN = (
     'for f in out sent; do [ -f "$old/$f" ] && [ -O "$old/$f" ] && cp "$old/$f" "$RUN/$f"; '
     'done; true; fi')
 READ_CHUNK = 1 << 16
+CLOSE_WAIT = 5.0              # seconds to wait for the log's reader to be gone once closed
 
 
 @dataclass(frozen=True)
@@ -201,3 +204,7 @@ async def read_events(shell: Shell, offset: int
                     yield decode(line), end
     finally:
         stream.close()
+        # Bounded: a connection that died mid-close must not hold the reader.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_WAIT):
+                await stream.wait_closed()

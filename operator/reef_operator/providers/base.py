@@ -85,6 +85,12 @@ class StreamingProcess(Protocol):
 
     def close(self) -> None: ...
 
+    async def wait_closed(self) -> None:
+        """Until the command is gone after `close()` (a process reaped, a channel shut),
+        so a short-lived caller (the plugin's `read --follow`) leaves nothing half-closed
+        behind its event loop."""
+        ...
+
 
 class Shell(Protocol):
     """Commands on one VM."""

@@ -145,6 +145,9 @@ class LocalStream:
         if self._process.returncode is None:
             _kill_group(self._process)
 
+    async def wait_closed(self) -> None:
+        await self._process.wait()
+
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
     # start_new_session made the process the leader of its own group.

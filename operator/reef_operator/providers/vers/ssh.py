@@ -200,6 +200,10 @@ class SshStream:
     def close(self) -> None:
         self._process.close()
 
+    async def wait_closed(self) -> None:
+        with contextlib.suppress(asyncssh.Error, OSError):
+            await self._process.wait_closed()
+
 
 class VersConnector:
     """Keeps one connection per VM; `shell()` returns it, reconnecting if it dropped."""
