@@ -61,7 +61,15 @@ async def test_the_session_gets_the_spec_and_what_it_points_at() -> None:
     assert spec.env == {"TEAM": "core"}
     assert "lieutenant 'api'" in spec.system_prompt
     assert "Your role: builds the API" in spec.system_prompt
-    assert spec.system_prompt.rstrip().endswith("Use Go.")
+    assert "\nUse Go.\n" in spec.system_prompt
+
+
+@pytest.mark.parametrize("spec", [SPEC, {"role": "r"}])
+def test_the_system_prompt_ends_with_the_closing_instruction(spec: dict[str, Any]) -> None:
+    prompt = inputs.system_prompt("api", spec)
+    # With or without the user's own instructions (SPEC has some), the last word is it.
+    assert prompt.rstrip().endswith("end with a clear summary of what was done and any open "
+                                    "questions or next steps.")
 
 
 async def test_without_references_the_session_uses_the_operators_default_model() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from reef_devkit.scripted_model.script import Message, Script
+from reef_devkit.scripted_model.script import SUMMARY_TASK, Choice, Message, Script
+from reef_devkit.scripted_model.server import anthropic_conversation, choose
 
 SCRIPT = """
 tasks:
@@ -51,3 +54,47 @@ def test_errors_unknown_messages_and_bad_scripts() -> None:
         Script.parse("tasks: [{steps: [{text: x}]}]")
     with pytest.raises(ValueError, match="list under 'tasks'"):
         Script.parse("tasks: nope")
+
+
+# pi's summary request (core/compaction): its system prompt, and the conversation as text.
+PI_SUMMARY_SYSTEM = ("You are a context summarization assistant. Your task is to read a "
+                     "conversation between a user and an AI coding assistant, then produce a "
+                     "structured summary following the exact format specified.")
+
+
+def _summary_request(conversation: str, previous: str = "") -> dict[str, Any]:
+    text = f"<conversation>\n{conversation}\n</conversation>\n\n"
+    if previous:
+        text += f"<previous-summary>\n{previous}\n</previous-summary>\n\n"
+    text += "The messages above are a conversation to summarize. Use this EXACT format: …"
+    return {"system": [{"type": "text", "text": PI_SUMMARY_SYSTEM}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]}
+
+
+def _choose(script: Script, body: dict[str, Any]) -> Choice:
+    return choose(script, body, "anthropic", anthropic_conversation(body))
+
+
+def test_a_summary_request_is_answered_with_a_summary_quoting_the_first_request() -> None:
+    # The serialised conversation names a task ("scaffold"): still a summary, not a step.
+    body = _summary_request("[User]: please scaffold it\nwith care\n\n[Assistant]: Scaffolded."
+                            "\n\n[User]: now the database")
+    choice = _choose(Script.parse(SCRIPT), body)
+    assert choice.task == SUMMARY_TASK and choice.failures == ()
+    assert choice.step.text == ("Scripted summary of the conversation so far. It began with: "
+                                "«please scaffold it»")
+    # When pi compacts again it sends the earlier summary: the beginning stays quoted.
+    again = _choose(Script.parse(SCRIPT), _summary_request(
+        "[User]: later work", previous=choice.step.text))
+    assert again.step.text == choice.step.text
+    # The same conversation under another system prompt is an ordinary request.
+    body["system"] = "You are the lieutenant 'api'."
+    assert _choose(Script.parse(SCRIPT), body).task != SUMMARY_TASK
+
+
+def test_a_script_may_name_the_summary() -> None:
+    script = Script.parse(SCRIPT + 'summary: "SUMMARY-MARKER: scaffolded"\n')
+    assert _choose(script, _summary_request("[User]: scaffold")).step.text == \
+        "SUMMARY-MARKER: scaffolded"
+    with pytest.raises(ValueError, match="'summary' is the text"):
+        Script.parse(SCRIPT + "summary: [a, b]\n")

@@ -32,12 +32,14 @@ class ScriptedModel:
         self.base_url = line.split()[-1]
 
     def models_json(self, provider: str = "scripted", api: str = "anthropic-messages",
-                    model: str = "scripted-1") -> str:
-        """pi's custom-provider file pointing at this server."""
+                    model: str = "scripted-1", context_window: int = 200000) -> str:
+        """pi's custom-provider file pointing at this server. pi compacts once a run's
+        context passes `context_window` less its reserve (16384 tokens by default), so
+        a window a little above the reserve makes it compact after a few tasks."""
         base = self.base_url if api.startswith("anthropic") else self.base_url + "/v1"
         return json.dumps({"providers": {provider: {
             "baseUrl": base, "api": api, "apiKey": "scripted-model-key",
-            "models": [{"id": model, "contextWindow": 200000, "maxTokens": 8192}]}}})
+            "models": [{"id": model, "contextWindow": context_window, "maxTokens": 8192}]}}})
 
     def requests(self) -> list[dict[str, Any]]:
         answer = httpx.get(self.base_url + "/_script/requests", timeout=10)

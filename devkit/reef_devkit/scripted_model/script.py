@@ -17,6 +17,13 @@ present, which is how tests prove the agent kept its context.
         expect_in_conversation: ["Create a Node.js Express API", "Scaffolded the server."]
         steps:
           - text: "Added the pool."
+    summary: "The user builds an Express API; the server is scaffolded."
+
+When pi compacts a long conversation it asks the model for a summary: a request with
+its own system prompt (SUMMARY_SYSTEM_PROMPT) and one user message holding the whole
+conversation as text. That request is answered with the script's `summary`, or by
+default with one that quotes the conversation's first user message, so a test can
+find the summary in the requests that follow.
 """
 
 from __future__ import annotations
@@ -60,17 +67,46 @@ class Choice:
     failures: tuple[str, ...] = ()
 
 
+# How pi (core/compaction) asks for a summary: the system prompt of every summary request.
+SUMMARY_SYSTEM_PROMPT = "You are a context summarization assistant."
+SUMMARY_TASK = "(summary)"              # the task a summary request is recorded under
+DEFAULT_SUMMARY = "Scripted summary of the conversation so far. It began with: «{first}»"
+_QUOTE_CHARS = 200
+
+
+def is_summary_request(system: str) -> bool:
+    return system.lstrip().startswith(SUMMARY_SYSTEM_PROMPT)
+
+
 @dataclass
 class Script:
     tasks: list[Task] = field(default_factory=list)
     fallback: Step = field(default_factory=lambda: Step(text="(the script has no step for this)"))
+    summary: str = ""                   # the answer to a summary request; "" for the default
 
     @classmethod
     def parse(cls, text: str) -> Script:
         data = yaml.safe_load(text) or {}
         if not isinstance(data, dict) or not isinstance(data.get("tasks", []), list):
             raise ValueError("a script is a mapping with a list under 'tasks'")
-        return cls([_task(t, i) for i, t in enumerate(data.get("tasks", []))])
+        if not isinstance(data.get("summary", ""), str):
+            raise ValueError("'summary' is the text that answers pi's summary requests")
+        return cls([_task(t, i) for i, t in enumerate(data.get("tasks", []))],
+                   summary=data.get("summary", ""))
+
+    def summarize(self, conversation: Sequence[Message]) -> Choice:
+        """The answer to a summary request, whose one user message is the conversation
+        as pi serialises it (`[User]: …` blocks, an earlier summary in
+        `<previous-summary>` tags when pi compacts again)."""
+        if self.summary:
+            return Choice(Step(text=self.summary), SUMMARY_TASK)
+        request = conversation[-1].text if conversation else ""
+        previous = _between(request, "<previous-summary>\n", "\n</previous-summary>")
+        if previous:   # the conversation's beginning is already quoted there
+            return Choice(Step(text=previous), SUMMARY_TASK)
+        first = _between(request, "[User]: ", "\n")
+        return Choice(Step(text=DEFAULT_SUMMARY.format(first=first[:_QUOTE_CHARS] or
+                                                       "(nothing)")), SUMMARY_TASK)
 
     def choose(self, conversation: Sequence[Message]) -> Choice:
         """The step for a request whose messages (oldest first) are `conversation`."""
@@ -98,6 +134,16 @@ class Message:
     role: str
     text: str
     is_tool_result: bool = False
+
+
+def _between(text: str, start: str, end: str) -> str:
+    """The text after the first `start` up to the next `end` (or the end), stripped."""
+    begin = text.find(start)
+    if begin < 0:
+        return ""
+    begin += len(start)
+    stop = text.find(end, begin)
+    return text[begin:stop if stop >= 0 else len(text)].strip()
 
 
 def _task(data: Any, index: int) -> Task:

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from reef_devkit.scripted_model.script import Choice, Message, Script, Step
+from reef_devkit.scripted_model.script import Choice, Message, Script, Step, is_summary_request
 
 READY = "scripted-model ready:"
 SCRIPT_KEY = web.AppKey("script", Script)
@@ -93,6 +93,14 @@ def _system(body: dict[str, Any], api: str) -> str:
                      if m.get("role") in ("system", "developer"))
 
 
+def choose(script: Script, body: dict[str, Any], api: str,
+           conversation: list[Message]) -> Choice:
+    """A summary request (pi compacting) gets the summary; any other, its task's step."""
+    if is_summary_request(_system(body, api)):
+        return script.summarize(conversation)
+    return script.choose(conversation)
+
+
 def _record(request: web.Request, api: str, body: dict[str, Any],
             conversation: list[Message], choice: Choice) -> dict[str, Any]:
     """Log a request (GET /_script/requests); the handler adds the usage it reports."""
@@ -103,6 +111,7 @@ def _record(request: web.Request, api: str, body: dict[str, Any],
         "conversation": [{"role": m.role, "text": m.text, "toolResult": m.is_tool_result}
                          for m in conversation],
         "task": choice.task,
+        "answer": choice.step.text,
         "failures": list(choice.failures),
         "time": time.time(),
     }
@@ -131,7 +140,7 @@ def _tokens(text: str) -> int:
 async def anthropic_messages(request: web.Request) -> web.StreamResponse:
     body = await request.json()
     conversation = anthropic_conversation(body)
-    choice = request.app[SCRIPT_KEY].choose(conversation)
+    choice = choose(request.app[SCRIPT_KEY], body, "anthropic", conversation)
     entry = _record(request, "anthropic", body, conversation, choice)
     step = choice.step
     if step.error_status:
@@ -192,7 +201,7 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
 async def openai_chat(request: web.Request) -> web.StreamResponse:
     body = await request.json()
     conversation = openai_conversation(body)
-    choice = request.app[SCRIPT_KEY].choose(conversation)
+    choice = choose(request.app[SCRIPT_KEY], body, "openai", conversation)
     entry = _record(request, "openai", body, conversation, choice)
     step: Step = choice.step
     if step.error_status:
@@ -251,7 +260,7 @@ async def replace_script(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError) as error:
         return web.json_response({"error": str(error)}, status=400)
     current = request.app[SCRIPT_KEY]
-    current.tasks = script.tasks
+    current.tasks, current.summary = script.tasks, script.summary
     return web.json_response({"tasks": len(script.tasks)})
 
 

@@ -124,6 +124,39 @@ def outcome_of(agent_end: Mapping[str, Any]) -> Outcome | None:
     )
 
 
+COMPACTION_REASONS = frozenset({"threshold", "overflow", "manual"})
+MAX_COMPACTION_ERROR = 256    # characters of pi's error kept for the Event
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """A `compaction_end`: pi replaced the conversation's older messages with a summary
+    (`done`), or tried and could not (`error`; "" when it was aborted or found
+    nothing to compact). Every field is bounded: the VM writes the event."""
+
+    done: bool
+    reason: str                  # threshold | overflow | manual | "" (anything else)
+    tokens_before: int | None    # the context's size before, when pi says and it is sane
+    error: str
+
+
+def compaction_of(event: Mapping[str, Any]) -> Compaction | None:
+    """What a `compaction_end` says (None for any other event)."""
+    if event.get("type") != "compaction_end":
+        return None
+    reason = event.get("reason")
+    result = event.get("result")
+    tokens = result.get("tokensBefore") if isinstance(result, Mapping) else None
+    error = event.get("errorMessage")
+    return Compaction(
+        done=isinstance(result, Mapping) and not event.get("aborted"),
+        reason=reason if isinstance(reason, str) and reason in COMPACTION_REASONS else "",
+        tokens_before=tokens if isinstance(tokens, int) and not isinstance(tokens, bool)
+        and 0 <= tokens <= MAX_MESSAGE_TOKENS else None,
+        error=error[:MAX_COMPACTION_ERROR] if isinstance(error, str) else "",
+    )
+
+
 def text_delta(event: Mapping[str, Any]) -> str:
     """Streamed text in a `message_update`, or ""."""
     if event.get("type") != "message_update":

@@ -195,6 +195,10 @@ STATUS = obj(
                 ),
                 "restarts": integer("Times pi was restarted on the same session file.",
                                     minimum=0),
+                "compactions": integer(
+                    "Times pi compacted the conversation: near the model's context window it "
+                    "replaces older messages with a summary, which later tasks still carry.",
+                    minimum=0),
                 "startedAt": timestamp("When pi was last started on the VM."),
                 "attachedAt": timestamp(
                     "When the operator last attached to the running pi; later than startedAt "

@@ -59,12 +59,20 @@ def model(spec: Mapping[str, Any], defaults: ModelDefaults) -> tuple[str, str]:
             str(chosen.get("id") or defaults.default_model_id))
 
 
+# The seed's closing instruction: whoever reads a lieutenant's answer (a person, a
+# coordinator, `history`) gets the task's outcome without the run's narration. It comes
+# last, after the user's own instructions, so it is the prompt's final word.
+CLOSING_INSTRUCTION = ("When you complete a task, end with a clear summary of what was done "
+                       "and any open questions or next steps.")
+
+
 def system_prompt(name: str, spec: Mapping[str, Any]) -> str:
-    prompt = (f"You are the lieutenant '{name}', a persistent coding agent.\n"
+    prompt = (f"You are the lieutenant '{name}', a persistent, long-lived coding agent: you "
+              "keep the memory of your previous tasks.\n"
               f"Your role: {spec.get('role', '')}\n")
     if spec.get("instructions"):
         prompt += f"\n{spec['instructions']}\n"
-    return prompt
+    return f"{prompt}\n{CLOSING_INSTRUCTION}\n"
 
 
 async def session_spec(reader: InputReader, namespace: str, name: str,

@@ -11,6 +11,10 @@ re-attach) is un-stuck by the watchdog: after a quiet spell pi is asked where it
 stands, and its answer counts only if no task was delivered after the question (pi
 answers commands in order).
 
+Compaction (pi summarising older messages when the context nears the model's window)
+runs after a run's `agent_end` and keeps the session working until its
+`compaction_end`, which the runner reports (a count in status, an Event).
+
 A task is marked sent, and the session working, before its delivery is written: on
 a fast model the whole run (agent_end included) can be read before the write
 returns, and marking it afterwards would undo its settling for good.
@@ -23,7 +27,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reef_operator.agent.events import Activity, confirms_idle, next_activity, text_delta
+from reef_operator.agent.events import (
+    Activity,
+    Compaction,
+    compaction_of,
+    confirms_idle,
+    next_activity,
+    text_delta,
+)
 from reef_operator.lieutenants import delivery
 from reef_operator.lieutenants.ledger import Ledger, LedgerTask
 
@@ -41,6 +52,7 @@ class Reaction:
     settled: bool = False                    # busy/idle is newly known: the phase follows
     flush: bool = False                      # write status now (an outcome a reader waits for)
     answered: Mapping[str, Any] | None = None  # an assistant message (its usage, its model)
+    compacted: Compaction | None = None      # pi compacted the conversation (or failed to)
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,11 @@ class SessionProtocol:
                 self.ledger.text(delta)
         elif kind == "auto_retry_end" and not event.get("success"):
             self.ledger.last_error = str(event.get("finalError") or self.ledger.last_error)
+        elif kind == "compaction_end":
+            # The run that pushed the context over pi's threshold ended before this (pi
+            # compacts after agent_end); its task settles only once pi confirms it is
+            # idle, so the summary is in place before the next task is delivered.
+            reaction = Reaction(compacted=compaction_of(event))
         if self.activity == "settling" and previous != "settling":
             settle = self.new_id("settle")
             self.pending_settle.add(settle)

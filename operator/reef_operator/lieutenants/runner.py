@@ -312,6 +312,10 @@ class Attachment:
             await self.writer.flush(force=True)
         for command in reaction.send:
             await self.session.send(command)
+        if reaction.compacted is not None:
+            # Counted after the last await here: the consumer moves the offset past this
+            # event before anything else runs, so no write holds the count without it.
+            self.writer.compacted(reaction.compacted)
         self.writer.dirty = True
 
     async def _deliver_pending(self) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reef_operator import metrics
-from reef_operator.agent.events import MessageUsage
+from reef_operator.agent.events import Compaction, MessageUsage
 from reef_operator.api.budget import STATUS_BUDGET
 from reef_operator.kube.api import is_too_large
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
@@ -73,6 +73,7 @@ class StatusWriter:
         self._lock = asyncio.Lock()
         self._unwritten_usage: list[tuple[str, MessageUsage]] = []
         self._warned_too_large = False
+        self._unwritten_compactions: list[Compaction] = []
 
     def set_phase(self, phase: str, conditions: list[Condition]) -> None:
         if phase != self.phase:
@@ -83,6 +84,16 @@ class StatusWriter:
     def usage_read(self, model: str, usage: MessageUsage) -> None:
         """Model usage read from pi's events, counted in the metrics once written."""
         self._unwritten_usage.append((model, usage))
+
+    def compacted(self, compaction: Compaction) -> None:
+        """pi compacted the conversation (counted in `status.session.compactions`), or
+        failed to; its Event follows the write. The caller counts it together with the
+        offset past its event, so a re-read after a restart does not count it twice."""
+        if compaction.done:
+            self.session["compactions"] = int(self.session.get("compactions", 0)) + 1
+        if compaction.done or compaction.error:
+            self._unwritten_compactions.append(compaction)
+        self.dirty = True
 
     async def flush(self, force: bool = False) -> None:
         """Write status if it changed; while streaming at most once per FLUSH_INTERVAL."""
@@ -152,6 +163,14 @@ class StatusWriter:
                 "input": usage.input, "output": usage.output,
                 "cache_read": usage.cache_read, "cache_write": usage.cache_write}, usage.cost)
         self._unwritten_usage = []
+        for compaction in self._unwritten_compactions:
+            if compaction.done:
+                self.rt.post_event(self.body, "Normal", "SessionCompacted",
+                                   compaction_message(compaction))
+            else:
+                self.rt.post_event(self.body, "Warning", "CompactionFailed",
+                                   f"pi could not compact the conversation: {compaction.error}")
+        self._unwritten_compactions = []
         for change, task in self.ledger.drain():
             if change == "started":
                 self.rt.post_event(self.body, "Normal", "TaskStarted",
@@ -170,6 +189,16 @@ def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
     compared["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
                               for c in status["conditions"]]
     return compared
+
+
+def compaction_message(compaction: Compaction) -> str:
+    why = {"threshold": "the context neared the model's window",
+           "overflow": "the context overflowed the model's window",
+           "manual": "asked to"}.get(compaction.reason, "")
+    before = f" from {compaction.tokens_before:,} tokens" if compaction.tokens_before else ""
+    because = f" ({why})" if why else ""
+    return (f"pi compacted the conversation{before}{because}: older messages are replaced by "
+            "a summary that the next task still carries")
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:
