@@ -96,5 +96,9 @@ def test_a_script_may_name_the_summary() -> None:
     script = Script.parse(SCRIPT + 'summary: "SUMMARY-MARKER: scaffolded"\n')
     assert _choose(script, _summary_request("[User]: scaffold")).step.text == \
         "SUMMARY-MARKER: scaffolded"
+    paced = _choose(Script.parse(SCRIPT + "summary: {delay: 0.5, chunks: 4}\n"),
+                    _summary_request("[User]: scaffold"))
+    assert (paced.step.delay, paced.step.chunks) == (0.5, 4)
+    assert "It began with: «scaffold»" in paced.step.text            # the default, paced
     with pytest.raises(ValueError, match="'summary' is the text"):
         Script.parse(SCRIPT + "summary: [a, b]\n")

@@ -23,13 +23,14 @@ When pi compacts a long conversation it asks the model for a summary: a request 
 its own system prompt (SUMMARY_SYSTEM_PROMPT) and one user message holding the whole
 conversation as text. That request is answered with the script's `summary`, or by
 default with one that quotes the conversation's first user message, so a test can
-find the summary in the requests that follow.
+find the summary in the requests that follow. `summary` is a text or a step
+(`{text, delay, chunks}`; without text, the default text paced as the step says).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -82,31 +83,33 @@ def is_summary_request(system: str) -> bool:
 class Script:
     tasks: list[Task] = field(default_factory=list)
     fallback: Step = field(default_factory=lambda: Step(text="(the script has no step for this)"))
-    summary: str = ""                   # the answer to a summary request; "" for the default
+    summary: Step = field(default_factory=Step)  # answers summary requests (text "": default)
 
     @classmethod
     def parse(cls, text: str) -> Script:
         data = yaml.safe_load(text) or {}
         if not isinstance(data, dict) or not isinstance(data.get("tasks", []), list):
             raise ValueError("a script is a mapping with a list under 'tasks'")
-        if not isinstance(data.get("summary", ""), str):
-            raise ValueError("'summary' is the text that answers pi's summary requests")
+        summary = data.get("summary", "")
+        if not isinstance(summary, str | dict):
+            raise ValueError("'summary' is the text (or a step) that answers pi's summary "
+                             "requests")
         return cls([_task(t, i) for i, t in enumerate(data.get("tasks", []))],
-                   summary=data.get("summary", ""))
+                   summary=_step(summary, "summary") if isinstance(summary, dict)
+                   else Step(text=summary))
 
     def summarize(self, conversation: Sequence[Message]) -> Choice:
         """The answer to a summary request, whose one user message is the conversation
         as pi serialises it (`[User]: …` blocks, an earlier summary in
         `<previous-summary>` tags when pi compacts again)."""
-        if self.summary:
-            return Choice(Step(text=self.summary), SUMMARY_TASK)
+        if self.summary.text:
+            return Choice(self.summary, SUMMARY_TASK)
         request = conversation[-1].text if conversation else ""
-        previous = _between(request, "<previous-summary>\n", "\n</previous-summary>")
-        if previous:   # the conversation's beginning is already quoted there
-            return Choice(Step(text=previous), SUMMARY_TASK)
-        first = _between(request, "[User]: ", "\n")
-        return Choice(Step(text=DEFAULT_SUMMARY.format(first=first[:_QUOTE_CHARS] or
-                                                       "(nothing)")), SUMMARY_TASK)
+        # When pi compacts again the beginning is already quoted in the earlier summary.
+        text = _between(request, "<previous-summary>\n", "\n</previous-summary>") or \
+            DEFAULT_SUMMARY.format(first=_between(request, "[User]: ", "\n")[:_QUOTE_CHARS]
+                                   or "(nothing)")
+        return Choice(replace(self.summary, text=text), SUMMARY_TASK)
 
     def choose(self, conversation: Sequence[Message]) -> Choice:
         """The step for a request whose messages (oldest first) are `conversation`."""
@@ -156,7 +159,7 @@ def _task(data: Any, index: int) -> Task:
     )
 
 
-def _step(data: Any, index: int) -> Step:
+def _step(data: Any, index: int | str) -> Step:
     if not isinstance(data, dict):
         raise ValueError(f"task {index}: each step is a mapping")
     calls = tuple(ToolCall(str(c["name"]), dict(c.get("arguments") or {}))
