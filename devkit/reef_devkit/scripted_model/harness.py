@@ -47,6 +47,9 @@ class ScriptedModel:
         result: list[dict[str, Any]] = answer.json()
         return result
 
+    def forget_requests(self) -> None:
+        httpx.delete(self.base_url + "/_script/requests", timeout=10).raise_for_status()
+
     def set_script(self, script: str) -> None:
         httpx.put(self.base_url + "/_script/script", content=script, timeout=10
                   ).raise_for_status()

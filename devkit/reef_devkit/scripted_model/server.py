@@ -4,7 +4,7 @@ Speaks the two streaming APIs pi uses: Anthropic Messages (`POST /v1/messages`)
 and OpenAI chat completions (`POST /v1/chat/completions`). Every request is
 recorded (conversation, system prompt, the chosen task, failed expectations —
 never headers, so no credential lands in the record) and can be read back at
-`GET /_script/requests`.
+`GET /_script/requests` (and emptied with `DELETE /_script/requests`).
 
     python -m reef_devkit.scripted_model --script demo.yaml --port 0
 """
@@ -38,6 +38,7 @@ def build_app(script: Script) -> web.Application:
         web.post("/v1/messages", anthropic_messages),
         web.post("/v1/chat/completions", openai_chat),
         web.get("/_script/requests", recorded),
+        web.delete("/_script/requests", forget),
         web.put("/_script/script", replace_script),
     ])
     return app
@@ -252,6 +253,14 @@ async def _sse(request: web.Request) -> web.StreamResponse:
 # -- controls -------------------------------------------------------------------------------
 async def recorded(request: web.Request) -> web.Response:
     return web.json_response(request.app[RECORD_KEY])
+
+
+async def forget(request: web.Request) -> web.Response:
+    """Empty the record: a long run keeps only what it has not read yet (every request
+    holds the whole conversation, so a record of a thousand tasks is a million messages)."""
+    forgotten = len(request.app[RECORD_KEY])
+    request.app[RECORD_KEY].clear()
+    return web.json_response({"forgotten": forgotten})
 
 
 async def replace_script(request: web.Request) -> web.Response:
