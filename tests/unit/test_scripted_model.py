@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from reef_devkit.scripted_model.script import SUMMARY_TASK, Choice, Message, Script
-from reef_devkit.scripted_model.server import anthropic_conversation, choose
+from reef_devkit.scripted_model.server import anthropic_conversation, build_app, choose
 
 SCRIPT = """
 tasks:
@@ -102,3 +103,15 @@ def test_a_script_may_name_the_summary() -> None:
     assert "It began with: «scaffold»" in paced.step.text            # the default, paced
     with pytest.raises(ValueError, match="'summary' is the text"):
         Script.parse(SCRIPT + "summary: [a, b]\n")
+
+
+async def test_the_record_says_what_was_answered_and_can_be_emptied() -> None:
+    async with TestClient(TestServer(build_app(Script.parse(SCRIPT)))) as http:
+        answer = await http.post("/v1/messages", json=_summary_request("[User]: scaffold"))
+        assert answer.status == 200 and "It began with" in await answer.text()
+        recorded = await (await http.get("/_script/requests")).json()
+        assert [(r["task"], r["answer"]) for r in recorded] == [
+            (SUMMARY_TASK, "Scripted summary of the conversation so far. It began with: "
+                           "«scaffold»")]
+        assert await (await http.delete("/_script/requests")).json() == {"forgotten": 1}
+        assert await (await http.get("/_script/requests")).json() == []
