@@ -112,7 +112,9 @@ SPEC = obj(
             "(a proxy, a self-hosted model, another base URL).", "ConfigMap",
         ),
         "instructions": string(
-            "Extra text appended to the system prompt after the role.", max_length=65536
+            "Extra text for the system prompt, after the role and before its closing "
+            "instruction (end each task with a summary of what was done and any open "
+            "questions or next steps).", max_length=65536
         ),
         "parentRef": obj(
             "The VM node or lieutenant that spawned this one, for the lineage tree.",
