@@ -4,8 +4,8 @@ tasks. All three figures should stay flat as the session grows.
 Real control plane, the operator, the real pi on a Local VM, the scripted model (short
 answers, no model latency). Each session is one lieutenant given its tasks one at a
 time, the next appended once the previous is answered; finished tasks are pruned from
-`spec.tasks` as they finish (what `kubectl reef prune` does: a JSON patch that removes
-the task, guarded by a test of its name). Per session it reports:
+`spec.tasks` as they finish (with `kubectl reef prune`'s own code). Per session it
+reports:
   - the object's size: bytes of the Lieutenant's JSON as the apiserver returns it, read
     after every task (the largest, and the last);
   - Kubernetes writes per task: the operator's requests in the apiserver's audit log
@@ -37,6 +37,8 @@ from bench.errors import BenchError
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
+from reef_operator.cli.plugin import pruning
+from reef_operator.cli.plugin.cluster import Cluster
 from reef_operator.constants import GROUP, VERSION
 
 NAMESPACE = "bench"
@@ -79,6 +81,7 @@ class LongSessions:
         config.load_kube_config(str(self.plane.kubeconfig), client_configuration=configuration)
         api_client = client.ApiClient(configuration)
         self.custom = client.CustomObjectsApi(api_client)
+        self.cluster = Cluster.connect(str(self.plane.kubeconfig), None, NAMESPACE)
         core = client.CoreV1Api(api_client)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
         core.create_namespaced_config_map(NAMESPACE, client.V1ConfigMap(
@@ -123,11 +126,7 @@ class LongSessions:
                 raise BenchError(f"the scripted model never saw task {task}")
             deliveries.append(min(asked) - appended)
             sizes.append(self._object_bytes(name))
-            # kubectl reef prune: the finished task leaves the spec.
-            self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, NAMESPACE, "lieutenants", name,
-                [{"op": "test", "path": "/spec/tasks/0/name", "value": task},
-                 {"op": "remove", "path": "/spec/tasks/0"}], _content_type=JSON_PATCH)
+            pruning.prune(self.cluster, name, keep=0)       # kubectl reef prune NAME
         session.seconds = time.monotonic() - started
         time.sleep(SETTLE_SECONDS)
         counts, _ = audit_counts(self.audit, mark)

@@ -20,6 +20,7 @@ from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_devkit.scripted_model.script import SUMMARY_TASK
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.lieutenants.inputs import CLOSING_INSTRUCTION
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
 from tests.gitops import Recorder
@@ -81,6 +82,8 @@ def test_a_session_compacts_reports_it_and_the_next_task_carries_the_summary(
         (n, _answer(n)) for n in NAMES]
     requests = model.requests()
     assert all(r["failures"] == [] for r in requests), [r["failures"] for r in requests]
+    # The system prompt pi sends carries the closing instruction.
+    assert CLOSING_INSTRUCTION in requests[0]["system"]
     summaries = [i for i, r in enumerate(requests) if r["task"] == SUMMARY_TASK]
     assert summaries, [r["task"] for r in requests]
     # The lieutenant counted each compaction pi made, and said so in an Event.

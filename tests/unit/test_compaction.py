@@ -15,6 +15,7 @@ from reef_operator.agent.events import MAX_COMPACTION_ERROR, Compaction, compact
 from reef_operator.lieutenants.ledger import Ledger
 from reef_operator.lieutenants.protocol import Delivery, SessionProtocol, Wait
 from reef_operator.lieutenants.status import StatusWriter
+from tests.unit.fake_status_kube import FakeStatusKube
 
 IDLE = {"isStreaming": False, "isCompacting": False}
 COMPACTING = {"isStreaming": False, "isCompacting": True}
@@ -112,18 +113,9 @@ def test_a_long_error_is_cut() -> None:
     assert compaction_of({"type": "agent_end"}) is None
 
 
-class _Kube:
-    def __init__(self) -> None:
-        self.patches: list[dict[str, Any]] = []
-
-    async def patch_status(self, plural: str, namespace: str, name: str,
-                           status: dict[str, Any]) -> None:
-        self.patches.append(status)
-
-
 class _Runtime:
     def __init__(self) -> None:
-        self.kube = _Kube()
+        self.kube = FakeStatusKube()
         self.vmnode_bodies: dict[Any, Any] = {}
         self.events: list[tuple[str, str, str]] = []
 
