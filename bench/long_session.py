@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -181,24 +182,29 @@ def nearest_rank(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def measure(sizes: list[int]) -> list[Session]:
+def measure(sizes: list[int], measured: Callable[[Session], None]) -> list[Session]:
+    """Each session in turn, handed to `measured` as soon as it is done."""
     work = Path(tempfile.mkdtemp(prefix="reef-ls-"))
     bench = LongSessions(work)
+    sessions: list[Session] = []
     try:
-        return [bench.run(size) for size in sizes]
+        for size in sizes:
+            sessions.append(bench.run(size))
+            measured(sessions[-1])
+        return sessions
     finally:
         bench.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def table(sessions: list[Session]) -> str:
-    header = (f"{'tasks':>6} {'object bytes max':>17} {'last':>9} {'writes/task':>12} "
-              f"{'status patches/task':>20} {'append→pi p50':>14} {'p95':>8} {'run':>8}")
-    rows = [f"{s.tasks:>6} {s.object_bytes_max:>17,} {s.object_bytes_last:>9,} "
+HEADER = (f"{'tasks':>6} {'object bytes max':>17} {'last':>9} {'writes/task':>12} "
+          f"{'status patches/task':>20} {'append→pi p50':>14} {'p95':>8} {'run':>8}")
+
+
+def row(s: Session) -> str:
+    return (f"{s.tasks:>6} {s.object_bytes_max:>17,} {s.object_bytes_last:>9,} "
             f"{s.writes_per_task:>12.2f} {s.status_patches_per_task:>20.2f} "
-            f"{s.delivery_p50:>13.3f}s {s.delivery_p95:>7.3f}s {s.seconds:>7.0f}s"
-            for s in sessions]
-    return "\n".join([header, *rows])
+            f"{s.delivery_p50:>13.3f}s {s.delivery_p95:>7.3f}s {s.seconds:>7.0f}s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,12 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="tasks per session (default 10 100 1000)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    print(HEADER, flush=True)
     try:
-        sessions = measure(args.sizes)
+        sessions = measure(args.sizes, lambda s: print(row(s), flush=True))
     except BenchError as error:
         print(f"bench.long_session: {error}", file=sys.stderr)
         return 1
-    print(table(sessions))
     if args.json:
         args.json.write_text(json.dumps([asdict(s) for s in sessions], indent=2))
     return 0
