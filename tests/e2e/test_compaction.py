@@ -1,11 +1,13 @@
 """A long conversation: pi compacts it, the lieutenant reports it, the next task keeps it.
 
 Real apiserver, the operator as its own process, the real pi on a Local VM and the
-scripted model. Each task's message is long (about 7,300 tokens) and the model's context
-window in the providers ConfigMap is small, so after the fourth task pi compacts (after
-the run's `agent_end`): it keeps the newest 20,000 tokens (its default), asks the model
-to summarise the older messages (answered by the scripted model's default summary,
-which quotes the first of them) and puts the summary at the head of the context.
+scripted model. Tasks two to five carry long messages (about 5,100 tokens each) and the
+model's context window in the providers ConfigMap is small, so after the fifth task pi
+compacts (after the run's `agent_end`): it keeps the newest 20,000 tokens (its default:
+tasks two to five), asks the model to summarise what is older (task one; answered by the
+scripted model's default summary, which quotes it) and puts the summary at the head of
+the context, where task six finds it. The spec stays within its budget (about 82 KB of
+the 96 KiB spec.tasks may hold).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from kubernetes import client
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_devkit.scripted_model.script import SUMMARY_TASK
+from reef_operator.api.budget import SPEC_TASKS_BUDGET, spec_tasks_bytes
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.lieutenants.inputs import CLOSING_INSTRUCTION
 from tests.conftest import Kube
@@ -28,10 +31,11 @@ from tests.gitops import Recorder
 pytestmark = pytest.mark.controlplane
 
 PI_RESERVE_TOKENS = 16384          # pi's default compaction.reserveTokens
-# pi compacts once a run's context passes window - reserve = 25,000 tokens: the fourth
-# task's run does (about 29,000), the third does not (about 22,000).
-CONTEXT_WINDOW = PI_RESERVE_TOKENS + 25_000
-NAMES = ("one", "two", "three", "four", "five")
+# pi compacts once a run's context passes window - reserve = 18,000 tokens: the fifth
+# task's run does (about 20,500), the fourth does not (about 15,400).
+CONTEXT_WINDOW = PI_RESERVE_TOKENS + 18_000
+NAMES = ("one", "two", "three", "four", "five", "six")
+LONG = ("two", "three", "four", "five")
 
 
 def _answer(name: str) -> str:
@@ -43,7 +47,8 @@ def _first_line(name: str) -> str:
 
 
 def _message(name: str) -> str:
-    return _first_line(name) + "\n" + "Keep every detail of the plan in mind. " * 740
+    filler = "Keep every detail of the plan in mind. " * 525 if name in LONG else ""
+    return f"{_first_line(name)}\n{filler}"
 
 
 # The summary streams for two seconds: the operator sees pi compacting (get_state says
@@ -58,22 +63,23 @@ def test_a_session_compacts_reports_it_and_the_next_task_carries_the_summary(
     admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="scripted-models"),
         data={"models.json": model.models_json(context_window=CONTEXT_WINDOW)}))
+    spec = {"role": "Work on a long project", "profileRef": {"name": "local"},
+            "model": {"provider": "scripted", "id": "scripted-1"},
+            "providersConfigMapRef": {"name": "scripted-models"},
+            "tasks": [{"name": n, "message": _message(n)} for n in NAMES]}
+    assert spec_tasks_bytes(spec) <= SPEC_TASKS_BUDGET             # what admission admits
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
-            "metadata": {"name": "long"},
-            "spec": {"role": "Work on a long project", "profileRef": {"name": "local"},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "scripted-models"},
-                     "tasks": [{"name": n, "message": _message(n)} for n in NAMES]}}
+            "metadata": {"name": "long"}, "spec": spec}
 
     def finished() -> dict[str, Any] | None:
         obj = admin.get("lieutenants", "long", namespace)
         status = obj.get("status") or {}
-        return obj if status.get("phase") == "Idle" and len(status.get("history", [])) == 5 \
+        return obj if status.get("phase") == "Idle" and len(status.get("history", [])) == 6 \
             else None
 
     with Recorder(admin.kubeconfig, "lieutenants", namespace) as recorder:
         admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
-        done = wait_for(finished, 300, "five tasks answered", operator)
+        done = wait_for(finished, 300, "six tasks answered", operator)
         versions = recorder.versions("long")
 
     status = done["status"]
@@ -93,21 +99,21 @@ def test_a_session_compacts_reports_it_and_the_next_task_carries_the_summary(
     assert events and events[0].startswith("pi compacted the conversation from ")
     assert "tokens (the context neared the model's window)" in events[0]
 
-    # The first compaction came after task four's run (the fourth message passed the
-    # threshold), and task five's request carries its summary, quoting task one.
+    # The first compaction came after task five's run (the fifth message passed the
+    # threshold), and task six's request carries its summary, quoting task one.
     first = summaries[0]
-    assert [r["task"] for r in requests[:first]] == [_first_line(n) for n in NAMES[:4]]
+    assert [r["task"] for r in requests[:first]] == [_first_line(n) for n in NAMES[:5]]
     summary = requests[first]["answer"]
     assert f"It began with: «{_first_line('one')}»" in summary
-    five = next(r for r in requests[first:] if r["task"] == _first_line("five"))
-    assert any(summary in m["text"] for m in five["conversation"] if m["role"] == "user")
+    six = next(r for r in requests[first:] if r["task"] == _first_line("six"))
+    assert any(summary in m["text"] for m in six["conversation"] if m["role"] == "user")
 
-    # Task four stayed Running, the lieutenant Working, until the compaction after its
+    # Task five stayed Running, the lieutenant Working, until the compaction after its
     # run was over: no version of the object shows it finished before the compaction
     # was counted (the count is written when pi's compaction_end is read).
     def phase_of(obj: dict[str, Any], task: str) -> str:
         return next((t["phase"] for t in (obj.get("status") or {}).get("tasks", [])
                      if t["name"] == task), "")
-    four_done = [v for v in versions if phase_of(v, "four") == "Succeeded"]
-    assert four_done
-    assert all(v["status"]["session"].get("compactions", 0) >= 1 for v in four_done)
+    five_done = [v for v in versions if phase_of(v, "five") == "Succeeded"]
+    assert five_done
+    assert all(v["status"]["session"].get("compactions", 0) >= 1 for v in five_done)
