@@ -41,6 +41,7 @@ from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.cli.plugin import pruning
 from reef_operator.cli.plugin.cluster import Cluster
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.providers.local import kill_every_vm
 
 NAMESPACE = "bench"
 SCRIPT = """
@@ -92,6 +93,7 @@ class LongSessions:
 
     def close(self) -> None:
         self.operator.stop()
+        kill_every_vm(self.work / "vms")    # a Local VM's processes outlive its directory
         self.model.stop()
         self.plane.down()
 
