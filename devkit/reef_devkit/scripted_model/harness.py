@@ -41,8 +41,11 @@ class ScriptedModel:
             "baseUrl": base, "api": api, "apiKey": "scripted-model-key",
             "models": [{"id": model, "contextWindow": context_window, "maxTokens": 8192}]}}})
 
-    def requests(self) -> list[dict[str, Any]]:
-        answer = httpx.get(self.base_url + "/_script/requests", timeout=10)
+    def requests(self, brief: bool = False) -> list[dict[str, Any]]:
+        """The requests so far (brief: without system prompt and conversation, with the
+        start of the latest user message as `latestUser`)."""
+        answer = httpx.get(self.base_url + "/_script/requests",
+                           params={"brief": "1"} if brief else None, timeout=30)
         answer.raise_for_status()
         result: list[dict[str, Any]] = answer.json()
         return result

@@ -28,6 +28,7 @@ from reef_devkit.scripted_model.script import Choice, Message, Script, Step, is_
 READY = "scripted-model ready:"
 SCRIPT_KEY = web.AppKey("script", Script)
 RECORD_KEY = web.AppKey("record", list)
+BRIEF_TEXT = 200             # characters of the latest user message in a brief record
 
 
 def build_app(script: Script) -> web.Application:
@@ -252,7 +253,20 @@ async def _sse(request: web.Request) -> web.StreamResponse:
 
 # -- controls -------------------------------------------------------------------------------
 async def recorded(request: web.Request) -> web.Response:
-    return web.json_response(request.app[RECORD_KEY])
+    """The requests so far; with `?brief=1` without their system prompt and conversation
+    (a long session's requests carry megabytes), but with the start of the latest user
+    message (`latestUser`), which says which task a request was for."""
+    entries = request.app[RECORD_KEY]
+    if request.query.get("brief"):
+        entries = [{**{k: v for k, v in e.items() if k not in ("system", "conversation")},
+                    "latestUser": _latest_user(e["conversation"])[:BRIEF_TEXT]}
+                   for e in entries]
+    return web.json_response(entries)
+
+
+def _latest_user(conversation: list[dict[str, Any]]) -> str:
+    return next((str(m["text"]) for m in reversed(conversation)
+                 if m["role"] == "user" and not m["toolResult"]), "")
 
 
 async def forget(request: web.Request) -> web.Response:
