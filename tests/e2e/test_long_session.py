@@ -109,12 +109,10 @@ class Sizes:
 
 def test_a_long_session_stays_bounded_and_answers_every_task_once(
         admin: Kube, namespace: str, operator: OperatorProcess, model: ScriptedModel) -> None:
-    models = json.loads(model.models_json())
     # A window small enough that pi compacts the conversation several times on the way.
-    models["providers"]["scripted"]["models"][0]["contextWindow"] = 120000
     admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="scripted-models"),
-        data={"models.json": json.dumps(models)}))
+        data={"models.json": model.models_json(context_window=120000)}))
 
     def apply(tasks: range) -> None:
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
