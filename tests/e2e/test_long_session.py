@@ -150,6 +150,7 @@ def test_a_long_session_stays_bounded_and_answers_every_task_once(
     assert versions > 2 * TASKS               # the watch saw the session's many writes
 
     status = last["status"]
+    assert status["session"]["compactions"] >= 1       # pi compacted on the way
     assert status["history"][-1]["response"] == answer(TASKS + 1)
     assert status["history"][0]["task"] != "t001"     # the earliest answers left history
 
