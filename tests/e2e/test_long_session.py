@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -28,7 +29,7 @@ from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
-from reef_operator.constants import GROUP, LABEL_LIEUTENANT, VERSION
+from reef_operator.constants import GROUP, LABEL_LIEUTENANT, LABEL_TASK, VERSION
 from reef_operator.kube.watch import Change, Collection, CustomObjects, ListWatch
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
@@ -136,7 +137,7 @@ def test_a_long_session_stays_bounded_and_answers_every_task_once(
         for first in range(1, TASKS + 1, BATCH):
             batch = range(first, first + BATCH)
             apply(batch)
-            wait_for(lambda b=batch: finished(b), 300, f"tasks {batch.start}-{batch.stop - 1}",
+            wait_for(partial(finished, batch), 300, f"tasks {batch.start}-{batch.stop - 1}",
                      operator)
             largest, versions = sizes.largest()
             assert largest < OBJECT_BUDGET, (largest, versions)
@@ -163,14 +164,16 @@ def test_a_long_session_stays_bounded_and_answers_every_task_once(
     assert asked == {marker(n): 1 for n in range(1, TASKS + 2)}
 
     # Exactly one record per task, each holding the task's whole answer.
-    records = admin.custom.list_namespaced_custom_object(
-        GROUP, VERSION, namespace, "taskrecords",
-        label_selector=f"{LABEL_LIEUTENANT}=api")["items"]
+    listed = cast(dict[str, Any], admin.custom.list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "taskrecords", label_selector=f"{LABEL_LIEUTENANT}=api"))
+    records: list[dict[str, Any]] = listed["items"]
     by_task: dict[str, list[dict[str, Any]]] = {}
     for record in records:
-        by_task.setdefault(record["metadata"]["labels"][f"{GROUP}/task"], []).append(record)
+        by_task.setdefault(record["metadata"]["labels"][LABEL_TASK], []).append(record)
     assert sorted(by_task) == [f"t{n:03d}" for n in range(1, TASKS + 2)]
     assert all(len(found) == 1 for found in by_task.values())
+    assert all(found[0]["spec"]["answer"] == answer(int(task[1:]))
+               for task, found in by_task.items())
 
     # Task 3's full answer, from its record, though history no longer holds it.
     assert "t003" not in [h["task"] for h in status["history"]]
