@@ -13,6 +13,7 @@ import pytest
 from kubernetes import client
 
 from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.providers.local import kill_every_vm
@@ -46,13 +47,17 @@ def local_root() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def operator(control_plane: LocalControlPlane, local_root: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """The operator as its own process, with Local VMs under `local_root` (modules that
-    need more, such as the Vers simulator or the webhook, define their own)."""
+def operator(request: pytest.FixtureRequest, control_plane: LocalControlPlane,
+             local_root: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[OperatorProcess]:
+    """The operator as its own process, with Local VMs under `local_root`, and serving its
+    admission webhook when the test module sets WEBHOOK = True (modules that need more,
+    such as the Vers simulator, define their own)."""
+    env = {"REEF_LOCAL_ROOT": str(local_root)}
+    if getattr(request.module, "WEBHOOK", False):
+        env |= {"REEF_WEBHOOK_PORT": str(free_port()), "REEF_WEBHOOK_ADDR": "127.0.0.1"}
     process = OperatorProcess(control_plane.operator_kubeconfig,
-                              tmp_path_factory.mktemp("operator") / "operator.log",
-                              {"REEF_LOCAL_ROOT": str(local_root)})
+                              tmp_path_factory.mktemp("operator") / "operator.log", env)
     process.start()
     yield process
     process.stop()

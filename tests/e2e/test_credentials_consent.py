@@ -9,7 +9,6 @@ one in credentialsSecretRef must not carry a value out of the apiserver to its a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,8 +16,6 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from reef_devkit.controlplane import LocalControlPlane
-from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess
 from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, OPERATOR_NAMESPACE, VERSION
 from reef_operator.kube.api import METADATA_ONLY, KubeApi
@@ -26,6 +23,7 @@ from tests.conftest import Kube, as_tenant
 from tests.e2e.conftest import wait_for
 
 pytestmark = pytest.mark.controlplane
+WEBHOOK = True                     # the operator serves its admission webhook
 
 TENANT = "tenant-b"
 UNLABELLED_VALUE = "sk-not-for-agents-" + "7q" * 12
@@ -37,19 +35,6 @@ tasks:
     steps:
       - text: "{ANSWER}"
 """
-
-
-@pytest.fixture(scope="module")
-def operator(control_plane: LocalControlPlane, local_root: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(control_plane.operator_kubeconfig,
-                              tmp_path_factory.mktemp("operator") / "operator.log",
-                              {"REEF_LOCAL_ROOT": str(local_root),
-                               "REEF_WEBHOOK_PORT": str(free_port()),
-                               "REEF_WEBHOOK_ADDR": "127.0.0.1"})
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 import yaml
 from kubernetes import client
 
-from reef_devkit.controlplane import LocalControlPlane
-from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.constants import GROUP, LABEL_LIEUTENANT, LABEL_TASK, VERSION
@@ -36,6 +32,7 @@ from tests.e2e.conftest import wait_for
 from tests.e2e.plugin import ok, reef
 
 pytestmark = pytest.mark.controlplane
+WEBHOOK = True                     # the operator serves its admission webhook
 
 TASKS = 150
 BATCH = 10
@@ -64,19 +61,6 @@ def answer(number: int) -> str:
 SCRIPT = yaml.safe_dump({"tasks": [
     {"match": marker(n), "steps": [{"text": answer(n), "chunks": 4}]}
     for n in range(1, TASKS + 2)]}, allow_unicode=True)
-
-
-@pytest.fixture(scope="module")
-def operator(control_plane: LocalControlPlane, local_root: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(control_plane.operator_kubeconfig,
-                              tmp_path_factory.mktemp("operator") / "operator.log",
-                              {"REEF_LOCAL_ROOT": str(local_root),
-                               "REEF_WEBHOOK_PORT": str(free_port()),
-                               "REEF_WEBHOOK_ADDR": "127.0.0.1"})
-    process.start()
-    yield process
-    process.stop()
 
 
 class Sizes:

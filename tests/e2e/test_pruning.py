@@ -19,8 +19,6 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from reef_devkit.controlplane import LocalControlPlane
-from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess
 from reef_operator.api.budget import SPEC_TASKS_BUDGET
 from reef_operator.cli.plugin.pruning import PRUNE_AT
@@ -30,6 +28,7 @@ from tests.e2e.conftest import wait_for
 from tests.e2e.plugin import create, ok, reef
 
 pytestmark = pytest.mark.controlplane
+WEBHOOK = True                     # the operator serves its admission webhook
 
 GATE = Path(tempfile.gettempdir()) / f"reef-prune-gate-{uuid.uuid4().hex}"
 SCRIPT = f"""
@@ -46,17 +45,9 @@ tasks:
 """
 
 
-@pytest.fixture(scope="module")
-def operator(control_plane: LocalControlPlane, local_root: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(control_plane.operator_kubeconfig,
-                              tmp_path_factory.mktemp("operator") / "operator.log",
-                              {"REEF_LOCAL_ROOT": str(local_root),
-                               "REEF_WEBHOOK_PORT": str(free_port()),
-                               "REEF_WEBHOOK_ADDR": "127.0.0.1"})
-    process.start()
-    yield process
-    process.stop()
+@pytest.fixture(scope="module", autouse=True)
+def _gate_removed() -> Iterator[None]:
+    yield
     GATE.unlink(missing_ok=True)
 
 

@@ -49,3 +49,16 @@ class FakeStatusKube:
         if self.too_large:
             self.too_large -= 1
             raise ApiException(status=413, reason="Request Entity Too Large")
+
+
+class FakeStatusHost:
+    """What a StatusWriter writes through: the fake apiserver, the lieutenant's VMNode
+    (none) and the Events it posts, in order."""
+
+    def __init__(self, kube: FakeStatusKube | None = None) -> None:
+        self.kube = kube or FakeStatusKube()
+        self.vmnode_bodies: dict[Any, Any] = {}
+        self.events: list[tuple[str, str, str]] = []
+
+    def post_event(self, body: Any, kind: str, reason: str, message: str) -> None:
+        self.events.append((kind, reason, message))

@@ -15,7 +15,7 @@ from reef_operator.agent.events import MAX_COMPACTION_ERROR, Compaction, compact
 from reef_operator.lieutenants.ledger import Ledger
 from reef_operator.lieutenants.protocol import Delivery, SessionProtocol, Wait
 from reef_operator.lieutenants.status import StatusWriter
-from tests.unit.fake_status_kube import FakeStatusKube
+from tests.unit.fake_status_kube import FakeStatusHost
 
 IDLE = {"isStreaming": False, "isCompacting": False}
 COMPACTING = {"isStreaming": False, "isCompacting": True}
@@ -113,18 +113,9 @@ def test_a_long_error_is_cut() -> None:
     assert compaction_of({"type": "agent_end"}) is None
 
 
-class _Runtime:
-    def __init__(self) -> None:
-        self.kube = FakeStatusKube()
-        self.vmnode_bodies: dict[Any, Any] = {}
-        self.events: list[tuple[str, str, str]] = []
-
-    def post_event(self, body: Any, kind: str, reason: str, message: str) -> None:
-        self.events.append((kind, reason, message))
-
 
 async def test_compactions_are_counted_in_status_and_announced_once_written() -> None:
-    rt = _Runtime()
+    rt = FakeStatusHost()
     body: dict[str, Any] = {"metadata": {"name": "api", "namespace": "u1", "generation": 1},
                             "spec": {}, "status": {"session": {"compactions": 2}}}
     writer = StatusWriter(rt, body, Ledger.load({}, {}), deleting=lambda: False)

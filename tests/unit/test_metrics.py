@@ -18,7 +18,7 @@ from reef_operator.providers.base import VmObservation, VmRequest
 from reef_operator.providers.errors import NotFound
 from reef_operator.providers.instrumented import InstrumentedProvider
 from reef_operator.providers.ratelimit import RateLimiter
-from tests.unit.fake_status_kube import FakeStatusKube
+from tests.unit.fake_status_kube import FakeStatusHost
 
 
 def value(name: str, **labels: str) -> float:
@@ -147,15 +147,6 @@ async def test_calls_waiting_for_the_rate_limiter_are_shown() -> None:
 
 
 
-class _Runtime:
-    def __init__(self) -> None:
-        self.kube = FakeStatusKube()
-        self.vmnode_bodies: dict[Any, Any] = {}
-        self.events: list[tuple[str, str, str]] = []
-
-    def post_event(self, body: Any, kind: str, reason: str, message: str) -> None:
-        self.events.append((kind, reason, message))
-
 
 ASSISTANT: dict[str, Any] = {"role": "assistant", "provider": "anthropic", "model": "claude-x",
              "content": [{"type": "text", "text": "done"}], "stopReason": "stop",
@@ -164,7 +155,7 @@ ASSISTANT: dict[str, Any] = {"role": "assistant", "provider": "anthropic", "mode
 
 
 async def test_tasks_and_tokens_count_once_their_status_is_written() -> None:
-    rt = _Runtime()
+    rt = FakeStatusHost()
     body: dict[str, Any] = {
         "metadata": {"name": "api", "namespace": "u2", "generation": 1},
         "spec": {"tasks": [{"name": "one", "message": "do it"},

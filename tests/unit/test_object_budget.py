@@ -23,7 +23,7 @@ from reef_operator.lieutenants.ledger import REUSED_NOTE, Ledger
 from reef_operator.lieutenants.protocol import Delivery, SessionProtocol
 from reef_operator.lieutenants.status import StatusWriter
 from reef_operator.lieutenants.trimming import NOTE_FLOOR, fit
-from tests.unit.fake_status_kube import FakeStatusKube
+from tests.unit.fake_status_kube import FakeStatusHost, FakeStatusKube
 
 
 def _names(count: int, width: int = 63) -> list[str]:
@@ -49,21 +49,13 @@ def _run(ledger: Ledger, name: str, answer: str = "done") -> None:
 
 
 
-class _Runtime:
-    def __init__(self, kube: FakeStatusKube) -> None:
-        self.kube = kube
-        self.vmnode_bodies: dict[Any, Any] = {}
-
-    def post_event(self, body: Any, kind: str, reason: str, message: str) -> None:
-        pass
-
 
 def _writer(spec: dict[str, Any], status: dict[str, Any], kube: FakeStatusKube
             ) -> tuple[StatusWriter, Ledger]:
     body = {"metadata": {"name": "api", "namespace": "n", "generation": 1},
             "spec": spec, "status": status}
     ledger = Ledger.load(spec, status)
-    return StatusWriter(_Runtime(kube), body, ledger, deleting=lambda: False), ledger
+    return StatusWriter(FakeStatusHost(kube), body, ledger, deleting=lambda: False), ledger
 
 
 def _worst_status(names: list[str], retired: list[str]) -> dict[str, Any]:
