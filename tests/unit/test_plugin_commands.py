@@ -429,6 +429,12 @@ def test_read_follow_a_task_that_ended_unseen_prints_its_answer_and_fails_with_i
     cluster.statuses[("lieutenants", "api")] = [more["status"], failed["status"]]
     assert run(capsys, "read", "api", "--follow", "--timeout", "5") == (
         1, "one two three\n", "error: task t failed: model error\n")
+    # With its record written (as the operator does before that status), the full answer.
+    _record(cluster, "t", "Narration, one two,\n\nthree.", "2026-01-01T00:00:00Z")
+    cluster.add("lieutenants", "api", working["spec"], working["status"])
+    cluster.statuses[("lieutenants", "api")] = [more["status"], failed["status"]]
+    assert run(capsys, "read", "api", "--follow", "--timeout", "5") == (
+        1, "Narration, one two,\n\nthree.\n", "error: task t failed: model error\n")
 
 
 def test_status_is_a_table_or_data(cluster: FakeCluster,

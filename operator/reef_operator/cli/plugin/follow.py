@@ -10,11 +10,12 @@ writes (`status.currentTask.output` stays the bounded tail `kubectl get` shows).
 
 Which task: the running one; else the next one sent (it waits for it to start,
 as `kubectl logs -f` waits for a container, and says so on stderr while the
-lieutenant is paused); else the last one that ended (its answer from
-`status.history`). With no task at all it prints the last response and exits 0.
+lieutenant is paused); else the last one that ended (its full answer from its
+TaskRecord). With no task at all it prints the last response and exits 0.
 A task that ends before any version of the status the follower reads said where
 it began (a short task, the operator's coalesced status writes, a follower
-started late) is shown from its history entry.
+started late) is shown from its TaskRecord too (from its history entry when the
+operator writes no records).
 
 What it prints is transcript.py's: the streamed text on stdout, a line per tool
 call on stderr. It ends where the operator ends the task (transcript.py), then
@@ -33,8 +34,8 @@ from typing import Any
 
 from reef_operator.agent.framing import Rejected
 from reef_operator.agent.session import read_events
-from reef_operator.cli.plugin import output, vm
-from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
+from reef_operator.cli.plugin import output, records, vm
+from reef_operator.cli.plugin.cluster import Cluster, NotFound, Obj, PluginError
 from reef_operator.cli.plugin.transcript import Transcript
 from reef_operator.providers.base import Provider
 from reef_operator.providers.errors import ProviderError, ShellError, Transient
@@ -190,6 +191,16 @@ def _still_there(lieutenant: Obj, name: str) -> None:
         raise PluginError(f"lieutenant {name} is Destroyed: nothing to follow")
 
 
+def _ended_answer(cluster: Cluster, name: str, task: str, lieutenant: Obj) -> str:
+    """A task that ended unseen: its full answer from its TaskRecord (written before the
+    status that says it ended), else its entry in history (an operator without records)."""
+    with contextlib.suppress(NotFound):
+        return records.answer(cluster, name, task)
+    entry = next((h for h in reversed((lieutenant.get("status") or {}).get("history") or [])
+                  if h.get("task") == task), None)
+    return str((entry or {}).get("response") or "")
+
+
 def _outcome(cluster: Cluster, name: str, task: str, seen: _Seen, deadline: float,
              out: Write, last: str | None) -> int:
     """Wait for the task's phase; its answer from history when it was not streamed."""
@@ -206,10 +217,7 @@ def _outcome(cluster: Cluster, name: str, task: str, seen: _Seen, deadline: floa
                 _still_there(lieutenant, name)
             continue
         if last is None:
-            entry = next((h for h in reversed((lieutenant.get("status") or {})
-                                              .get("history") or [])
-                          if h.get("task") == task), None)
-            answer = str((entry or {}).get("response") or "")
+            answer = _ended_answer(cluster, name, task, lieutenant)
             out(answer + ("" if answer.endswith("\n") else "\n"))
         elif last != "\n":
             out("\n")
