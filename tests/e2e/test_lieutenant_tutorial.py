@@ -199,9 +199,8 @@ def test_dropped_ssh_connections_mid_stream_lose_and_repeat_nothing(
     assert len(prompts) == 1  # delivered once despite the reconnect
 
 
-def test_sent_tasks_cannot_be_edited_or_removed(admin: Kube, namespace: str,
-                                               operator: OperatorProcess,
-                                               model: ScriptedModel) -> None:
+def test_a_sent_task_cannot_be_edited_and_a_finished_one_leaves_for_good(
+        admin: Kube, namespace: str, operator: OperatorProcess, model: ScriptedModel) -> None:
     _scripted_lieutenant(admin, namespace, model, "local",
                          [{"name": "scaffold", "message": TASK1}])
     wait_for(lambda: (lambda o: o if len((o.get("status") or {}).get("history", [])) == 1
@@ -211,9 +210,14 @@ def test_sent_tasks_cannot_be_edited_or_removed(admin: Kube, namespace: str,
                          check=False)
     assert edit.returncode != 0
     assert "task 'scaffold' was already sent to the agent (Succeeded)" in edit.stderr
-    remove = admin.kubectl("patch", "lieutenant", "api", "-n", namespace, "--type=json", "-p",
-                           '[{"op":"remove","path":"/spec/tasks/0"}]', check=False)
-    assert remove.returncode != 0 and "cannot be removed" in remove.stderr
+    # A finished task may leave the spec (pruned), but its name never comes back.
+    admin.kubectl("patch", "lieutenant", "api", "-n", namespace, "--type=json", "-p",
+                  '[{"op":"remove","path":"/spec/tasks/0"}]')
+    again = admin.kubectl("patch", "lieutenant", "api", "-n", namespace, "--type=json", "-p",
+                          '[{"op":"add","path":"/spec/tasks/-","value":{"name":"scaffold",'
+                          '"message":"again"}}]', check=False)
+    assert again.returncode != 0
+    assert "task 'scaffold' already ran" in again.stderr and "never reused" in again.stderr
     append = admin.kubectl("patch", "lieutenant", "api", "-n", namespace, "--type=json", "-p",
                            '[{"op":"add","path":"/spec/tasks/-","value":{"name":"db",'
                            f'"message":"{TASK2}"}}}}]', check=False)
