@@ -11,7 +11,8 @@ from kubernetes.client.exceptions import ApiException
 class FakeStatusKube:
     """`records` by name; `patches` (every status sent, refused or not); `calls` in order.
     `refuse_records`: creates fail (unreachable); `unreachable`: status writes fail;
-    `too_large`: how many status writes are refused as too large."""
+    `too_large`: how many status writes are refused as too large; `deleted`: the object
+    is gone (status writes answer 404)."""
 
     def __init__(self, existing: list[dict[str, Any]] | None = None, too_large: int = 0
                  ) -> None:
@@ -21,6 +22,7 @@ class FakeStatusKube:
         self.refuse_records = False
         self.unreachable = False
         self.too_large = too_large
+        self.deleted = False
 
     async def create_object(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
         self.calls.append(f"create {body['metadata']['name']}")
@@ -45,6 +47,8 @@ class FakeStatusKube:
         self.calls.append("patch_status")
         if self.unreachable:
             raise OSError("apiserver unreachable")
+        if self.deleted:
+            raise ApiException(status=404, reason="Not Found")
         self.patches.append(status)
         if self.too_large:
             self.too_large -= 1

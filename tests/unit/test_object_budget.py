@@ -270,3 +270,16 @@ def test_too_large_is_recognised_from_the_apiserver_and_from_etcd() -> None:
     assert is_too_large(from_etcd)
     assert not is_too_large(ApiException(status=409, reason="Conflict"))
     assert not is_too_large(OSError("request is too large"))
+
+
+async def test_a_status_write_that_finds_the_object_deleted_ends_the_writing_quietly() -> None:
+    kube = FakeStatusKube()
+    spec = _spec("a")
+    writer, ledger = _writer(spec, {}, kube)
+    kube.deleted = True                          # deleted after the pass began
+    ledger.touch()
+    await writer.flush(force=True)               # no error: nothing left to report on
+    assert writer.gone and kube.calls.count("patch_status") == 1
+    writer.dirty = True
+    await writer.flush(force=True)
+    assert kube.calls.count("patch_status") == 1 # and nothing is sent again

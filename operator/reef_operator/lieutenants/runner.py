@@ -121,7 +121,8 @@ class LieutenantRunner:
         return UNTIL_CHANGED
 
     def deleting(self) -> bool:
-        return self.gone or bool(self.body.get("metadata", {}).get("deletionTimestamp"))
+        return self.gone or self.writer.gone or \
+            bool(self.body.get("metadata", {}).get("deletionTimestamp"))
 
     def management_paused(self) -> bool:
         return reconciliation_paused(self.body.get("metadata"))

@@ -31,7 +31,7 @@ from typing import Any
 from reef_operator import metrics
 from reef_operator.agent.events import Compaction, MessageUsage
 from reef_operator.api.budget import STATUS_BUDGET
-from reef_operator.kube.api import is_too_large
+from reef_operator.kube.api import is_not_found, is_too_large
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
 from reef_operator.lieutenants.ledger import Ledger, LedgerTask
 from reef_operator.lieutenants.records import RecordKeeper, Retention
@@ -67,6 +67,7 @@ class StatusWriter:
         self.offset = int(self.session.get("offset", 0))
         self.written: dict[str, Any] = {}
         self.dirty = False
+        self.gone = False                   # a status write found the object deleted
         self.last_flush = 0.0
         # Snapshots are taken and written one at a time: two concurrent writes could
         # land out of order and leave an older snapshot in place.
@@ -120,7 +121,7 @@ class StatusWriter:
         return status
 
     async def _write(self) -> None:
-        if self.deleting():
+        if self.gone or self.deleting():
             return
         if self._records is None:
             self._records = RecordKeeper(self.rt.kube, self.namespace, self.name, self.uid)
@@ -129,7 +130,15 @@ class StatusWriter:
         status = self.snapshot()
         compared = comparable(status)
         if compared != self.written:
-            await self._send(status)
+            try:
+                await self._send(status)
+            except Exception as error:
+                if not is_not_found(error):
+                    raise
+                # Deleted between the watch event that started this pass and the write:
+                # nothing is left to report on, and no error to log.
+                self.gone = True
+                return
             self.written = compared
             self.last_flush = time.monotonic()
         self.dirty = False
