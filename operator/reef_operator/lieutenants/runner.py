@@ -369,7 +369,7 @@ class Attachment:
                     and ledger.any_finished():
                 with contextlib.suppress(ProviderError, SessionError):
                     await self.session.stop()
-                self.writer.phase = "Stopped"
+                self.writer.set_phase(*phases.stopped())   # phase and conditions in one write
                 raise StepOut("tasks done: the agent stops (StopWhenDone)")
             runner.attached_phase()
             if self.writer.dirty:
