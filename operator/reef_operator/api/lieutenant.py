@@ -44,8 +44,8 @@ def usage_schema(what: str) -> dict[str, object]:
 
 
 TASK = obj(
-    "One message for the lieutenant. Appending a task sends it; once sent it can be neither "
-    "changed nor removed.",
+    "One message for the lieutenant. Appending a task sends it; once sent it cannot change, "
+    "and once finished it may be removed (its name is never used again).",
     {
         "name": string(
             "Unique name of the task within this lieutenant (a DNS label).",
