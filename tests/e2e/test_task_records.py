@@ -31,6 +31,11 @@ tasks:
   - match: "Quick task"
     steps:
       - text: "Quick answer."
+  - match: "Run the long job"
+    steps:
+      - text: "Starting the long job."
+        tool_calls: [{name: bash, arguments: {command: "sleep 600"}}]
+      - text: "never reached"
 """
 
 FULL_ANSWER = ("First I list the files.\n\nNow I write the notes.\n\n"
@@ -112,3 +117,23 @@ def test_retention_keeps_the_newest_and_records_go_with_their_lieutenant(
     admin.custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "lieutenants", "api")
     wait_for(lambda: not records(admin, ns, "api"), 120,
              "the garbage collector deletes the records with their lieutenant", operator)
+
+
+def test_a_task_running_when_its_lieutenant_is_destroyed_ends_aborted_with_its_record(
+        admin: Kube, scripted: str, operator: OperatorProcess) -> None:
+    ns = scripted
+    create(admin, ns, "doomed")
+    ok(reef(admin, "-n", ns, "send", "doomed", "Run the long job", "--task-name", "job"))
+    wait_for(lambda: "Starting the long job." in str(
+        (admin.get("lieutenants", "doomed", ns).get("status") or {}).get("currentTask")),
+        120, "the job under way", operator)
+    ok(reef(admin, "-n", ns, "destroy", "doomed", "--yes"))
+    status = wait_for(lambda: (lambda s: s if s.get("phase") == "Destroyed" else None)(
+        admin.get("lieutenants", "doomed", ns).get("status") or {}), 120, "destroyed", operator)
+    [task] = status["tasks"]
+    assert (task["phase"], task["note"]) == (
+        "Aborted", "the lieutenant was destroyed while the task ran")
+    [record] = records(admin, ns, "doomed")
+    assert (record["spec"]["phase"], record["spec"]["answer"]) == (
+        "Aborted", "Starting the long job.")
+    assert [c["name"] for c in record["spec"]["toolCalls"]] == ["bash"]

@@ -145,6 +145,24 @@ def test_a_task_pi_refused_still_gets_a_record_saying_why() -> None:
                                                                     "no API key")]
 
 
+def test_a_task_running_when_its_lieutenant_is_destroyed_ends_aborted_with_a_record() -> None:
+    protocol = _protocol("a")
+    ledger = protocol.ledger
+    task = ledger.get("a")
+    assert task is not None
+    ledger.mark_sent(task, "prompt", "task-a")
+    for event in (_user("do a"), _assistant("Halfway there.", stop="toolUse")):
+        protocol.feed(event)
+    ledger.abandon("the lieutenant was destroyed while the task ran")
+    assert ledger.running is None and task.phase == "Aborted"
+    [record] = ledger.finished
+    assert (record.phase, record.note, record.transcript.answer) == (
+        "Aborted", "the lieutenant was destroyed while the task ran", "Halfway there.")
+    assert ledger.status()["tasks"][0]["phase"] == "Aborted"
+    ledger.abandon("again")                      # nothing runs any more: nothing changes
+    assert len(ledger.finished) == 1
+
+
 def test_the_record_object_is_owned_labelled_and_named_for_its_task() -> None:
     finished = FinishedTask("t1", "prompt", "do it", "Succeeded", "2026-01-01T00:00:00Z",
                             None, "2026-01-01T00:01:00Z", "stop", "", {"cost": 0.1},

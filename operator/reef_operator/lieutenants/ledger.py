@@ -331,6 +331,16 @@ class Ledger:
         if self.running:
             self._finish(self.running, self.last_stop or "stop", final_error or self.last_error)
 
+    def abandon(self, why: str) -> None:
+        """The agent was stopped for good while it worked (the lieutenant destroyed): the
+        running task ends Aborted, says why, and keeps what it answered so far in its
+        history entry and record like any other."""
+        task = self.get(self.running) if self.running else None
+        if task is not None:
+            task.note = why
+            self._finish(task.name, "aborted", "")
+        self.running = None
+
     def fail_queued(self, command_id: str, error: str) -> None:
         """pi refused a command (e.g. no credentials): its task fails with pi's message."""
         task = next((t for t in self.tasks if t.command_id == command_id), None)

@@ -138,7 +138,7 @@ class LieutenantRunner:
         released = found is None or (find_condition(found, "Ready").get("reason") == "Destroyed"
                                      and node.observed(found))
         self.writer.set_phase(*phases.destroyed(released, self.name))
-        self.ledger.running = None
+        self.ledger.abandon("the lieutenant was destroyed while the task ran")
         await self.flush(force=True)
         return UNTIL_CHANGED
 
