@@ -29,6 +29,7 @@ from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.constants import GROUP, VERSION
+from reef_operator.providers.local import kill_every_vm
 
 STREAM_CHUNKS, CHUNK_DELAY = 50, 0.2
 STREAM_SECONDS = STREAM_CHUNKS * CHUNK_DELAY
@@ -114,6 +115,7 @@ def measure(count: int) -> None:
               f"{STREAM_SECONDS:g}s streamed answer)")
     finally:
         operator.stop()
+        kill_every_vm(work / "vms")         # a Local VM's processes outlive its directory
         model.stop()
         plane.down()
         shutil.rmtree(work, ignore_errors=True)
