@@ -23,6 +23,7 @@ from reef_operator.api.schema import (
 TASK_MODES = ("prompt", "steer", "followUp")
 PHASES = ("Starting", "Idle", "Working", "Paused", "Stopped", "Error", "Destroyed")
 TASK_PHASES = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Aborted")
+FINISHED_TASK_PHASES = TASK_PHASES[3:]      # a task in one of these has ended for good
 CONDITION_TYPES = LIEUTENANT_CONDITIONS.type_names
 THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
 MAX_TASKS = 1000

@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 
 from reef_operator.api.kinds import Column, Kind
-from reef_operator.api.lieutenant import TASK_MODES, TASK_PHASES, usage_schema
+from reef_operator.api.lieutenant import FINISHED_TASK_PHASES, TASK_MODES, usage_schema
 from reef_operator.api.schema import DNS_LABEL, array, boolean, obj, string, timestamp
 
 ANSWER_LIMIT = 256 * 1024          # bytes of UTF-8 of one record's full answer
 MAX_TOOL_CALLS = 200               # tool calls kept per record
 TOOL_ARGUMENTS_LIMIT = 512         # characters of one tool call's argument summary
 MESSAGE_LIMIT = 32768              # the task's message (the Lieutenant schema's bound)
-FINISHED_PHASES = tuple(p for p in TASK_PHASES if p in ("Succeeded", "Failed", "Aborted"))
 
 TOOL_CALL = obj(
     "One tool call the agent made during the task.",
@@ -41,7 +40,7 @@ SPEC = obj(
                        max_length=63),
         "message": string("What the agent was told.", max_length=MESSAGE_LIMIT),
         "mode": string("How it was delivered.", enum=TASK_MODES),
-        "phase": string("How it ended.", enum=FINISHED_PHASES),
+        "phase": string("How it ended.", enum=FINISHED_TASK_PHASES),
         "sentAt": timestamp("When it was delivered to pi."),
         "startedAt": timestamp("When the agent started on it."),
         "completedAt": timestamp("When it ended."),

@@ -29,6 +29,7 @@ from typing import Any
 import kopf
 
 from reef_operator.api.budget import SPEC_TASKS_BUDGET, spec_tasks_bytes
+from reef_operator.api.lieutenant import FINISHED_TASK_PHASES as FINISHED
 from reef_operator.constants import GROUP, LABEL_TASK, VERSION
 from reef_operator.controllers import runtime
 from reef_operator.lieutenants.inputs import credentials_consented, unlabelled_credentials_message
@@ -42,7 +43,6 @@ logger = logging.getLogger(__name__)
 LOOKUP_BUDGET = 2.0
 
 
-FINISHED = ("Succeeded", "Failed", "Aborted")
 
 
 def _spec_tasks(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

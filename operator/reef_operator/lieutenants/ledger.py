@@ -31,6 +31,7 @@ from typing import Any
 
 from reef_operator.agent.events import MessageUsage, assistant_text, message_usage
 from reef_operator.api.budget import FINISHED_WINDOW, HISTORY_BUDGET, stored_bytes
+from reef_operator.api.lieutenant import FINISHED_TASK_PHASES as FINISHED
 from reef_operator.kube.conditions import now_iso
 from reef_operator.lieutenants.records import FinishedTask, Transcript
 
@@ -38,7 +39,6 @@ RESPONSE_LIMIT = 16 * 1024       # characters of one response kept in history
 OUTPUT_TAIL = 4 * 1024           # characters of live output kept in currentTask
 NOTE_LIMIT = 1024
 FINISHED_NOTE_LIMIT = 256        # a finished task's note: why it failed, in short
-FINISHED = ("Succeeded", "Failed", "Aborted")
 REUSED_NOTE = ("a task named {name} already ran; task names are never reused: append it "
                "under a new name")
 

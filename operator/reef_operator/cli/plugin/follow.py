@@ -34,6 +34,7 @@ from typing import Any
 
 from reef_operator.agent.framing import Rejected
 from reef_operator.agent.session import read_events
+from reef_operator.api.lieutenant import FINISHED_TASK_PHASES as FINISHED
 from reef_operator.cli.plugin import output, records, vm
 from reef_operator.cli.plugin.cluster import Cluster, NotFound, Obj, PluginError
 from reef_operator.cli.plugin.transcript import Transcript
@@ -41,7 +42,6 @@ from reef_operator.providers.base import Provider
 from reef_operator.providers.errors import ProviderError, ShellError, Transient
 
 PLURAL = "lieutenants"
-FINISHED = ("Succeeded", "Failed", "Aborted")
 RECONNECTS = 3          # a cut connection is opened again this often in a row
 
 Write = Callable[[str], None]

@@ -19,10 +19,10 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from reef_operator.api.budget import SPEC_TASKS_BUDGET, spec_tasks_bytes
+from reef_operator.api.lieutenant import FINISHED_TASK_PHASES as FINISHED
 from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
 
 PLURAL = "lieutenants"
-FINISHED = ("Succeeded", "Failed", "Aborted")
 ATTEMPTS = 10
 NAMES_SHOWN = 5
 # The apiserver's whole answer when a JSON patch does not apply to the stored object.

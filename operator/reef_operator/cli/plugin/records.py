@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reef_operator.api.lieutenant import FINISHED_TASK_PHASES
 from reef_operator.api.taskrecord import record_name
 from reef_operator.cli.plugin import output
 from reef_operator.cli.plugin.cluster import Cluster, NotFound, Obj
@@ -32,7 +33,7 @@ def record(cluster: Cluster, lieutenant: str, task: str,
         return cluster.get(PLURAL, name, namespace)
     tasks = {str(t.get("name")): str(t.get("phase", "Pending"))
              for t in (found.get("status") or {}).get("tasks") or []}
-    if task in tasks and tasks[task] not in ("Succeeded", "Failed", "Aborted"):
+    if task in tasks and tasks[task] not in FINISHED_TASK_PHASES:
         why = f"task {task} is {tasks[task]}: its record is written when it ends"
     elif task in tasks or task in {t.get("name") for t in (found.get("spec") or {}).get(
             "tasks") or []}:
