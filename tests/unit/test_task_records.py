@@ -109,17 +109,17 @@ def test_tool_calls_are_bounded_in_number_and_argument_size() -> None:
 # -- from pi's events to a finished record --------------------------------------------------
 
 def _protocol(*names: str) -> SessionProtocol:
+    """A session whose tasks `names` (message "do <name>") were all sent, in order."""
     spec = {"tasks": [{"name": n, "message": f"do {n}"} for n in names]}
-    return SessionProtocol(Ledger.load(spec, {}))
+    protocol = SessionProtocol(Ledger.load(spec, {}))
+    for task in protocol.ledger.tasks:
+        protocol.ledger.mark_sent(task, "prompt", f"task-{task.name}")
+    return protocol
 
 
 def test_a_finished_task_leaves_a_record_with_its_whole_run_and_history_its_last_text() -> None:
     protocol = _protocol("a", "b")
     ledger = protocol.ledger
-    for name in ("a", "b"):
-        task = ledger.get(name)
-        assert task is not None
-        ledger.mark_sent(task, "prompt", f"task-{name}")
     for event in (_user("do a"), _assistant("Step one."), _tool("start", "c1"),
                   _tool("end", "c1"), _assistant("All done.", tokens=7),
                   _user("do b"), _assistant("B.")):
@@ -137,9 +137,6 @@ def test_a_finished_task_leaves_a_record_with_its_whole_run_and_history_its_last
 def test_a_task_pi_refused_still_gets_a_record_saying_why() -> None:
     protocol = _protocol("a")
     ledger = protocol.ledger
-    task = ledger.get("a")
-    assert task is not None
-    ledger.mark_sent(task, "prompt", "task-a")
     ledger.fail_queued("task-a", "no API key")
     assert [(f.task, f.phase, f.note) for f in ledger.finished] == [("a", "Failed",
                                                                     "no API key")]
@@ -148,13 +145,10 @@ def test_a_task_pi_refused_still_gets_a_record_saying_why() -> None:
 def test_a_task_running_when_its_lieutenant_is_destroyed_ends_aborted_with_a_record() -> None:
     protocol = _protocol("a")
     ledger = protocol.ledger
-    task = ledger.get("a")
-    assert task is not None
-    ledger.mark_sent(task, "prompt", "task-a")
     for event in (_user("do a"), _assistant("Halfway there.", stop="toolUse")):
         protocol.feed(event)
     ledger.abandon("the lieutenant was destroyed while the task ran")
-    assert ledger.running is None and task.phase == "Aborted"
+    assert ledger.running is None and ledger.tasks[0].phase == "Aborted"
     [record] = ledger.finished
     assert (record.phase, record.note, record.transcript.answer) == (
         "Aborted", "the lieutenant was destroyed while the task ran", "Halfway there.")

@@ -234,4 +234,5 @@ class RecordKeeper:
         doomed = retention.expired(self.kept, datetime.datetime.now(datetime.UTC))
         for name in doomed:
             await self.api.delete_object(PLURAL, self.namespace, name)
-        self.kept = [(c, n) for c, n in self.kept if n not in set(doomed)]
+        gone = set(doomed)
+        self.kept = [(c, n) for c, n in self.kept if n not in gone]
