@@ -1,4 +1,4 @@
--- Argo CD health check for reef.vers.sh Lieutenant, VMNode and BootProfile.
+-- Argo CD health check for reef.vers.sh Lieutenant, VMNode, BootProfile and ReefPolicy.
 --
 -- The source of truth: `python -m reef_operator.render` copies this file into
 -- argocd-cm-patch.yaml under resource.customizations.health.reef.vers.sh_<Kind>, and
@@ -9,8 +9,9 @@
 --   no status yet, or status.observedGeneration ~= metadata.generation  -> Progressing
 --   Stalled=True                                                        -> Degraded
 --   Reconciling=True                                                    -> Progressing
---   Paused=True (Lieutenant, VMNode)                                    -> Suspended
---   Ready=True, or Ready=False with reason Destroyed                    -> Healthy
+--   Paused=True (Lieutenant, VMNode), unless paused for idleness        -> Suspended
+--   Ready=True (an idle-paused lieutenant is Ready: the next task wakes it),
+--   or Ready=False with reason Destroyed or Expired                     -> Healthy
 --   anything else                                                       -> Progressing
 -- (Argo CD itself reports an object with a deletionTimestamp as Progressing.)
 
@@ -76,7 +77,8 @@ if is_true("Reconciling") then
   return hs
 end
 
-if is_true("Paused") then
+local paused = condition("Paused")
+if is_true("Paused") and paused.reason ~= "Idle" then
   hs.status = "Suspended"
   hs.message = describe(condition("Paused"), "paused")
   return hs
@@ -115,7 +117,7 @@ if ready.status == "True" then
   return hs
 end
 
-if ready.reason == "Destroyed" then
+if ready.reason == "Destroyed" or ready.reason == "Expired" then
   hs.status = "Healthy"
   hs.message = describe(ready, "destroyed as asked; the object is kept")
   return hs

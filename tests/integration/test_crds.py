@@ -153,14 +153,20 @@ def test_get_lieutenants_prints_the_printer_columns(admin: Kube, namespace: str)
     admin.custom.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, "lieutenants", "api",
         {"status": {"phase": "Working", "currentTask": {"name": "scaffold"}, "taskCount": 2,
-                    "vmId": "vm-1234"}},
+                    "vmId": "vm-1234", "conditions": [
+                        {"type": "Working", "status": "True", "reason": "Working",
+                         "lastTransitionTime": "2026-12-01T00:00:00Z"},
+                        {"type": "Ready", "status": "True", "reason": "SessionReady",
+                         "lastTransitionTime": "2026-12-01T00:00:00Z"}]}},
     )
     table = admin.kubectl("get", "lieutenants", "-n", namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "TASK", "TASKS", "VM", "AGE"]
-    assert table[1].split()[:5] == ["api", "Working", "scaffold", "2", "vm-1234"]
+    assert table[0].split() == ["NAME", "PHASE", "REASON", "TASK", "TASKS", "VM", "AGE"]
+    assert table[1].split()[:6] == ["api", "Working", "SessionReady", "scaffold", "2",
+                                    "vm-1234"]
 
     wide = admin.kubectl("get", "lt", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split() == ["NAME", "PHASE", "TASK", "TASKS", "VM", "AGE", "ROLE", "MODEL"]
+    assert wide[0].split() == ["NAME", "PHASE", "REASON", "TASK", "TASKS", "VM", "AGE", "ROLE",
+                               "MODEL"]
     assert "Build the API" in wide[1] and "claude-x" in wide[1]
 
 

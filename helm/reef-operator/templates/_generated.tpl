@@ -22,6 +22,13 @@
 - apiGroups:
   - reef.vers.sh
   resources:
+  - reefpolicies
+  verbs:
+  - list
+  - watch
+- apiGroups:
+  - reef.vers.sh
+  resources:
   - taskrecords
   verbs:
   - create

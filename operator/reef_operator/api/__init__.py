@@ -3,9 +3,10 @@
 from reef_operator.api.bootprofile import BOOTPROFILE
 from reef_operator.api.kinds import Kind
 from reef_operator.api.lieutenant import LIEUTENANT
+from reef_operator.api.reefpolicy import REEFPOLICY
 from reef_operator.api.taskrecord import TASKRECORD
 from reef_operator.api.vmnode import VMNODE
 
-KINDS: tuple[Kind, ...] = (LIEUTENANT, VMNODE, BOOTPROFILE, TASKRECORD)
+KINDS: tuple[Kind, ...] = (LIEUTENANT, VMNODE, BOOTPROFILE, TASKRECORD, REEFPOLICY)
 
-__all__ = ["BOOTPROFILE", "KINDS", "LIEUTENANT", "TASKRECORD", "VMNODE", "Kind"]
+__all__ = ["BOOTPROFILE", "KINDS", "LIEUTENANT", "REEFPOLICY", "TASKRECORD", "VMNODE", "Kind"]

@@ -1,12 +1,36 @@
-"""Schema pieces shared by more than one kind: golden-image source, VM size, DNA."""
+"""Schema pieces shared by more than one kind: golden-image source, VM size, DNA, and a
+lieutenant's idle policy and budget (its own, or its namespace's ReefPolicy defaults)."""
 
 from __future__ import annotations
 
-from reef_operator.api.schema import DNS_LABEL, Schema, integer, obj, string, string_set
+import re
+
+from reef_operator.api.schema import (
+    DNS_LABEL,
+    Schema,
+    integer,
+    number,
+    obj,
+    string,
+    string_set,
+)
 
 VM_STATES = ("Running", "Paused", "Destroyed")
 VM_CATEGORIES = ("Lieutenant", "Swarm", "Agent", "Infra")
 COMMIT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+# A duration as people write it: 90s, 15m, 1h30m, 7d (days, hours, minutes, seconds, in
+# that order, each at most once; the apiserver's RE2 has no lookahead, so the schema adds
+# minLength 2 to refuse the empty string).
+DURATION = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def duration_seconds(text: str) -> int:
+    """Seconds of a DURATION string; ValueError for anything else."""
+    if not text or not re.fullmatch(DURATION, text):
+        raise ValueError(f"{text!r} is not a duration like 90s, 15m, 1h30m or 7d")
+    return sum(int(amount) * _UNITS[unit] for amount, unit in re.findall(r"([0-9]+)([dhms])",
+                                                                        text))
 
 
 def source(owner: str) -> Schema:
@@ -55,3 +79,38 @@ def capabilities(owner: str) -> Schema:
         "Capability name, e.g. vers-vm, vers-swarm, ssh.",
         max_items=64,
     )
+
+
+def idle_policy(owner: str) -> Schema:
+    return obj(
+        f"What happens to {owner} that has nothing to do (no task running, queued or "
+        "waiting, no agent activity). Durations are written like 90s, 15m, 1h30m or 7d.",
+        {
+            "pauseAfter": string(
+                "Pause the VM with the agent's memory intact after this long idle; spec.state "
+                "is not changed, and the next task resumes it (status: phase Paused, Paused "
+                "reason Idle).", pattern=DURATION, min_length=2, max_length=32),
+            "destroyAfter": string(
+                "Destroy the lieutenant after this long without tasks (paused or not): the VM "
+                "is released, history and TaskRecords are kept (reason Expired). A task "
+                "appended later is not delivered.", pattern=DURATION, min_length=2, max_length=32),
+        },
+    )
+
+
+def budget(what: str) -> Schema:
+    return obj(
+        f"Spending limits of {what}, from the usage pi reports. When reached, the running "
+        "task finishes, no further task is delivered and the VM pauses with the agent's "
+        "memory (reason BudgetExhausted); raising the limit resumes it.",
+        {
+            "maxCostUSD": number("US dollars at most.", minimum=0),
+            "maxTokens": integer("Tokens at most: input, output and prompt-cache reads and "
+                                 "writes, summed.", minimum=0, format="int64"),
+        },
+    )
+
+
+def ttl_after_destroyed() -> Schema:
+    return integer("Delete the object this many seconds after it became Destroyed (its "
+                   "TaskRecords go with it); absent means kept.", minimum=0, format="int64")

@@ -163,6 +163,9 @@ VMNODE = KindConditions(
                 "frozen as asked (its own spec or an ancestor's)"),
         Summary("Destroyed", False, False, False, "Healthy",
                 "the VM was released as asked; the object is kept"),
+        Summary("QuotaExceeded", False, True, False, "Progressing",
+                "the namespace's ReefPolicy allows no more running VMs now; the VM is "
+                "created (or resumed) when there is room"),
         Summary("VMSleeping", False, False, True, "Degraded",
                 "the platform put the VM to sleep"),
         Summary("VMDead", False, False, True, "Degraded", "the platform reports the VM dead"),
@@ -190,10 +193,17 @@ LIEUTENANT = KindConditions(
                       (("Working", "True"), ("Idle", "False: waiting for tasks"),
                        ("Paused", "False"), ("Destroyed", "False"),
                        ("WaitingForVM", "False"), ("Pausing", "False: the VM is being frozen"),
+                       ("IdlePaused", "False"), ("BudgetExhausted", "False"),
+                       ("Expired", "False"), ("QuotaExceeded", "False"),
                        ("Stopped", "False: stopped after its tasks (StopWhenDone)"),
                        ("AgentUnreachable", "False"), (ANY_STALLED_REASON, "False"))),
         ConditionType("Paused", "The VM is frozen with the agent's memory intact.",
-                      (("Paused", "True"), ("Running", "False"),
+                      (("Paused", "True: spec.state is Paused"),
+                       ("Idle", "True: paused by the operator after spec.idlePolicy.pauseAfter "
+                                "without work; the next task resumes it"),
+                       ("BudgetExhausted", "True: the session's budget or the namespace's "
+                                           "daily cost limit is spent"),
+                       ("Running", "False"),
                        ("WaitingForTaskToFinish", "False: a pause is asked for; it waits for "
                                                   "the current task"),
                        ("Destroyed", "False"))),
@@ -216,6 +226,20 @@ LIEUTENANT = KindConditions(
         Summary("Pausing", False, True, False, "Progressing",
                 "the VM is being frozen", when="VM freezing", phase="as before"),
         Summary("Paused", False, False, False, "Suspended", "frozen as asked", phase="Paused"),
+        Summary("IdlePaused", True, False, False, "Healthy",
+                "paused by the operator after spec.idlePolicy.pauseAfter without work, the "
+                "agent's memory kept; spec.state is unchanged and the next task resumes it",
+                phase="Paused"),
+        Summary("BudgetExhausted", False, False, False, "Suspended",
+                "spec.budget (or the namespace's ReefPolicy daily cost limit) is spent: no "
+                "further task is delivered and the VM is paused with the agent's memory; "
+                "raising the limit resumes it", phase="Paused"),
+        Summary("Expired", False, False, False, "Healthy",
+                "destroyed by the operator after spec.idlePolicy.destroyAfter without tasks; "
+                "the VM is released, history and TaskRecords are kept", phase="Destroyed"),
+        Summary("QuotaExceeded", False, True, False, "Progressing",
+                "the namespace's ReefPolicy has no room for it now (running VMs); it starts "
+                "when there is", phase="Starting"),
         Summary("WaitingForVM", False, True, False, "Progressing",
                 "the VMNode is not Ready yet (creating, booting, resuming)", phase="Starting"),
         Summary("AgentUnreachable", False, True, False, "Progressing",
@@ -287,6 +311,21 @@ BOOTPROFILE = KindConditions(
     ),
 )
 
+REEFPOLICY = KindConditions(
+    types=(
+        ConditionType("Ready", f"{READY}: it is the namespace's policy and is applied."),
+        ConditionType("Stalled", f"{STALLED}: another ReefPolicy of the namespace is the one "
+                      "applied.", abnormal_true=True),
+    ),
+    summaries=(
+        Summary("Active", True, None, False, "Healthy", "the namespace's policy, applied"),
+        Summary("Duplicate", False, None, True, "Degraded",
+                "an older ReefPolicy of the namespace applies; this one is ignored until it "
+                "is the only one"),
+    ),
+)
+
 BY_KIND: dict[str, KindConditions] = {
     "Lieutenant": LIEUTENANT, "VMNode": VMNODE, "BootProfile": BOOTPROFILE,
+    "ReefPolicy": REEFPOLICY,
 }

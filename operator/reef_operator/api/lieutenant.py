@@ -155,6 +155,10 @@ SPEC = obj(
             "StopWhenDone stops the agent (phase Stopped) until a new task arrives.",
             enum=("StayIdle", "StopWhenDone"), default="StayIdle",
         ),
+        "idlePolicy": common.idle_policy("the lieutenant (default: its namespace's "
+                                         "ReefPolicy)"),
+        "budget": common.budget("the whole session (default: its namespace's ReefPolicy)"),
+        "ttlSecondsAfterDestroyed": common.ttl_after_destroyed(),
         "env": array(
             "Extra non-secret environment variables for the agent.",
             obj(
@@ -283,6 +287,8 @@ LIEUTENANT = Kind(
     status=STATUS,
     columns=(
         Column("Phase", "string", ".status.phase", "Current phase"),
+        Column("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason',
+               "Why it is in that phase (e.g. IdlePaused, BudgetExhausted, Expired)"),
         Column("Task", "string", ".status.currentTask.name", "Task being worked on"),
         Column("Tasks", "integer", ".status.taskCount", "Tasks delivered"),
         Column("VM", "string", ".status.vmId", "VM id"),

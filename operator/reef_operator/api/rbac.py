@@ -26,6 +26,11 @@ CLUSTER_RULES: list[dict[str, Any]] = [
         "resources": ["vmnodes"],
         "verbs": ["list", "watch", "patch", "create"],
     },
+    {   # ReefPolicies: watched (each namespace's defaults and limits), their status written.
+        "apiGroups": [GROUP],
+        "resources": ["reefpolicies"],
+        "verbs": ["list", "watch"],
+    },
     {   # TaskRecords: one created per finished task, listed once per lieutenant and the
         # oldest deleted to keep its retention; admission lists those of the task names a
         # lieutenant update adds (a name that ran is never reused).

@@ -36,6 +36,8 @@ class Runtime:
     # objects of each kind whose loop is backing off after a failed pass.
     lieutenants: dict[Key, LieutenantRunner] = field(default_factory=dict)
     in_backoff: dict[str, set[Key]] = field(default_factory=dict)
+    # ReefPolicies as last seen by the watch: namespace -> name -> body.
+    policies: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     # Agent starts in flight are bounded (REEF_MAX_AGENT_STARTS).
     agent_starts: StartGate = field(init=False)
 
@@ -45,6 +47,20 @@ class Runtime:
     @staticmethod
     def post_event(body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
         post_event(body, kind, reason, message)
+
+    def policy(self, namespace: str) -> Mapping[str, Any] | None:
+        """The namespace's ReefPolicy: the oldest when several slipped past admission."""
+        found = self.policies.get(namespace) or {}
+        if not found:
+            return None
+        return min(found.values(), key=lambda body: (
+            str(body.get("metadata", {}).get("creationTimestamp", "")),
+            str(body.get("metadata", {}).get("name", ""))))
+
+    def wake_lieutenants(self, namespace: str) -> None:
+        for (lt_namespace, _), waker in list(self.lieutenant_wakers.items()):
+            if lt_namespace == namespace:
+                waker.set()
 
     def waker(self, key: Key) -> asyncio.Event:
         return self.wakers.setdefault(key, asyncio.Event())

@@ -32,6 +32,8 @@ USED: Final[frozenset[Permission]] = frozenset({
     # controllers/admission.py via KubeApi.list_task_records: the TaskRecords of tasks a
     # lieutenant update adds or removes (a reused name is refused).
     (GROUP, "taskrecords", "list"),
+    # controllers/reefpolicy.py: each namespace's ReefPolicy, watched.
+    *_each(GROUP, ("reefpolicies",), ("list", "watch")),
     # lieutenants/node.py: a lieutenant creates its VMNode.
     (GROUP, "vmnodes", "create"),
     # lieutenants/records.py RecordKeeper: a finished task's TaskRecord (create); the

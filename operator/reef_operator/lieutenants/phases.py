@@ -8,6 +8,7 @@ from the Lieutenant catalogue (api/conditions.py), so every reason is a document
 from __future__ import annotations
 
 from reef_operator.kube.conditions import Condition, summary
+from reef_operator.lieutenants.holds import Hold
 
 KIND = "Lieutenant"
 UNREACHABLE_BEFORE_STALLED = 5  # failed attempts to reach the agent before Stalled=True
@@ -23,6 +24,15 @@ def paused() -> Phase:
     return "Paused", [*summary(KIND, "Paused", "the VM is paused"),
                       _condition("Paused", True, "Paused", "frozen, memory kept"),
                       _condition("Working", False, "Paused")]
+
+
+def held(hold: Hold) -> Phase:
+    """Paused by the operator itself (idleness, a spent budget): memory kept."""
+    paused_reason = "Idle" if hold.reason == "IdlePaused" else hold.reason
+    return "Paused", [*summary(KIND, hold.reason, hold.message,
+                               ready=hold.reason == "IdlePaused"),
+                      _condition("Paused", True, paused_reason, hold.message),
+                      _condition("Working", False, hold.reason)]
 
 
 def pausing_vm() -> list[Condition]:
@@ -47,10 +57,12 @@ def stopped() -> Phase:
                        _condition("Working", False, "Stopped")]
 
 
-def destroyed(released: bool, node: str) -> Phase:
-    """spec.state Destroyed: done once the VMNode has released the VM."""
-    conditions = (summary(KIND, "Destroyed", "the agent was stopped and the VM released; "
-                          "history is kept") if released else
+def destroyed(released: bool, node: str, hold: Hold | None = None) -> Phase:
+    """spec.state Destroyed, or expired (`hold`): done once the VMNode has released the VM."""
+    done = (summary(KIND, hold.reason, hold.message) if hold is not None else
+            summary(KIND, "Destroyed", "the agent was stopped and the VM released; "
+                    "history is kept"))
+    conditions = (done if released else
                   summary(KIND, "Destroying", f"waiting for VMNode {node} to release the VM",
                           reconciling=True))
     return "Destroyed", [*conditions, _condition("Working", False, "Destroyed"),

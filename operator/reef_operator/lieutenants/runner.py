@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from reef_operator import metrics
@@ -26,8 +27,9 @@ from reef_operator.agent.framing import Rejected
 from reef_operator.agent.session import PiSession, SessionError
 from reef_operator.constants import GROUP
 from reef_operator.kube.annotations import reconciliation_paused
-from reef_operator.kube.conditions import Condition, find_condition, now_iso
-from reef_operator.lieutenants import delivery, inputs, node, phases
+from reef_operator.kube.conditions import Condition, find_condition, now_iso, parse_time
+from reef_operator.lieutenants import delivery, holds, inputs, node, phases
+from reef_operator.lieutenants.holds import Hold
 from reef_operator.lieutenants.inputs import InputError
 from reef_operator.lieutenants.ledger import Ledger
 from reef_operator.lieutenants.node import OwnershipError
@@ -68,6 +70,10 @@ class LieutenantRunner:
         # and how far the consumer is behind pi's event log (while attached).
         self.attached_at: float | None = None
         self.backlog_bytes: int | None = None
+        # What the operator itself holds the lieutenant to (lieutenants/holds.py), and in
+        # how many seconds that verdict may change with nothing written.
+        self.hold: Hold | None = None
+        self.recheck: float | None = None
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -78,7 +84,38 @@ class LieutenantRunner:
         return self.writer.phase
 
     def desired(self) -> str:
-        return str(self.spec.get("state", "Running"))
+        """The state to drive to: the spec's, or a stronger one the operator holds it to."""
+        return holds.desired_state(str(self.spec.get("state", "Running")), self.held())
+
+    def held(self) -> Hold | None:
+        """The hold, when it is what drives the lieutenant (the spec asks for less)."""
+        spec_state = str(self.spec.get("state", "Running"))
+        if self.hold is None or holds.STRENGTH[self.hold.state] <= \
+                holds.STRENGTH.get(spec_state, 0):
+            return None
+        return self.hold
+
+    def refresh_hold(self) -> None:
+        ledger = self.ledger
+        busy = ledger.running is not None or any(
+            t.phase in ("Pending", "Queued", "Running") for t in ledger.tasks)
+        self.hold, self.recheck = holds.decide(holds.Situation(
+            spec=self.spec, status=self.body.get("status") or {}, now=datetime.now(UTC),
+            busy=busy, last_activity=self.last_activity(),
+            policy=self.rt.policy(self.namespace)))
+
+    def last_activity(self) -> datetime | None:
+        """The agent's last activity, or the last attach (a start, a resume, an operator
+        restart) or the object's creation if later: the idle clock starts from there."""
+        seen = [parse_time(value) for value in (
+            self.ledger.last_activity, self.writer.session.get("attachedAt"),
+            self.body.get("metadata", {}).get("creationTimestamp"))]
+        return max((t for t in seen if t is not None), default=None)
+
+    def until_changed(self) -> float:
+        """How long a settled pass waits: until a change wakes it, or a hold may change."""
+        return UNTIL_CHANGED if self.recheck is None else \
+            max(0.0, min(UNTIL_CHANGED, self.recheck))
 
     # -- the outer loop -------------------------------------------------------------------
     async def reconcile(self) -> float:
@@ -88,6 +125,7 @@ class LieutenantRunner:
         if self.management_paused():
             return UNTIL_CHANGED  # tasks wait; pi finishes what it was given on its own
         self.ledger.sync_spec(self.spec)
+        self.refresh_hold()
         desired = self.desired()
         state = node.node_state(desired, self.ledger.running is not None)
         found = await node.ensure_vmnode(self.rt, self.body, state)
@@ -95,7 +133,8 @@ class LieutenantRunner:
             return await self._destroyed(found)
         ready = find_condition(found, "Ready").get("status") == "True"
         if desired == "Paused" and find_condition(found, "Paused").get("status") == "True":
-            return await self._settle_on(*phases.paused())
+            hold = self.held()
+            return await self._settle_on(*(phases.held(hold) if hold else phases.paused()))
         stalled = find_condition(found, "Stalled")
         if not ready and stalled.get("status") == "True" and node.observed(found):
             # The VM cannot come up without a person (no such profile, ...): say so here.
@@ -118,7 +157,7 @@ class LieutenantRunner:
         """Write a phase that holds until something changes (a watch event wakes the loop)."""
         self.writer.set_phase(phase, conditions)
         await self.flush(force=True)
-        return UNTIL_CHANGED
+        return self.until_changed()
 
     def deleting(self) -> bool:
         return self.gone or self.writer.gone or \
@@ -137,10 +176,10 @@ class LieutenantRunner:
     async def _destroyed(self, found: Mapping[str, Any] | None) -> float:
         released = found is None or (find_condition(found, "Ready").get("reason") == "Destroyed"
                                      and node.observed(found))
-        self.writer.set_phase(*phases.destroyed(released, self.name))
+        self.writer.set_phase(*phases.destroyed(released, self.name, self.held()))
         self.ledger.abandon("the lieutenant was destroyed while the task ran")
         await self.flush(force=True)
-        return UNTIL_CHANGED
+        return self.until_changed()
 
     # -- attachment -----------------------------------------------------------------------
     async def _attach(self, node_status: Mapping[str, Any]) -> None:
@@ -354,6 +393,7 @@ class Attachment:
             if runner.management_paused():
                 raise StepOut("reconciliation paused by annotation")
             ledger.sync_spec(runner.spec)
+            runner.refresh_hold()
             await self._deliver_pending()
             if runner.stopping() or runner.deleting():
                 raise StepOut("the lieutenant's loop is stopping")

@@ -77,3 +77,7 @@ class LieutenantRuntime(StatusHost, Protocol):
 
     @property
     def agent_starts(self) -> StartGate: ...
+
+    def policy(self, namespace: str) -> Mapping[str, Any] | None:
+        """The namespace's ReefPolicy as last seen by the watch, if it has one."""
+        ...
