@@ -95,6 +95,12 @@ COST = Counter(
     "Model cost in US dollars as pi computes it from the model's prices (0 for models "
     "without prices), by namespace and model.",
     ["namespace", "model"])
+BUDGET_EXHAUSTED = Counter(
+    "reef_lieutenant_budget_exhausted",
+    "Times a lieutenant was paused because a budget was spent, by namespace and limit: "
+    "maxTokens, maxCostUSD (spec.budget or the ReefPolicy's default) or costPerDayUSD (the "
+    "namespace's daily cost limit).",
+    ["namespace", "limit"])
 EVENT_LAG = Histogram(
     "reef_agent_event_lag_seconds",
     "Time from pi emitting a message_start event (of a user or tool-result message, whose "
@@ -141,6 +147,10 @@ def model_usage(namespace: str, model: str, tokens: Mapping[str, int], cost: flo
             TOKENS.labels(namespace, model, kind).inc(tokens[kind])
     if cost > 0:
         COST.labels(namespace, model).inc(cost)
+
+
+def budget_exhausted(namespace: str, limit: str) -> None:
+    BUDGET_EXHAUSTED.labels(namespace, limit).inc()
 
 
 def event_consumed(event: Mapping[str, Any], now: float | None = None) -> None:

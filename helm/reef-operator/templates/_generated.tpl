@@ -13,6 +13,12 @@
 - apiGroups:
   - reef.vers.sh
   resources:
+  - lieutenants
+  verbs:
+  - delete
+- apiGroups:
+  - reef.vers.sh
+  resources:
   - vmnodes
   verbs:
   - list

@@ -270,6 +270,12 @@ STATUS = obj(
         "taskCount": integer("Number of tasks delivered.", minimum=0),
         "lastActivityTime": timestamp("When the agent last did anything."),
         "usage": usage_schema("the whole session"),
+        "expiredAt": timestamp(
+            "When the operator destroyed the lieutenant for spec.idlePolicy.destroyAfter "
+            "without tasks (reason Expired). Final: no later task is delivered."),
+        "destroyedAt": timestamp(
+            "When the lieutenant became Destroyed (the VM released); "
+            "spec.ttlSecondsAfterDestroyed counts from here."),
     },
 )
 

@@ -21,6 +21,11 @@ CLUSTER_RULES: list[dict[str, Any]] = [
         "resources": ["lieutenants", "bootprofiles"],
         "verbs": ["list", "watch", "patch"],
     },
+    {   # A Destroyed lieutenant is deleted after its ttlSecondsAfterDestroyed.
+        "apiGroups": [GROUP],
+        "resources": ["lieutenants"],
+        "verbs": ["delete"],
+    },
     {
         "apiGroups": [GROUP],
         "resources": ["vmnodes"],

@@ -34,6 +34,9 @@ USED: Final[frozenset[Permission]] = frozenset({
     (GROUP, "taskrecords", "list"),
     # controllers/reefpolicy.py: each namespace's ReefPolicy, watched.
     *_each(GROUP, ("reefpolicies",), ("list", "watch")),
+    # lieutenants/runner.py: a Destroyed lieutenant deletes itself once its
+    # ttlSecondsAfterDestroyed is over.
+    (GROUP, "lieutenants", "delete"),
     # lieutenants/node.py: a lieutenant creates its VMNode.
     (GROUP, "vmnodes", "create"),
     # lieutenants/records.py RecordKeeper: a finished task's TaskRecord (create); the

@@ -326,6 +326,19 @@ class Ledger:
             task.note = text
             self.touch()
 
+    def note_waiting(self, note: str, lifted: Callable[[str], bool]) -> bool:
+        """Why the pending tasks wait (a hold keeps them from pi), said on each; with no
+        `note`, the notes for which `lifted` is true go (the hold is over). Whether any
+        note changed."""
+        changed = False
+        for task in self.tasks:
+            if task.phase != "Pending" or task.note == note:
+                continue
+            if note or lifted(task.note):
+                task.note = note
+                changed = True
+        return changed
+
     def settle(self, final_error: str = "") -> None:
         """The run is over and nothing follows: the running task ends."""
         if self.running:

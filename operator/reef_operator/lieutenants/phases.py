@@ -69,18 +69,21 @@ def destroyed(released: bool, node: str, hold: Hold | None = None) -> Phase:
                          _condition("Paused", False, "Destroyed")]
 
 
-def attached(working: bool, state: str) -> Phase:
+def attached(working: bool, state: str, hold: Hold | None = None) -> Phase:
     """pi answers: Idle or Working, with a requested pause or destroy still to do.
 
     Working on tasks is the lieutenant doing its job, not the operator catching up with
     the spec: Reconciling stays False (tasks can run for hours; sync waves and `kstatus`
-    waits should not hang on them). A requested pause is still to be done.
+    waits should not hang on them). A requested pause is still to be done; one the
+    operator holds the lieutenant to (`hold`, e.g. a spent budget) says why.
     """
     conditions = [_condition("Working", working, "Working" if working else "Idle")]
     if state in ("Paused", "Destroyed"):
         destroying = state == "Destroyed"
         message = ("the pause waits for the current task to finish" if working
                    else "destroying the VM" if destroying else "pausing the VM")
+        if hold is not None:
+            message = f"{message}: {hold.message}"
         conditions += summary(KIND, "Destroying" if destroying else "Pausing", message,
                               ready=not destroying, reconciling=True)
         if working:

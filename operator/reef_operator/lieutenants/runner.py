@@ -45,6 +45,8 @@ HANDSHAKE_TIMEOUT = 45.0
 REPLAY_TIMEOUT = 60.0         # seconds to re-read a running task's events on attach
 LIVENESS_EVERY = 15.0         # seconds between checks that pi still runs
 UNTIL_CHANGED = 600.0         # a settled pass waits this long unless a change wakes it
+# The holds announced with an Event when the status first shows them, and its type.
+ANNOUNCED = {"BudgetExhausted": "Warning", "Expired": "Normal"}
 
 
 class StepOut(Exception):
@@ -74,6 +76,10 @@ class LieutenantRunner:
         # how many seconds that verdict may change with nothing written.
         self.hold: Hold | None = None
         self.recheck: float | None = None
+        # The hold whose Event was posted (the Ready reason as written, after a restart):
+        # each hold is announced once, when the status first shows it.
+        ready_reason = find_condition(body, "Ready").get("reason")
+        self.announced: str | None = ready_reason if ready_reason in ANNOUNCED else None
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -99,10 +105,21 @@ class LieutenantRunner:
         ledger = self.ledger
         busy = ledger.running is not None or any(
             t.phase in ("Pending", "Queued", "Running") for t in ledger.tasks)
+        # The usage and the marks in memory are newer than the written status: a task
+        # that spent the budget holds back the next one before its status is written.
+        status = {**(self.body.get("status") or {}), **self.writer.marks,
+                  "usage": ledger.usage.status()}
         self.hold, self.recheck = holds.decide(holds.Situation(
-            spec=self.spec, status=self.body.get("status") or {}, now=datetime.now(UTC),
+            spec=self.spec, status=status, now=datetime.now(UTC),
             busy=busy, last_activity=self.last_activity(),
-            policy=self.rt.policy(self.namespace)))
+            policy=self.rt.policy(self.namespace),
+            created=parse_time(self.body.get("metadata", {}).get("creationTimestamp"))))
+        held = self.held()
+        if held is not None and held.reason == "Expired":
+            self.writer.marks.setdefault("expiredAt", now_iso())   # final from here on
+        if ledger.note_waiting(holds.waiting_note(held) if held else "",
+                               holds.is_waiting_note):
+            self.writer.dirty = True
 
     def last_activity(self) -> datetime | None:
         """The agent's last activity, or the last attach (a start, a resume, an operator
@@ -131,10 +148,13 @@ class LieutenantRunner:
         found = await node.ensure_vmnode(self.rt, self.body, state)
         if desired == "Destroyed":
             return await self._destroyed(found)
+        self.writer.marks.pop("destroyedAt", None)
         ready = find_condition(found, "Ready").get("status") == "True"
         if desired == "Paused" and find_condition(found, "Paused").get("status") == "True":
             hold = self.held()
-            return await self._settle_on(*(phases.held(hold) if hold else phases.paused()))
+            wait = await self._settle_on(*(phases.held(hold) if hold else phases.paused()))
+            self.announce(hold)
+            return wait
         stalled = find_condition(found, "Stalled")
         if not ready and stalled.get("status") == "True" and node.observed(found):
             # The VM cannot come up without a person (no such profile, ...): say so here.
@@ -176,10 +196,39 @@ class LieutenantRunner:
     async def _destroyed(self, found: Mapping[str, Any] | None) -> float:
         released = found is None or (find_condition(found, "Ready").get("reason") == "Destroyed"
                                      and node.observed(found))
-        self.writer.set_phase(*phases.destroyed(released, self.name, self.held()))
+        hold = self.held()
+        self.writer.set_phase(*phases.destroyed(released, self.name, hold))
         self.ledger.abandon("the lieutenant was destroyed while the task ran")
+        if released:
+            self.writer.marks.setdefault("destroyedAt", now_iso())
         await self.flush(force=True)
-        return self.until_changed()
+        if not released:
+            return self.until_changed()
+        self.announce(hold)
+        delete_in = holds.delete_in(self.spec, self.rt.policy(self.namespace),
+                                    parse_time(self.writer.marks["destroyedAt"]),
+                                    datetime.now(UTC))
+        if delete_in is None:
+            return self.until_changed()
+        if delete_in > 0:
+            return min(self.until_changed(), delete_in)
+        # ttlSecondsAfterDestroyed is over: the object goes, its VMNode and TaskRecords
+        # with it (they are owned by it); the deletion ends this loop.
+        await self.rt.kube.delete_object("lieutenants", self.namespace, self.name)
+        return UNTIL_CHANGED
+
+    def announce(self, hold: Hold | None) -> None:
+        """The Event (and metric) of a hold the status now shows, once per hold."""
+        reason = hold.reason if hold is not None else None
+        if reason == self.announced:
+            return
+        self.announced = reason
+        if hold is None or hold.reason not in ANNOUNCED:
+            return
+        kind = ANNOUNCED[hold.reason]
+        if hold.reason == "BudgetExhausted":
+            metrics.budget_exhausted(self.namespace, hold.limit)
+        self.rt.post_event(self.body, kind, hold.reason, hold.message)
 
     # -- attachment -----------------------------------------------------------------------
     async def _attach(self, node_status: Mapping[str, Any]) -> None:
@@ -267,7 +316,10 @@ class LieutenantRunner:
                             break
 
     def attached_phase(self) -> None:
-        self.writer.set_phase(*phases.attached(self.protocol.working, self.desired()))
+        hold = self.held()
+        if hold is None:
+            self.announce(None)   # a hold lifted: the next one is announced again
+        self.writer.set_phase(*phases.attached(self.protocol.working, self.desired(), hold))
 
     def pausing(self) -> bool:
         return self.desired() in ("Paused", "Destroyed")

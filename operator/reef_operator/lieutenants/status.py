@@ -41,6 +41,7 @@ from reef_operator.lieutenants.trimming import fit
 logger = logging.getLogger(__name__)
 
 PLURAL = "lieutenants"
+MARKS = ("expiredAt", "destroyedAt")
 FLUSH_INTERVAL = 1.0          # at most one status patch per second while streaming
 
 # Event reasons for a task's life, posted on the Lieutenant once its status says so.
@@ -65,6 +66,10 @@ class StatusWriter:
         self.conditions: list[Condition] = []
         self.session: dict[str, Any] = dict(status.get("session") or {})
         self.offset = int(self.session.get("offset", 0))
+        # When the lieutenant expired and when it became Destroyed (the clock of
+        # ttlSecondsAfterDestroyed): kept in status so a restart keeps them.
+        self.marks: dict[str, str] = {key: str(status[key]) for key in MARKS
+                                      if status.get(key)}
         self.written: dict[str, Any] = {}
         self.dirty = False
         self.gone = False                   # a status write found the object deleted
@@ -115,6 +120,9 @@ class StatusWriter:
             "vmNodeName": self.name,
             "vmId": (node.get("status") or {}).get("vmId"),
             "session": {**self.session, "offset": self.offset},
+            # None removes a mark the object still has (a merge patch).
+            **{key: self.marks.get(key) for key in MARKS
+               if key in self.marks or status_now.get(key)},
         }
         status["conditions"] = merge_conditions(status_now.get("conditions"), self.conditions,
                                                 generation, now_iso())
