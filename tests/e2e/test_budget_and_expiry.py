@@ -101,6 +101,13 @@ def _records(admin: Kube, namespace: str, lieutenant: str) -> list[dict[str, Any
     return cast(list[dict[str, Any]], listing["items"])
 
 
+def _answered(admin: Kube, namespace: str, name: str,
+              operator: OperatorProcess) -> dict[str, Any]:
+    return cast(dict[str, Any], wait_for(
+        lambda: (lambda s: s if s.get("history") and s.get("vmId") else None)(
+            _status(admin, namespace, name)), 180, f"{name} answered its task", operator))
+
+
 def test_a_spent_token_budget_pauses_after_the_task_and_raising_it_delivers_the_next(
         admin: Kube, scripted: str, operator: OperatorProcess) -> None:
     ns = scripted
@@ -147,12 +154,7 @@ def test_destroy_after_expires_for_good_and_ttl_deletes_the_object(
     _apply(admin, ns, "kept", [FIRST], idlePolicy={"destroyAfter": "15s"})
     _apply(admin, ns, "gone", [FIRST], idlePolicy={"destroyAfter": "15s"},
            ttlSecondsAfterDestroyed=5)
-    vm_ids = {}
-    for name in ("kept", "gone"):
-        answered = wait_for(lambda n=name: (lambda s: s if s.get("history") and s.get("vmId")
-                                            else None)(_status(admin, ns, n)), 180,
-                            f"{name} answered its task", operator)
-        vm_ids[name] = answered["vmId"]
+    vm_ids = {name: _answered(admin, ns, name, operator)["vmId"] for name in ("kept", "gone")}
 
     expired = wait_for(lambda: (lambda s: s if s.get("phase") == "Destroyed"
                                 and _reason(s) == "Expired" else None)(
