@@ -132,12 +132,13 @@ def budget_spent(situation: Situation) -> Verdict:
                   "for the next UTC day"), (midnight - situation.now).total_seconds()
 
 
+SPENT = "the budget is spent: "
 TOKEN_FIELDS = ("inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens")
 
 
 def _spent(limit: str, figures: str, remedy: str) -> Hold:
     return Hold("Paused", "BudgetExhausted",
-                f"the budget is spent: {figures}; no further task is delivered and the VM is "
+                f"{SPENT}{figures}; no further task is delivered and the VM is "
                 f"paused with the agent's memory; {remedy}", limit)
 
 
@@ -181,7 +182,7 @@ def waiting_note(hold: Hold) -> str:
         return (f"not delivered: the lieutenant {hold.message}; append this task to a new "
                 "lieutenant (or delete this one and create it again)")
     if hold.reason == "BudgetExhausted":
-        return f"waiting for the budget: {hold.message}"
+        return f"waiting for the budget: {hold.message.removeprefix(SPENT)}"
     return ""
 
 

@@ -143,6 +143,10 @@ class LieutenantRunner:
             return UNTIL_CHANGED  # tasks wait; pi finishes what it was given on its own
         self.ledger.sync_spec(self.spec)
         self.refresh_hold()
+        if self.writer.marks.get("expiredAt") and \
+                not (self.body.get("status") or {}).get("expiredAt"):
+            # Written before the VM is released: expiry stays final across a crash.
+            await self.flush(force=True)
         desired = self.desired()
         state = node.node_state(desired, self.ledger.running is not None)
         found = await node.ensure_vmnode(self.rt, self.body, state)
