@@ -109,7 +109,7 @@ def _exhausted(limit: str) -> float:
 async def test_a_spent_budget_pauses_announces_once_and_its_raise_lifts_the_notes() -> None:
     paused_node = [{"type": "Paused", "status": "True", "reason": "Paused"},
                    {"type": "Ready", "status": "False", "reason": "Paused"}]
-    runner, host, node = _runner(
+    runner, host, _ = _runner(
         {"budget": {"maxTokens": 100}, "tasks": [{"name": "next", "message": "go"}]},
         {"phase": "Idle", "usage": {"inputTokens": 60, "outputTokens": 40}},
         node_state="Paused", node_conditions=paused_node)
