@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import REGISTRY
 
@@ -67,7 +67,7 @@ async def test_expiry_is_written_before_the_vm_goes_then_announced_once_then_del
     node["spec"]["state"] = "Destroyed"
     node["status"]["conditions"] = [{"type": "Ready", "status": "False",
                                      "reason": "Destroyed"}]
-    runner.body["status"] = kube.patches[-1]
+    cast(dict[str, Any], runner.body)["status"] = kube.patches[-1]
     wait = await runner.reconcile()
     written = kube.patches[-1]
     assert written["phase"] == "Destroyed"
@@ -130,7 +130,7 @@ async def test_a_spent_budget_pauses_announces_once_and_its_raise_lifts_the_note
     await runner.reconcile()
     assert len(host.events) == 1 and _exhausted("maxTokens") == before + 1
 
-    runner.body["spec"]["budget"] = {"maxTokens": 1000}
+    cast(dict[str, Any], runner.body)["spec"]["budget"] = {"maxTokens": 1000}
     await runner.reconcile()
     assert host.kube.calls[-2:] == ["patch vmnodes Running", "patch_status"]
     assert "note" not in host.kube.patches[-1]["tasks"][0]
