@@ -4,7 +4,8 @@ A token budget smaller than one task's usage: the task finishes, the VM pauses w
 agent's memory (BudgetExhausted), the next task waits with a note while a lieutenant
 without a budget beside it answers the same two tasks; raising the budget delivers it, in
 the same conversation. `destroyAfter` destroys an idle lieutenant for good (Expired), its
-history and records kept and a later task refused with a note; `ttlSecondsAfterDestroyed`
+history and records kept and a later task refused with a note, also after an operator
+restart; `ttlSecondsAfterDestroyed`
 then deletes the object, its TaskRecords going with it.
 """
 
@@ -177,6 +178,20 @@ def test_destroy_after_expires_for_good_and_ttl_deletes_the_object(
     assert late["note"].startswith("not delivered: the lieutenant expired")
     assert "new lieutenant" in late["note"]
     assert refused["phase"] == "Destroyed" and _reason(refused) == "Expired"
+
+    # A crashed and restarted operator does not bring it back either: a task appended
+    # after the restart is refused the same way, the VM stays released.
+    operator.restart()
+    third = {"name": "third", "message": "Add a health endpoint, again"}
+    _patch(admin, ns, "kept", {"tasks": [FIRST, SECOND, third]})
+    after_restart = wait_for(lambda: (lambda s: s if _tasks(s).get("third", {}).get("note")
+                                      else None)(_status(admin, ns, "kept")), 60,
+                             "the task after the restart noted", operator)
+    assert _tasks(after_restart)["third"]["phase"] == "Pending"
+    assert _tasks(after_restart)["third"]["note"] == late["note"]
+    assert after_restart["phase"] == "Destroyed" and _reason(after_restart) == "Expired"
+    assert not (local_root / vm_ids["kept"]).exists()
+    assert [e.type for e in _events(admin, ns, "kept", "Expired")] == ["Normal"]
 
     # The other one is deleted 5s after it became Destroyed; its records go with it.
     wait_for(lambda: not any(item["metadata"]["name"] == "gone" for item in cast(
