@@ -134,3 +134,25 @@ async def test_a_spent_budget_pauses_announces_once_and_its_raise_lifts_the_note
     await runner.reconcile()
     assert host.kube.calls[-2:] == ["patch vmnodes Running", "patch_status"]
     assert "note" not in host.kube.patches[-1]["tasks"][0]
+
+
+async def test_the_usage_in_memory_holds_the_next_task_before_its_status_is_written() -> None:
+    runner, _, _ = _runner({"budget": {"maxTokens": 100}}, {"phase": "Working"})
+    runner.refresh_hold()
+    assert runner.held() is None
+    # The run's usage was read from pi's events; the status saying so is not written yet.
+    runner.ledger.usage.output_tokens = 100
+    runner.refresh_hold()
+    held = runner.held()
+    assert held is not None and held.reason == "BudgetExhausted"
+    assert runner.pausing()         # so no further task is delivered
+
+
+async def test_a_lieutenant_destroyed_by_its_spec_is_deleted_after_its_ttl() -> None:
+    released = [{"type": "Ready", "status": "False", "reason": "Destroyed"}]
+    runner, host, _ = _runner({"state": "Destroyed", "ttlSecondsAfterDestroyed": 0},
+                              {"phase": "Destroyed", "destroyedAt": LONG_AGO},
+                              node_state="Destroyed", node_conditions=released)
+    await runner.reconcile()
+    assert host.kube.calls[-1] == "delete l"
+    assert host.events == []        # destroyed as asked: no Expired Event
