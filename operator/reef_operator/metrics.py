@@ -8,7 +8,8 @@ the per-object picture is what `kubectl reef status` is for.
 
 Counters and histograms are updated where things happen (the controllers' loops, the
 Vers client's request path, the providers, the lieutenant runner). Gauges that describe
-the current picture (lieutenants by phase, objects in backoff, event-stream backlog) are
+the current picture (lieutenants by phase and held by the operator, objects in backoff,
+event-stream backlog) are
 computed at scrape time from the operator's memory by `PictureCollector`: no scrape
 makes an API call.
 
@@ -111,6 +112,9 @@ EVENT_LAG = Histogram(
 
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write")    # reef_agent_tokens' `type`
 LIEUTENANT_PHASES = api_lieutenant.PHASES     # status.phase's enum in the CRD
+# Why the operator itself holds a lieutenant (lieutenants/holds.py): the catalogue's
+# summary reasons of its holds, reef_lieutenants_held's `reason`.
+HOLD_REASONS = ("IdlePaused", "BudgetExhausted", "Expired")
 
 
 # -- recording helpers ---------------------------------------------------------------------
@@ -173,6 +177,7 @@ class Picture:
     """What the operator knows right now, for the gauges (built at scrape time)."""
 
     lieutenant_phases: dict[tuple[str, str], int] = field(default_factory=dict)
+    held: dict[tuple[str, str], int] = field(default_factory=dict)     # (namespace, reason)
     in_backoff: dict[str, int] = field(default_factory=dict)           # kind -> objects
     backlog_bytes: dict[str, int] = field(default_factory=dict)        # namespace -> max
     agent_starts: dict[str, int] = field(default_factory=dict)         # starting/waiting
@@ -206,6 +211,19 @@ class PictureCollector(Collector):
                 phases.add_metric([namespace, phase],
                                   picture.lieutenant_phases.get((namespace, phase), 0))
         yield phases
+        held = GaugeMetricFamily(
+            "reef_lieutenants_held",
+            "Lieutenants the operator holds back although their spec.state is Running, by "
+            "namespace and reason: IdlePaused (paused after idlePolicy.pauseAfter; healthy, "
+            "the next task resumes it), BudgetExhausted (paused: spec.budget or the "
+            "namespace's daily cost limit is spent), Expired (destroyed after "
+            "idlePolicy.destroyAfter). Every reason is reported, 0 included, for each "
+            "namespace with a lieutenant.", labels=["namespace", "reason"])
+        for namespace in namespaces:
+            known = {reason for ns, reason in picture.held if ns == namespace}
+            for reason in sorted(set(HOLD_REASONS) | known):
+                held.add_metric([namespace, reason], picture.held.get((namespace, reason), 0))
+        yield held
         backoff = GaugeMetricFamily(
             "reef_objects_in_backoff",
             "Objects whose last reconciliation failed and which wait to retry with "

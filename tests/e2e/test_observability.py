@@ -25,6 +25,8 @@ from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, VERSION
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
 
+HOLDS = ("IdlePaused", "BudgetExhausted", "Expired")   # reef_lieutenants_held's reasons
+
 pytestmark = pytest.mark.controlplane
 
 SECRET = "sk-observability-" + "9x" * 12
@@ -110,6 +112,11 @@ def test_one_task_shows_in_metrics_probes_and_json_logs(
         assert total(samples, "reef_reconcile_duration_seconds_count", kind=kind) > 0, kind
     assert {phase: sample(samples, "reef_lieutenants", namespace=namespace, phase=phase)
             for phase in PHASES} == {phase: int(phase == "Idle") for phase in PHASES}
+    # Nothing holds it (no idle policy, no budget): every hold reason is there, at 0.
+    assert {reason: sample(samples, "reef_lieutenants_held", namespace=namespace, reason=reason)
+            for reason in HOLDS} == {reason: 0 for reason in HOLDS}
+    assert ("reef_lieutenants_held", frozenset({("namespace", namespace),
+                                                ("reason", "IdlePaused")})) in samples
     assert sample(samples, "reef_tasks_total", namespace=namespace, outcome="Succeeded") == 1
     assert total(samples, "reef_tasks_total", namespace=namespace) == 1
     assert sample(samples, "reef_task_duration_seconds_count", outcome="Succeeded") >= 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from prometheus_client import REGISTRY, generate_latest
@@ -12,7 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reef_operator import metrics
 from reef_operator.agent.events import message_usage
+from reef_operator.controllers.runtime import Runtime
+from reef_operator.lieutenants.holds import Hold
 from reef_operator.lieutenants.ledger import Ledger
+from reef_operator.lieutenants.runner import LieutenantRunner
 from reef_operator.lieutenants.status import StatusWriter
 from reef_operator.providers.base import VmObservation, VmRequest
 from reef_operator.providers.errors import NotFound
@@ -101,6 +105,44 @@ def test_gauges_show_the_current_picture(picture: list[metrics.Picture]) -> None
     picture[0] = metrics.Picture()   # every lieutenant gone: no stale series
     families = scraped()
     assert families["reef_lieutenants"] == [] and families["reef_agent_event_backlog_bytes"] == []
+
+
+def test_held_lieutenants_are_counted_by_reason(picture: list[metrics.Picture]) -> None:
+    picture[0] = metrics.Picture(
+        lieutenant_phases={("team-a", "Paused"): 3, ("team-b", "Idle"): 1},
+        held={("team-a", "IdlePaused"): 2, ("team-a", "BudgetExhausted"): 1})
+    held = {(s.labels["namespace"], s.labels["reason"]): s.value
+            for s in scraped()["reef_lieutenants_held"]}
+    assert held == {("team-a", "IdlePaused"): 2, ("team-a", "BudgetExhausted"): 1,
+                    ("team-a", "Expired"): 0, ("team-b", "IdlePaused"): 0,
+                    ("team-b", "BudgetExhausted"): 0, ("team-b", "Expired"): 0}
+    picture[0] = metrics.Picture()
+    assert scraped()["reef_lieutenants_held"] == []
+
+
+def _runner(name: str, state: str, hold: Hold | None) -> LieutenantRunner:
+    body = {"metadata": {"name": name, "namespace": "team-a"}, "spec": {"state": state},
+            "status": {"phase": "Paused" if hold else "Idle"}}
+    runner = LieutenantRunner(cast(Any, SimpleNamespace()), body, asyncio.Event())
+    runner.hold = hold
+    return runner
+
+
+def test_the_runtime_counts_the_holds_that_drive_a_lieutenant() -> None:
+    """A hold counts while it is what keeps the lieutenant from its spec: one the user
+    paused is paused by its spec, not held for idleness."""
+    idle = Hold("Paused", "IdlePaused", "paused after 15m idle")
+    spent = Hold("Paused", "BudgetExhausted", "budget spent")
+    expired = Hold("Destroyed", "Expired", "no task for 7d")
+    rt = Runtime(config=cast(Any, SimpleNamespace(max_agent_starts=1)), kube=cast(Any, None),
+                 providers={}, fleet=cast(Any, None), profiles=cast(Any, None),
+                 vmnodes=cast(Any, None))
+    for name, state, hold in (("a", "Running", idle), ("b", "Running", idle),
+                              ("c", "Running", spent), ("d", "Paused", expired),
+                              ("e", "Paused", idle), ("f", "Running", None)):
+        rt.lieutenants[("team-a", name)] = _runner(name, state, hold)
+    assert rt.picture().held == {("team-a", "IdlePaused"): 2,
+                                 ("team-a", "BudgetExhausted"): 1, ("team-a", "Expired"): 1}
 
 
 class _FakeProvider:

@@ -95,6 +95,10 @@ class Runtime:
         for (namespace, _), runner in list(self.lieutenants.items()):
             key = (namespace, runner.phase)
             picture.lieutenant_phases[key] = picture.lieutenant_phases.get(key, 0) + 1
+            hold = runner.held()
+            if hold is not None:
+                reason = (namespace, hold.reason)
+                picture.held[reason] = picture.held.get(reason, 0) + 1
             if runner.backlog_bytes is not None:
                 picture.backlog_bytes[namespace] = max(picture.backlog_bytes.get(namespace, 0),
                                                        runner.backlog_bytes)
