@@ -444,11 +444,69 @@ def test_status_is_a_table_or_data(cluster: FakeCluster,
                 {"phase": "Idle", "taskCount": 2})
     cluster.add("lieutenants", "web", namespace="other")
     table = run(capsys, "status")[1].splitlines()
-    assert table[0].split()[:3] == ["NAME", "PHASE", "TASK"] and len(table) == 2
+    assert table[0].split()[:3] == ["NAME", "PHASE", "REASON"] and len(table) == 2
     assert table[1].split()[:2] == ["api", "Idle"] and "p/m" in table[1]
     assert len(run(capsys, "status", "-A")[1].splitlines()) == 3
     code, out, _ = run(capsys, "status", "-o", "yaml")
     assert code == 0 and out.startswith("- name: api\n  namespace: team\n  spec:\n")
+
+
+def _held(reason: str, message: str, ready: str = "False", **status: Any) -> Obj:
+    return {"phase": "Paused", "conditions": [
+        {"type": "Ready", "status": ready, "reason": reason, "message": message,
+         "observedGeneration": 1}], **status}
+
+
+def test_status_shows_why_a_policy_holds_a_lieutenant(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("lieutenants", "api", {"idlePolicy": {"pauseAfter": "15m",
+                                                      "destroyAfter": "7d"}},
+                _held("IdlePaused", "paused after 15m idle; the next task resumes it", "True"))
+    cluster.add("lieutenants", "web", {"budget": {"maxTokens": 40000, "maxCostUSD": 2}},
+                _held("BudgetExhausted", "budget spent: 41,200 of 40,000 tokens",
+                      usage={"inputTokens": 30000, "outputTokens": 1200,
+                             "cacheReadTokens": 9000, "cacheWriteTokens": 1000,
+                             "cost": 0.5}))
+    cluster.add("lieutenants", "old", {}, {"phase": "Destroyed", "conditions": [
+        {"type": "Ready", "status": "False", "reason": "Expired",
+         "message": "destroyed after 7d\nwithout tasks", "observedGeneration": 1}]})
+    cluster.add("lieutenants", "busy", {}, {"phase": "Working", "conditions": [
+        {"type": "Ready", "status": "True", "reason": "SessionReady",
+         "message": "the agent takes tasks", "observedGeneration": 1}]})
+    lines = run(capsys, "status")[1].splitlines()
+    header = lines[0].split()
+    assert header[:3] == ["NAME", "PHASE", "REASON"] and "BUDGET" in header
+    rows = {line.split()[0]: line for line in lines[1:5]}
+    assert rows["api"].split()[1:3] == ["Paused", "IdlePaused"]
+    assert "pause 15m, destroy 7d" in rows["api"]
+    assert rows["web"].split()[1:3] == ["Paused", "BudgetExhausted"]
+    assert "41,200/40,000 tok, $0.5000/$2.00" in rows["web"]
+    assert rows["old"].split()[1:3] == ["Destroyed", "Expired"]
+    assert rows["busy"].split()[1:3] == ["Working", "SessionReady"]
+    # The held ones, each with the operator's one-line message; not the working one.
+    assert lines[5:] == ["",
+                         "api: IdlePaused: paused after 15m idle; the next task resumes it",
+                         "old: Expired: destroyed after 7d without tasks",
+                         "web: BudgetExhausted: budget spent: 41,200 of 40,000 tokens"]
+
+
+def test_status_fills_what_the_spec_leaves_out_from_the_namespace_policy(
+        cluster: FakeCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster.add("reefpolicies", "newer", {"defaults": {"idlePolicy": {"pauseAfter": "1h"}}})
+    cluster.objects[("reefpolicies", NAMESPACE, "newer")]["metadata"][
+        "creationTimestamp"] = "2026-12-02T00:00:00Z"
+    cluster.add("reefpolicies", "team", {"defaults": {"idlePolicy": {"pauseAfter": "20m"},
+                                                      "budget": {"maxCostUSD": 5}}})
+    cluster.objects[("reefpolicies", NAMESPACE, "team")]["metadata"][
+        "creationTimestamp"] = "2026-12-01T00:00:00Z"
+    cluster.add("lieutenants", "api", {"budget": {"maxTokens": 100}},
+                {"phase": "Idle", "usage": {"inputTokens": 7}})
+    cluster.add("lieutenants", "web", {"idlePolicy": {}}, {"phase": "Idle"})
+    lines = run(capsys, "status")[1].splitlines()
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert "7/100 tok " in rows["api"] and "pause 20m (policy)" in rows["api"]
+    assert "$0.0000/$5.00 (policy)" in rows["web"] and "pause" not in rows["web"]
+    assert len(lines) == 3      # nothing held: no notes
 
 
 def test_pause_and_resume_set_the_state_and_wait_for_its_condition(

@@ -19,6 +19,7 @@ from reef_operator.cli.plugin import output, pruning
 from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
 from reef_operator.cli.plugin.wait_target import WaitTarget
 from reef_operator.constants import API_VERSION
+from reef_operator.lieutenants import holds
 
 PLURAL = "lieutenants"
 
@@ -127,21 +128,28 @@ def read(cluster: Cluster, name: str, *, tail: int | None, history: int | None) 
     return text
 
 
-def status_rows(lieutenants: list[Obj],
-                all_namespaces: bool) -> tuple[list[str], list[list[object]]]:
-    headers = ["name", "phase", "task", "tasks", "vm", "model", "tokens", "cost",
-               "last activity", "age"]
+def status_rows(lieutenants: list[Obj], all_namespaces: bool,
+                policies: Mapping[str, Obj] | None = None,
+                ) -> tuple[list[str], list[list[object]]]:
+    """The status table: a lieutenant's phase and the reason for it, its work, and its
+    idle policy and budget with the usage against it (the spec's, else the defaults of
+    its namespace's ReefPolicy in `policies`, marked so)."""
+    headers = ["name", "phase", "reason", "task", "tasks", "vm", "model", "tokens", "cost",
+               "budget", "idle policy", "last activity", "age"]
     if all_namespaces:
         headers.insert(0, "namespace")
     rows: list[list[object]] = []
     for item in lieutenants:
         status, spec = item.get("status") or {}, item.get("spec") or {}
         usage = status.get("usage") or {}
+        policy = (policies or {}).get(str(item["metadata"].get("namespace")))
         row: list[object] = [
             item["metadata"]["name"], status.get("phase"),
+            output.condition_summary(item, "Ready")["reason"],
             (status.get("currentTask") or {}).get("name"), status.get("taskCount", 0),
             status.get("vmId"), output.model_label(spec),
             output.total_tokens(status), f"${float(usage.get('cost') or 0):.4f}",
+            _budget_cell(spec, status, policy), _idle_cell(spec, policy),
             output.age(status.get("lastActivityTime")) and
             f"{output.age(status.get('lastActivityTime'))} ago",
             output.age(item["metadata"].get("creationTimestamp")),
@@ -150,6 +158,69 @@ def status_rows(lieutenants: list[Obj],
             row.insert(0, item["metadata"].get("namespace"))
         rows.append(row)
     return headers, rows
+
+
+def held_notes(lieutenants: list[Obj], all_namespaces: bool) -> list[str]:
+    """One line per lieutenant a policy holds (idle-paused, budget spent, expired, waiting
+    for room in its namespace): who, the reason, and the operator's one-line message."""
+    notes = []
+    for item in lieutenants:
+        ready = output.condition_summary(item, "Ready")
+        if ready["reason"] not in POLICY_REASONS:
+            continue
+        meta = item["metadata"]
+        who = f"{meta.get('namespace')}/{meta['name']}" if all_namespaces else meta["name"]
+        message = " ".join(ready["message"].split())[:NOTE_LIMIT]
+        notes.append(f"{who}: {ready['reason']}" + (f": {message}" if message else ""))
+    return notes
+
+
+# The summary reasons of the operator's policies (docs/policies.md), shown with their message.
+POLICY_REASONS = ("IdlePaused", "BudgetExhausted", "Expired", "QuotaExceeded")
+NOTE_LIMIT = 200     # characters of a condition's message on a note line
+
+
+def namespace_policies(cluster: Cluster, all_namespaces: bool) -> dict[str, Obj]:
+    """Each namespace's ReefPolicy (the oldest, as the operator picks it), for the defaults
+    a lieutenant's spec leaves out; {} when the user may not read policies."""
+    try:
+        found = cluster.items("reefpolicies", all_namespaces=all_namespaces)
+    except PluginError:
+        return {}
+    chosen: dict[str, Obj] = {}
+    for policy in sorted(found, key=lambda p: (str(p["metadata"].get("creationTimestamp", "")),
+                                               str(p["metadata"]["name"]))):
+        chosen.setdefault(str(policy["metadata"].get("namespace")), policy)
+    return chosen
+
+
+def _effective(spec: Mapping[str, Any], policy: Obj | None, key: str) -> tuple[Any, bool]:
+    """The spec's value of `key`, else the policy's default; and whether it is the policy's."""
+    if key in spec:
+        return spec[key], False
+    value = holds.effective(spec, policy)[key]
+    return value, value is not None
+
+
+def _budget_cell(spec: Mapping[str, Any], status: Mapping[str, Any], policy: Obj | None) -> str:
+    """The usage against spec.budget: `41,200/40,000 tok`, `$0.4100/$1.00`, or ''."""
+    budget, from_policy = _effective(spec, policy, "budget")
+    usage = status.get("usage") or {}
+    parts = []
+    if (budget or {}).get("maxTokens") is not None:
+        parts.append(f"{output.budget_tokens(status):,}/{int(budget['maxTokens']):,} tok")
+    if (budget or {}).get("maxCostUSD") is not None:
+        parts.append(f"${float(usage.get('cost') or 0):.4f}/${float(budget['maxCostUSD']):.2f}")
+    return ", ".join(parts) + (" (policy)" if parts and from_policy else "")
+
+
+def _idle_cell(spec: Mapping[str, Any], policy: Obj | None) -> str:
+    """`pause 15m, destroy 7d` from idlePolicy, or ''."""
+    idle, from_policy = _effective(spec, policy, "idlePolicy")
+    parts = [f"{verb} {(idle or {})[key]}" for verb, key in (("pause", "pauseAfter"),
+                                                            ("destroy", "destroyAfter"))
+             if (idle or {}).get(key)]
+    return ", ".join(parts) + (" (policy)" if parts and from_policy else "")
 
 
 def set_state(cluster: Cluster, name: str, state: str) -> str:

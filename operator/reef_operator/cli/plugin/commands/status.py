@@ -1,4 +1,8 @@
-"""`kubectl reef status`: the lieutenants as a table, or their spec and status as data."""
+"""`kubectl reef status`: the lieutenants as a table, or their spec and status as data.
+
+Below the table, a line for each lieutenant a policy holds (docs/policies.md): its reason
+and the operator's message, e.g. `api: IdlePaused: paused after 15m idle; the next task
+resumes it`."""
 
 from __future__ import annotations
 
@@ -22,7 +26,11 @@ def _run(cluster: Cluster, args: argparse.Namespace) -> int:
         say("No lieutenants found" + ("." if args.all_namespaces
                                       else f" in namespace {cluster.namespace}."))
     else:
-        say(output.table(*lieutenants.status_rows(found, args.all_namespaces)))
+        policies = lieutenants.namespace_policies(cluster, args.all_namespaces)
+        say(output.table(*lieutenants.status_rows(found, args.all_namespaces, policies)))
+        notes = lieutenants.held_notes(found, args.all_namespaces)
+        if notes:
+            say("\n" + "\n".join(notes))
     return 0
 
 
