@@ -178,7 +178,8 @@ def test_category_and_short_names(admin: Kube, namespace: str) -> None:
     assert sorted(namespaced) == [f"lieutenant.{GROUP}/api", f"vmnode.{GROUP}/worker"]
     assert f"bootprofile.{GROUP}/full" in names  # the category spans all three kinds
     vmnodes = admin.kubectl("get", "vmn", "-n", namespace).stdout.splitlines()
-    assert vmnodes[0].split() == ["NAME", "CATEGORY", "STATE", "READY", "VM", "PARENT", "AGE"]
+    assert vmnodes[0].split() == ["NAME", "CATEGORY", "STATE", "READY", "REASON", "VM", "PARENT",
+                                  "AGE"]
     assert vmnodes[1].split()[:2] == ["worker", "Swarm"]
     admin.kubectl("get", "bp")
 

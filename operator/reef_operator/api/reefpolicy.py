@@ -102,6 +102,8 @@ REEFPOLICY = Kind(
     spec=SPEC,
     status=STATUS,
     columns=(
+        Column("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason',
+               "Active: the namespace's policy; Duplicate: an older one applies instead"),
         Column("Lieutenants", "integer", ".status.used.lieutenants", "Lieutenants in use"),
         Column("Max-LT", "integer", ".spec.limits.maxLieutenants", "Lieutenants allowed"),
         Column("Running-VMs", "integer", ".status.used.runningVMs", "Running VMs"),

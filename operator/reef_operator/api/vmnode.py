@@ -150,6 +150,8 @@ VMNODE = Kind(
         Column("Category", "string", ".spec.category", "What the VM is for"),
         Column("State", "string", ".status.vmState", "State the platform reports"),
         Column("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', "Ready"),
+        Column("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason',
+               "Why it is (not) Ready (e.g. Paused, QuotaExceeded, VMNotFound)"),
         Column("VM", "string", ".status.vmId", "VM id"),
         Column("Parent", "string", ".spec.parentRef.name", "Parent VMNode"),
         Column("Age", "date", ".metadata.creationTimestamp", "Age"),
