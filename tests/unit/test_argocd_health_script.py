@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from reef_operator.api.conditions import BY_KIND, Summary
-from tests.gitops import argo_health, installed_health_scripts
+from reef_operator.kube.conditions import Condition, merge_conditions, summary
+from reef_operator.lieutenants import phases
+from reef_operator.lieutenants.holds import Hold
+from tests.gitops import argo_health, installed_health_scripts, kstatus, verdict
 
 
 def _obj(kind: str, *conditions: tuple[str, str, str], **status: Any) -> dict[str, Any]:
@@ -65,3 +68,70 @@ def test_every_documented_row_gets_its_documented_health(kind: str, row: Summary
         written.append(("Paused", "True", "Paused"))
     health, _ = argo_health(_obj(kind, *written))
     assert health == row.health
+
+
+def _written(kind: str, conditions: list[Condition], **status: Any) -> dict[str, Any]:
+    """An object whose status holds `conditions` as the operator writes them."""
+    return {"apiVersion": "reef.vers.sh/v1alpha1", "kind": kind,
+            "metadata": {"name": "x", "generation": 3},
+            "status": {"observedGeneration": 3, **status,
+                       "conditions": merge_conditions(None, conditions, 3,
+                                                      "2026-12-02T00:00:00Z")}}
+
+
+NO_ROOM = "the namespace's ReefPolicy allows 2 running VMs; it starts when there is room"
+POLICY_STATES = [
+    # A lieutenant paused for idleness is asleep and well: the next task wakes it.
+    ("idle-paused", _written("Lieutenant", phases.held(Hold(
+        "Paused", "IdlePaused", "paused after 15m idle; the next task resumes it"))[1]),
+     "Healthy", "Current", "IdlePaused: paused after 15m idle; the next task resumes it"),
+    # A spent budget waits for a person to raise it: suspended, not broken.
+    ("budget-paused", _written("Lieutenant", phases.held(Hold(
+        "Paused", "BudgetExhausted", "budget spent: 41,200 of 40,000 tokens"))[1]),
+     "Suspended", "Current", "BudgetExhausted: budget spent: 41,200 of 40,000 tokens"),
+    ("expired", _written("Lieutenant", phases.destroyed(True, "x", Hold(
+        "Destroyed", "Expired", "destroyed after 7d without tasks"))[1]),
+     "Healthy", "Current", "Expired: destroyed after 7d without tasks"),
+    # Expiring, the VM not released yet: on its way.
+    ("expiring", _written("Lieutenant", phases.destroyed(False, "x", Hold(
+        "Destroyed", "Expired", "destroyed after 7d without tasks"))[1]),
+     "Progressing", "InProgress", "Destroying: waiting for VMNode x to release the VM"),
+    ("lieutenant-no-room", _written("Lieutenant", [
+        *summary("Lieutenant", "QuotaExceeded", NO_ROOM, reconciling=True),
+        Condition("Lieutenant", "Working", False, "QuotaExceeded")]),
+     "Progressing", "InProgress", f"QuotaExceeded: {NO_ROOM}"),
+    ("vmnode-no-room", _written("VMNode", summary("VMNode", "QuotaExceeded", NO_ROOM,
+                                                  reconciling=True)),
+     "Progressing", "InProgress", f"QuotaExceeded: {NO_ROOM}"),
+    ("policy-active", _written("ReefPolicy", summary("ReefPolicy", "Active", "applied",
+                                                     ready=True)),
+     "Healthy", "Current", "Active: applied"),
+    ("policy-duplicate", _written("ReefPolicy", summary(
+        "ReefPolicy", "Duplicate", "ReefPolicy team applies; delete one", stalled=True)),
+     "Degraded", "Failed", "Duplicate: ReefPolicy team applies; delete one"),
+    # The user's own pause stays Suspended, whatever the idle policy.
+    ("user-paused", _written("Lieutenant", phases.paused()[1]), "Suspended", "Current",
+     "Paused: frozen, memory kept"),
+]
+
+
+@pytest.mark.parametrize(("obj", "health", "kstatus_", "message"),
+                         [case[1:] for case in POLICY_STATES],
+                         ids=[case[0] for case in POLICY_STATES])
+def test_what_a_policy_holds_reads_for_what_it_is(obj: dict[str, Any], health: str,
+                                                   kstatus_: str, message: str) -> None:
+    """The conditions the operator writes for each policy's hold, as Argo CD and kstatus
+    read them; `verdict` also holds them to the catalogue's row."""
+    judged = verdict(obj)
+    assert (judged.health, judged.kstatus, judged.message) == (health, kstatus_, message)
+
+
+@pytest.mark.parametrize(("kind", "row"), ROWS,
+                         ids=[f"{k}-{r.reason}-{r.when}" for k, r in ROWS])
+def test_kstatus_reads_every_row_as_the_catalogue_says(kind: str, row: Summary) -> None:
+    """Reconciling=True is InProgress, Stalled=True is Failed, anything else is Current."""
+    written = [(type_, str(status), row.reason) for type_, status in (
+        ("Ready", row.ready), ("Reconciling", row.reconciling), ("Stalled", row.stalled))
+        if status is not None]
+    expected = "InProgress" if row.reconciling else "Failed" if row.stalled else "Current"
+    assert kstatus(_obj(kind, *written)) == expected
