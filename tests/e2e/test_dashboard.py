@@ -27,6 +27,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess
+from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, summary
+from reef_operator.lieutenants import phases
+from reef_operator.lieutenants.holds import Hold
 from tests.conftest import Kube
 from tests.e2e.plugin import PLUGIN, create, failed, ok, reef, spawn_worker
 
@@ -247,6 +250,81 @@ def test_the_vm_tree_and_finding_vms_by_their_dna(
             "reef.vers.sh", "v1alpha1", ns, "vmnodes", "worker")
         expect(page.locator(f'li[data-vmnode="{ns}/worker"]')).to_have_count(0,
                                                                              timeout=60_000)
+
+
+HELD = {
+    "sleepy": (Hold("Paused", "IdlePaused", "paused after 15m idle; the next task resumes it"),
+               "Paused"),
+    "spender": (Hold("Paused", "BudgetExhausted", "budget spent: 41,200 of 40,000 tokens"),
+                "Paused"),
+    "gone": (Hold("Destroyed", "Expired", "destroyed after 7d without tasks"), "Destroyed"),
+}
+
+
+def _lieutenant_with_status(admin: Kube, namespace: str, name: str, phase: str,
+                            conditions: list[Condition]) -> None:
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump({
+        "apiVersion": "reef.vers.sh/v1alpha1", "kind": "Lieutenant",
+        "metadata": {"name": name}, "spec": {"role": "Build the API"}}))
+    admin.custom.patch_namespaced_custom_object_status(
+        "reef.vers.sh", "v1alpha1", namespace, "lieutenants", name, {"status": {
+            "observedGeneration": 1, "phase": phase,
+            "conditions": merge_conditions(None, conditions, 1, now_iso())}})
+
+
+def test_lieutenants_a_policy_holds_show_why_and_an_idle_pause_looks_healthy(
+    admin: Kube, namespace: str, page: Page
+) -> None:
+    """Statuses written as the operator writes them (no operator runs here to overwrite
+    them); the behaviour behind them has its own tests."""
+    for name, (hold, _) in HELD.items():
+        _lieutenant_with_status(admin, namespace, name, *(
+            phases.held(hold) if hold.state == "Paused" else
+            phases.destroyed(True, name, hold)))
+    _lieutenant_with_status(admin, namespace, "crowded", "Starting", [
+        *summary("Lieutenant", "QuotaExceeded", "no room for another running VM",
+                 reconciling=True),
+        Condition("Lieutenant", "Working", False, "QuotaExceeded")])
+    _lieutenant_with_status(admin, namespace, "awake", "Idle",
+                            summary("Lieutenant", "SessionReady", "takes tasks", ready=True))
+    _lieutenant_with_status(admin, namespace, "napping", *phases.paused())
+    _lieutenant_with_status(admin, namespace, "broken", "Error", summary(
+        "Lieutenant", "MissingInput", "Secret creds not found", stalled=True))
+
+    with open_dashboard(admin.kubeconfig, "-n", namespace) as dashboard:
+        page.goto(dashboard.url)
+
+        def row(name: str) -> Any:
+            return page.locator(f'tr[data-lieutenant="{namespace}/{name}"]')
+
+        for name, (hold, shown_phase) in HELD.items():
+            expect(row(name).locator(".phase")).to_have_text(shown_phase)
+            expect(row(name).locator("td.reason")).to_contain_text(hold.reason)
+            expect(row(name).locator(".held-message")).to_have_text(hold.message)
+        expect(row("crowded").locator("td.reason")).to_contain_text("QuotaExceeded")
+        expect(row("crowded").locator(".held-message")).to_have_text(
+            "no room for another running VM")
+        # A lieutenant nothing holds shows its reason, without a message line.
+        expect(row("awake").locator("td.reason")).to_have_text("SessionReady")
+        expect(row("napping").locator("td.reason")).to_have_text("Paused")
+        assert row("awake").locator(".held-message").count() == 0
+
+        def colour(name: str) -> str:
+            return str(row(name).locator(".phase").evaluate(
+                "(badge) => getComputedStyle(badge).backgroundColor"))
+
+        colours = {name: colour(name) for name in (
+            "sleepy", "spender", "gone", "crowded", "awake", "napping", "broken")}
+        # Asleep looks like a healthy idle lieutenant, not like one the user paused.
+        assert colours["sleepy"] == colours["awake"] != colours["napping"]
+        # A spent budget and an expiry are each their own, and neither looks broken.
+        assert len({colours[n] for n in ("sleepy", "spender", "gone", "crowded",
+                                         "broken")}) == 5
+        assert colours["gone"] != colours["broken"]
+
+        row("sleepy").click()
+        expect(page.locator("#detail-state")).to_contain_text(
+            f"IdlePaused: {HELD['sleepy'][0].message}")
 
 
 def test_errors_are_shown_on_the_page_and_exit_codes(

@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from reef_operator.cli.plugin import fleet, output, records
+from reef_operator.cli.plugin import fleet, lieutenants, output, records
 from reef_operator.cli.plugin.cluster import (
     Cluster,
     NotFound,
@@ -127,6 +127,7 @@ def record_view(cluster: Cluster, namespace: str, name: str, task: str) -> dict[
 def _lieutenant_row(lieutenant: Obj) -> dict[str, Any]:
     meta, spec = lieutenant["metadata"], lieutenant.get("spec") or {}
     status = lieutenant.get("status") or {}
+    ready = output.condition_summary(lieutenant, "Ready")
     return {
         "namespace": meta.get("namespace"), "name": meta["name"],
         "role": spec.get("role", ""), "desiredState": spec.get("state", "Running"),
@@ -137,7 +138,10 @@ def _lieutenant_row(lieutenant: Obj) -> dict[str, Any]:
         "model": output.model_label(spec), "tokens": output.total_tokens(status),
         "cost": float((status.get("usage") or {}).get("cost") or 0),
         "lastActivity": status.get("lastActivityTime") or "",
-        "ready": output.condition_summary(lieutenant, "Ready"),
+        "ready": ready,
+        # The policy that holds it, if one does (IdlePaused, BudgetExhausted, Expired,
+        # QuotaExceeded): the page shows each its own way, an idle pause as healthy.
+        "hold": ready["reason"] if ready["reason"] in lieutenants.POLICY_REASONS else "",
     }
 
 

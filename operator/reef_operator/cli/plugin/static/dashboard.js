@@ -63,8 +63,17 @@ function ago(timestamp) {
   return `${Math.floor(seconds / 86400)}d ago`;
 }
 
-function phase(text) {
-  return el("span", { class: `phase phase-${text}` }, text);
+// `hold`: the policy holding a lieutenant (IdlePaused, BudgetExhausted, Expired,
+// QuotaExceeded) colours its phase its own way: an idle pause is healthy, not a problem.
+function phase(text, hold) {
+  return el("span", { class: `phase phase-${text}${hold ? ` held-${hold}` : ""}` }, text);
+}
+
+// The Ready condition's reason, and for a lieutenant a policy holds, the operator's message.
+function reason(lt) {
+  return el("td", { class: "reason" }, lt.ready.reason,
+    lt.hold && lt.ready.message ? el("div", { class: "note held-message" }, lt.ready.message)
+      : null);
 }
 
 // -- lieutenants table ------------------------------------------------------------------
@@ -79,7 +88,7 @@ function renderLieutenants() {
       onclick: () => { location.hash = `#lieutenant/${key}`; },
     },
     el("td", {}, fleet.namespace ? lt.name : key),
-    el("td", { title: lt.ready.message || "" }, phase(lt.phase)),
+    el("td", { title: lt.ready.message || "" }, phase(lt.phase, lt.hold)), reason(lt),
     el("td", {}, lt.task), el("td", {}, lt.taskCount),
     el("td", { class: "vm" }, lt.vmId), el("td", {}, lt.model),
     el("td", {}, lt.tokens), el("td", {}, `$${lt.cost.toFixed(4)}`),
@@ -100,7 +109,7 @@ function selectedFromHash() {
 function renderDetail(lt) {
   document.getElementById("detail").hidden = false;
   document.getElementById("detail-name").replaceChildren(
-    `${lt.name} `, phase(lt.phase));
+    `${lt.name} `, phase(lt.phase, lt.hold));
   document.getElementById("detail-role").textContent = lt.role;
   const ready = lt.ready.reason ? `${lt.ready.reason}: ${lt.ready.message}` : "";
   document.getElementById("detail-state").textContent =
