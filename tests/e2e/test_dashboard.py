@@ -265,7 +265,10 @@ def _lieutenant_with_status(admin: Kube, namespace: str, name: str, phase: str,
                             conditions: list[Condition]) -> None:
     admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump({
         "apiVersion": "reef.vers.sh/v1alpha1", "kind": "Lieutenant",
-        "metadata": {"name": name}, "spec": {"role": "Build the API"}}))
+        # The management pause: an operator left running by another test of this module
+        # writes nothing to it, so the status stays as written here.
+        "metadata": {"name": name, "annotations": {"reef.vers.sh/paused": "true"}},
+        "spec": {"role": "Build the API"}}))
     admin.custom.patch_namespaced_custom_object_status(
         "reef.vers.sh", "v1alpha1", namespace, "lieutenants", name, {"status": {
             "observedGeneration": 1, "phase": phase,
@@ -275,8 +278,8 @@ def _lieutenant_with_status(admin: Kube, namespace: str, name: str, phase: str,
 def test_lieutenants_a_policy_holds_show_why_and_an_idle_pause_looks_healthy(
     admin: Kube, namespace: str, page: Page
 ) -> None:
-    """Statuses written as the operator writes them (no operator runs here to overwrite
-    them); the behaviour behind them has its own tests."""
+    """Statuses written as the operator writes them; the behaviour behind them has its own
+    tests."""
     for name, (hold, _) in HELD.items():
         _lieutenant_with_status(admin, namespace, name, *(
             phases.held(hold) if hold.state == "Paused" else
