@@ -177,7 +177,7 @@ def held_notes(lieutenants: list[Obj], all_namespaces: bool) -> list[str]:
 
 # The summary reasons of the operator's policies (docs/policies.md), shown with their message.
 POLICY_REASONS = ("IdlePaused", "BudgetExhausted", "Expired", "QuotaExceeded")
-NOTE_LIMIT = 200     # characters of a condition's message on a note line
+NOTE_LIMIT = 300     # characters of a condition's message on a note line
 
 
 def namespace_policies(cluster: Cluster, all_namespaces: bool) -> dict[str, Obj]:
