@@ -488,6 +488,11 @@ def test_status_shows_why_a_policy_holds_a_lieutenant(
                          "api: IdlePaused: paused after 15m idle; the next task resumes it",
                          "old: Expired: destroyed after 7d without tasks",
                          "web: BudgetExhausted: budget spent: 41,200 of 40,000 tokens"]
+    # Every namespace: the notes name the namespace too.
+    everywhere = run(capsys, "status", "-A")[1].splitlines()
+    assert everywhere[0].split()[:4] == ["NAMESPACE", "NAME", "PHASE", "REASON"]
+    assert f"{NAMESPACE}/api: IdlePaused: paused after 15m idle; the next task resumes it" \
+        in everywhere
 
 
 def test_status_fills_what_the_spec_leaves_out_from_the_namespace_policy(
