@@ -8,10 +8,9 @@ the per-object picture is what `kubectl reef status` is for.
 
 Counters and histograms are updated where things happen (the controllers' loops, the
 Vers client's request path, the providers, the lieutenant runner). Gauges that describe
-the current picture (lieutenants by phase and held by the operator, objects in backoff,
-event-stream backlog) are
-computed at scrape time from the operator's memory by `PictureCollector`: no scrape
-makes an API call.
+the current picture (lieutenants by phase and by the policy holding them, objects in
+backoff, event-stream backlog) are computed at scrape time from the operator's memory by
+`PictureCollector`: no scrape makes an API call.
 
 Per-object metrics come from the active replica only: a standby replica (kopf peering)
 runs no handlers, so its counters stay at zero and its gauges are empty.
