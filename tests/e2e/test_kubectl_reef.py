@@ -74,9 +74,10 @@ def test_create_send_follow_and_read_history(admin: Kube, scripted: str,
     assert ok(reef(admin, "-n", ns, "read", "api", "--tail", "15")) == "config I wrote.\n"
 
     table = ok(reef(admin, "-n", ns, "status")).splitlines()
-    assert table[0].split()[:5] == ["NAME", "PHASE", "TASK", "TASKS", "VM"]
+    assert table[0].split()[:6] == ["NAME", "PHASE", "REASON", "TASK", "TASKS", "VM"]
     row = table[1].split()
-    assert row[:2] == ["api", "Idle"] and row[3] == "2" and "scripted/scripted-1" in row
+    assert row[:3] == ["api", "Idle", "SessionReady"] and row[4] == "2" and \
+        "scripted/scripted-1" in row
     as_json = json.loads(ok(reef(admin, "-n", ns, "status", "-o", "json")))
     assert [(o["name"], o["status"]["taskCount"]) for o in as_json] == [("api", 2)]
     as_yaml = yaml.safe_load(ok(reef(admin, "-n", ns, "status", "-o", "yaml")))
