@@ -26,6 +26,7 @@ from reef_operator.constants import GROUP, LABEL_LIEUTENANT, VERSION
 from reef_operator.kube.conditions import find_condition
 from tests.conftest import Kube
 from tests.e2e.conftest import wait_for
+from tests.e2e.plugin import ok, reef
 
 pytestmark = pytest.mark.controlplane
 
@@ -95,6 +96,15 @@ def _budget_exhausted_total(operator: OperatorProcess, namespace: str, limit: st
                and s.labels == {"namespace": namespace, "limit": limit})
 
 
+def _held(operator: OperatorProcess, namespace: str, reason: str) -> float:
+    """reef_lieutenants_held: the lieutenants a policy holds now, as a scrape reads it."""
+    text = httpx.get(operator.metrics_url, timeout=10).text
+    return sum(s.value for family in text_string_to_metric_families(text)
+               for s in family.samples
+               if s.name == "reef_lieutenants_held"
+               and s.labels == {"namespace": namespace, "reason": reason})
+
+
 def _records(admin: Kube, namespace: str, lieutenant: str) -> list[dict[str, Any]]:
     listing = cast(dict[str, Any], admin.custom.list_namespaced_custom_object(
         GROUP, VERSION, namespace, "taskrecords",
@@ -136,6 +146,13 @@ def test_a_spent_token_budget_pauses_after_the_task_and_raising_it_delivers_the_
     assert len(exhausted) == 1 and exhausted[0].type == "Warning"
     assert "maxTokens" in exhausted[0].message
     assert _budget_exhausted_total(operator, ns, "maxTokens") == 1
+    assert _held(operator, ns, "BudgetExhausted") == 1      # the control is not held
+    # kubectl reef status, as a user runs it: the reason, the usage against the budget
+    # and the operator's message.
+    table = ok(reef(admin, "-n", ns, "status")).splitlines()
+    capped = next(line for line in table if line.startswith("capped "))
+    assert capped.split()[1:3] == ["Paused", "BudgetExhausted"] and "/50 tok" in capped
+    assert f"capped: BudgetExhausted: {message}" in table
 
     _patch(admin, ns, "capped", {"budget": {"maxTokens": 1_000_000}})
     resumed = wait_for(lambda: (lambda s: s if len(s.get("history", [])) == 2
@@ -146,6 +163,7 @@ def test_a_spent_token_budget_pauses_after_the_task_and_raising_it_delivers_the_
     assert _tasks(resumed)["health"]["phase"] == "Succeeded"
     assert "budget" not in _tasks(resumed)["health"].get("note", "")
     assert _reason(resumed) == "SessionReady"
+    assert _held(operator, ns, "BudgetExhausted") == 0
     assert len(_events(admin, ns, "capped", "BudgetExhausted")) == 1
 
 
@@ -200,4 +218,7 @@ def test_destroy_after_expires_for_good_and_ttl_deletes_the_object(
     assert not (local_root / vm_ids["gone"]).exists()
     assert [e.type for e in _events(admin, ns, "gone", "Expired")] == ["Normal"]
     wait_for(lambda: not _records(admin, ns, "gone"), 60, "gone's records collected",
+             operator)
+    # Kept expired and is still served; the deleted one no longer counts.
+    wait_for(lambda: _held(operator, ns, "Expired") == 1, 30, "one expired lieutenant held",
              operator)
