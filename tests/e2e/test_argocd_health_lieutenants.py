@@ -1,7 +1,7 @@
 """What Argo CD (our health.lua, run by lua5.1) and kstatus make of a lieutenant through
-its life: starting, idle, working, pausing, paused, resumed, destroyed. Real pi on a
-Local VM, the scripted model; every version of the object is recorded by a watch and
-judged against the CRD reference.
+its life: starting, idle, working, pausing, paused, resumed, destroyed; and held by its
+policies: budget spent, expired. Real pi on a Local VM, the scripted model; every version
+of the object is recorded by a watch and judged against the CRD reference.
 """
 
 from __future__ import annotations
@@ -107,3 +107,51 @@ def test_lieutenant_health_through_its_life(admin: Kube, namespace: str,
     # Streaming output is many writes; none of them changes health.
     streaming = [v for v in journey if v.message == "working on task long-1"]
     assert len(streaming) >= 3
+
+
+def test_budget_paused_and_expired_lieutenants_read_for_what_they_are(
+        admin: Kube, namespace: str, operator: OperatorProcess, model: ScriptedModel) -> None:
+    """A spent budget is Suspended (a person raises it), an expiry Healthy (done, like a
+    destroy); every version on the way is a documented row with its documented health."""
+    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="scripted-models"),
+        data={"models.json": model.models_json()}))
+
+    def until(phase: str, reason: str, what: str) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            obj = admin.get("lieutenants", "capped", namespace)
+            status = obj.get("status") or {}
+            return obj if status.get("phase") == phase and \
+                find_condition(obj, "Ready").get("reason") == reason and \
+                status.get("observedGeneration") == obj["metadata"]["generation"] else None
+        return dict(wait_for(check, 180, what, operator))
+
+    def spec(**fields: Any) -> None:
+        admin.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants",
+                                                    "capped", {"spec": fields})
+
+    with Recorder(admin.kubeconfig, "lieutenants", namespace) as recorder:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
+                "metadata": {"name": "capped"},
+                "spec": {"role": "r", "profileRef": {"name": "local"},
+                         "model": {"provider": "scripted", "id": "scripted-1"},
+                         "providersConfigMapRef": {"name": "scripted-models"},
+                         "budget": {"maxTokens": 1},   # spent by any task
+                         "tasks": [{"name": "q-1", "message": "Quick task q-1"},
+                                   {"name": "q-2", "message": "Quick task q-2"}]}}
+        admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+        spent = until("Paused", "BudgetExhausted", "paused for its budget")
+        message = find_condition(spent, "Ready")["message"]
+        assert verdict(spent) == Verdict("Suspended", f"BudgetExhausted: {message}", "Current")
+
+        spec(budget={"maxTokens": 1_000_000}, idlePolicy={"destroyAfter": "15s"})
+        expired = until("Destroyed", "Expired", "expired after its last task")
+        message = find_condition(expired, "Ready")["message"]
+        assert verdict(expired) == Verdict("Healthy", f"Expired: {message}", "Current")
+        journey = [verdict(obj) for obj in recorder.versions("capped")]
+
+    assert [h["task"] for h in expired["status"]["history"]] == ["q-1", "q-2"]
+    # Raised, it went back to work (Healthy) before it expired; nothing was Degraded.
+    assert {v.health for v in journey} == {"Progressing", "Healthy", "Suspended"}
+    assert [v.message.split(":")[0] for v in journey if v.health == "Suspended"] and all(
+        v.message.startswith("BudgetExhausted: ") for v in journey if v.health == "Suspended")
