@@ -46,6 +46,7 @@
   - lieutenants/status
   - vmnodes/status
   - bootprofiles/status
+  - reefpolicies/status
   verbs:
   - patch
 - apiGroups:
@@ -178,6 +179,68 @@
   - v1beta1
   clientConfig:
     {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/bootprofile-secrets-in-operator-namespace") | nindent 4 }}
+  timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
+- name: lieutenant-fits-the-policy.reef.vers.sh
+  sideEffects: None
+  failurePolicy: Ignore
+  matchPolicy: Equivalent
+  rules:
+  - apiGroups:
+    - reef.vers.sh
+    apiVersions:
+    - v1alpha1
+    resources:
+    - lieutenants
+    operations:
+    - CREATE
+    - UPDATE
+    scope: '*'
+  admissionReviewVersions:
+  - v1
+  - v1beta1
+  clientConfig:
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/lieutenant-fits-the-policy") | nindent 4 }}
+  timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
+- name: vmnode-fits-the-policy.reef.vers.sh
+  sideEffects: None
+  failurePolicy: Ignore
+  matchPolicy: Equivalent
+  rules:
+  - apiGroups:
+    - reef.vers.sh
+    apiVersions:
+    - v1alpha1
+    resources:
+    - vmnodes
+    operations:
+    - CREATE
+    - UPDATE
+    scope: '*'
+  admissionReviewVersions:
+  - v1
+  - v1beta1
+  clientConfig:
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/vmnode-fits-the-policy") | nindent 4 }}
+  timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
+- name: reefpolicy-is-the-only-one.reef.vers.sh
+  sideEffects: None
+  failurePolicy: Ignore
+  matchPolicy: Equivalent
+  rules:
+  - apiGroups:
+    - reef.vers.sh
+    apiVersions:
+    - v1alpha1
+    resources:
+    - reefpolicies
+    operations:
+    - CREATE
+    scope: '*'
+  admissionReviewVersions:
+  - v1
+  - v1beta1
+  clientConfig:
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/reefpolicy-is-the-only-one") | nindent 4 }}
   timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 {{- end }}
 {{/* The operator's settings (reef_operator.config.table): ConfigMap keys, Secret keys. */}}

@@ -119,6 +119,10 @@ VMNODE_INVALID = (
                          "untouched and deleting the node releases nothing"),
     ("CommitNotAllowed", "source.commitId is neither a commit a BootProfile names nor a "
                          "checkpoint of a node in the same namespace"),
+    ("PolicyRefused", "the namespace's ReefPolicy does not allow the node's BootProfile or "
+                      "its VM's size (a policy changed after the node was admitted); "
+                      "checked before a VM is created or resumed, so a running VM is not "
+                      "stopped"),
 )
 
 VMNODE = KindConditions(

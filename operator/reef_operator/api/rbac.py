@@ -45,7 +45,8 @@ CLUSTER_RULES: list[dict[str, Any]] = [
     },
     {
         "apiGroups": [GROUP],
-        "resources": ["lieutenants/status", "vmnodes/status", "bootprofiles/status"],
+        "resources": ["lieutenants/status", "vmnodes/status", "bootprofiles/status",
+                      "reefpolicies/status"],
         "verbs": ["patch"],
     },
     {   # ownerReferences with blockOwnerDeletion (a lieutenant's VMNode, a child VMNode) need

@@ -11,6 +11,9 @@ others (running VMs, the day's cost) make the object wait, `QuotaExceeded`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from reef_operator.api import common
 from reef_operator.api.kinds import Column, Kind
 from reef_operator.api.schema import (
@@ -114,4 +117,87 @@ REEFPOLICY = Kind(
     spec_required=False,
 )
 
-__all__ = ["CONDITION_TYPES", "REEFPOLICY"]
+
+
+# -- what the limits say of one object -------------------------------------------------
+# Pure, so admission and the controllers ask the same questions and give the same answer.
+# Each problem names the policy, the limit, the figure and what to do instead.
+
+
+def limits(policy: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The policy's spec.limits ({} without a policy: everything is allowed)."""
+    return ((policy or {}).get("spec") or {}).get("limits") or {}
+
+
+def _named(policy: Mapping[str, Any] | None) -> str:
+    meta = (policy or {}).get("metadata") or {}
+    return f"ReefPolicy {meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def profile_problems(policy: Mapping[str, Any] | None, profile: str,
+                     resources: Mapping[str, Any] | None) -> list[str]:
+    """What the policy refuses of a VM booted from BootProfile `profile` with `resources`
+    (the node's own, else the profile's; None when the profile is unknown)."""
+    found, named = limits(policy), _named(policy)
+    problems = []
+    allowed = found.get("allowedProfiles")
+    if allowed is not None and profile not in allowed:
+        problems.append(f"BootProfile {profile!r} is not allowed by {named} (limits."
+                        f"allowedProfiles: {', '.join(sorted(allowed)) or 'none'}); set "
+                        "spec.profileRef.name to an allowed profile, or ask whoever "
+                        "manages the policy")
+    for limit, field, unit in (("maxVCPUPerVM", "vcpu", " vCPU"),
+                               ("maxMemoryMiBPerVM", "memoryMiB", " MiB")):
+        asked = (resources or {}).get(field)
+        if found.get(limit) is not None and asked is not None and asked > found[limit]:
+            problems.append(f"a VM of BootProfile {profile!r} has {asked}{unit} "
+                            f"(resources.{field}), over {named} limits.{limit} "
+                            f"({found[limit]}{unit}); use a smaller profile")
+    return problems
+
+
+def model_provider_problem(policy: Mapping[str, Any] | None, provider: str) -> str:
+    """Why the policy refuses a lieutenant using model provider `provider` ("" if not)."""
+    allowed = limits(policy).get("allowedModelProviders")
+    if allowed is None or provider in allowed:
+        return ""
+    return (f"model provider {provider!r} is not allowed by {_named(policy)} (limits."
+            f"allowedModelProviders: {', '.join(sorted(allowed)) or 'none'}); set "
+            "spec.model.provider to an allowed one")
+
+
+def lieutenants_problem(policy: Mapping[str, Any] | None, existing: int) -> str:
+    """Why one more lieutenant is refused where `existing` already are ("" if it is not)."""
+    most = limits(policy).get("maxLieutenants")
+    if most is None or existing < most:
+        return ""
+    return (f"{_named(policy)} allows {most} lieutenants (limits.maxLieutenants) and "
+            f"{existing} already exist in the namespace; delete one first, or ask whoever "
+            "manages the policy for a higher limit")
+
+
+def running_vms_message(policy: Mapping[str, Any] | None, running: int) -> str:
+    """The QuotaExceeded message of a node waiting for a running-VM slot."""
+    return (f"{_named(policy)} allows {limits(policy).get('maxRunningVMs')} running VMs "
+            f"(limits.maxRunningVMs) and {running} run in the namespace; this VM starts "
+            "when one of them is paused, destroyed or deleted")
+
+
+def duplicate_problem(existing: list[str]) -> str:
+    """Why a second ReefPolicy in a namespace is refused ("" when it is the first)."""
+    if not existing:
+        return ""
+    return (f"the namespace already has ReefPolicy {existing[0]!r}; there is one per "
+            "namespace: edit that one instead")
+
+
+__all__ = [
+    "CONDITION_TYPES",
+    "REEFPOLICY",
+    "duplicate_problem",
+    "lieutenants_problem",
+    "limits",
+    "model_provider_problem",
+    "profile_problems",
+    "running_vms_message",
+]

@@ -10,6 +10,7 @@
   `reef.vers.sh/agent-credentials: "true"` (checked on CREATE and when the reference
   changes; reading the labels needs the operator's client, within a short budget).
 - A BootProfile's env secretKeyRef reads only from the operator's namespace.
+- What the namespace's ReefPolicy forbids (controllers/policy_admission.py).
 
 Served by kopf's webhook server when REEF_WEBHOOK_PORT is set; kopf keeps the
 ValidatingWebhookConfiguration `reef.vers.sh` pointing at it. Failures of the
@@ -31,7 +32,7 @@ import kopf
 from reef_operator.api.budget import SPEC_TASKS_BUDGET, spec_tasks_bytes
 from reef_operator.api.lieutenant import FINISHED_TASK_PHASES as FINISHED
 from reef_operator.constants import GROUP, LABEL_TASK, VERSION
-from reef_operator.controllers import runtime
+from reef_operator.controllers import policy_admission, runtime
 from reef_operator.lieutenants.inputs import credentials_consented, unlabelled_credentials_message
 from reef_operator.profiles.validation import secret_namespace_problems
 
@@ -254,3 +255,4 @@ def register() -> None:
     kopf.on.validate(GROUP, VERSION, "bootprofiles", operations=["CREATE", "UPDATE"],
                      ignore_failures=True, id="bootprofile-secrets-in-operator-namespace")(
         bootprofile_reads_secrets_only_from_the_operator)
+    policy_admission.register()

@@ -11,6 +11,7 @@ import kopf
 
 from reef_operator import fairshare
 from reef_operator.agent.session import SessionError
+from reef_operator.api import reefpolicy
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.controllers import daemon, runtime
 from reef_operator.controllers.kopf_internals import without_finalizer
@@ -37,9 +38,12 @@ async def lieutenant_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) ->
     if event.get("type") == "DELETED" and runner is not None and \
             runner.body.get("metadata", {}).get("uid") == body.metadata.uid:
         runner.gone = True  # no finalizer holds it: the loop ends itself
+        if reefpolicy.limits(rt.policy(key[0])).get("maxLieutenants") is not None:
+            rt.wake_lieutenants(key[0])  # one waiting for room may start now
     waker = rt.lieutenant_wakers.get(key)
     if waker is not None:
         waker.set()
+    rt.wake_policies(key[0])   # its count, or its tasks' cost, may have changed
 
 
 @kopf.daemon(GROUP, VERSION, "lieutenants", cancellation_timeout=10.0)

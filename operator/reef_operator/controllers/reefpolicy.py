@@ -1,14 +1,39 @@
 """kopf handlers for ReefPolicy: the watch keeps each namespace's policy in memory and wakes
-the namespace's lieutenants when it changes (their holds read its defaults and limits)."""
+the namespace's lieutenants and VMNodes when it changes (their holds read its defaults,
+the nodes its limits: a node waiting for a slot or refused by an older limit may go on);
+a daemon per policy writes what the namespace uses of it.
+
+`status.used` is taken from memory (the lieutenants' runners, the fleet's running VMs)
+and, for the day's cost, from the namespace's TaskRecords: the cost of the tasks that
+completed on the current UTC day, plus what the running tasks have cost so far. Records
+are objects, so the figure survives an operator restart; a running task counts on the
+day it completes. Records are whole objects (answers up to 256 KiB), so they are listed
+at most every LIST_EVERY seconds; a task finished since is counted from its lieutenant's
+history entry meanwhile. A record deleted by its lieutenant's retention the same day
+takes its cost out of the figure (keep `taskRecords.maxRecords` above a day's tasks).
+The status is written at most every WRITE_EVERY seconds and only when a figure or a
+condition changes (the time of the figures alone is no change).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import functools
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import kopf
 
 from reef_operator.constants import GROUP, VERSION
-from reef_operator.controllers import runtime
+from reef_operator.controllers import daemon, runtime
+from reef_operator.kube.conditions import merge_conditions, now_iso, summary
+
+KIND = "ReefPolicy"
+WRITE_EVERY = 5.0      # seconds between two status writes of one policy, at least
+RECHECK = 60.0         # the running tasks' cost and the UTC day move without any event
+LIST_EVERY = 60.0      # seconds between two listings of the namespace's TaskRecords
 
 
 @kopf.on.event(GROUP, VERSION, "reefpolicies")
@@ -23,3 +48,109 @@ async def reefpolicy_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) ->
     if not known:
         rt.policies.pop(namespace, None)
     rt.wake_lieutenants(namespace)
+    for key in list(rt.fleet.nodes):
+        if key[0] == namespace:
+            rt.wake(key)
+    rt.wake_policies(namespace)   # a duplicate's conditions depend on the others
+
+
+def day_of(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d")
+
+
+def cost_on(day: str, records: Iterable[Mapping[str, Any]],
+            histories: Mapping[str, Iterable[Mapping[str, Any]]],
+            running: Iterable[float]) -> float:
+    """US dollars of the tasks completed on `day` (UTC), plus the running tasks' cost so far.
+
+    A finished task is counted once, from its TaskRecord (`records`, listed now and then)
+    or, until a listing has it, from its lieutenant's history entry (`histories`:
+    lieutenant -> status.history, in memory).
+    """
+    costs: dict[tuple[str, str], float] = {}
+    for lieutenant, history in histories.items():
+        for entry in history:
+            if str(entry.get("completedAt") or "")[:10] == day and entry.get("task"):
+                costs[(lieutenant, str(entry["task"]))] = float(
+                    (entry.get("usage") or {}).get("cost") or 0)
+    for record in records:
+        spec = record.get("spec") or {}
+        if str(spec.get("completedAt") or "")[:10] == day:
+            costs[(str(spec.get("lieutenant")), str(spec.get("task")))] = float(
+                (spec.get("usage") or {}).get("cost") or 0)
+    return round(sum(costs.values()) + sum(running), 6)
+
+
+def used(lieutenants: int, running_vms: int, day: str, cost: float) -> dict[str, Any]:
+    return {"lieutenants": lieutenants, "runningVMs": running_vms, "day": day,
+            "costTodayUSD": cost}
+
+
+def status_patch(status: Mapping[str, Any], figures: Mapping[str, Any], active: str | None,
+                 generation: int, name: str) -> dict[str, Any] | None:
+    """The status to write, or None when nothing but the time would change. `active` is the
+    name of the namespace's applied policy."""
+    if active == name:
+        verdict = summary(KIND, "Active", "the namespace's policy, applied", ready=True)
+    else:
+        verdict = summary(KIND, "Duplicate", f"ReefPolicy {active} is older and applies; this "
+                          "one is ignored: delete it, or merge it into that one", stalled=True)
+    conditions = merge_conditions(status.get("conditions"), verdict, generation, now_iso())
+    before = {k: v for k, v in (status.get("used") or {}).items() if k != "updatedAt"}
+
+    def strip(found: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in found or []]
+    if before == dict(figures) and status.get("observedGeneration") == generation and \
+            strip(status.get("conditions")) == strip(conditions):
+        return None
+    return {"observedGeneration": generation, "conditions": conditions,
+            "used": {**figures, "updatedAt": now_iso()}}
+
+
+@kopf.daemon(GROUP, VERSION, "reefpolicies", cancellation_timeout=5.0)
+async def reefpolicy_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger,
+                          **_: Any) -> None:
+    rt = runtime.current()
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    waker = rt.policy_wakers.setdefault(key, asyncio.Event())
+    try:
+        await daemon.run_passes(_PolicyPasses(rt, body), waker=waker, stopped=stopped,
+                                logger=logger,
+                                backing_off=functools.partial(rt.backing_off, KIND, key))
+    finally:
+        rt.policy_wakers.pop(key, None)
+        rt.backing_off(KIND, key, 0)
+
+
+class _PolicyPasses(daemon.Passes):
+    """A policy's passes: take the namespace's figures, write them when they changed."""
+
+    kind = KIND
+
+    def __init__(self, rt: runtime.Runtime, body: kopf.Body) -> None:
+        self.rt, self.body = rt, body
+        self.written_at = -WRITE_EVERY
+        self.records: list[dict[str, Any]] = []
+        self.listed_at = -LIST_EVERY
+
+    async def run(self) -> float:
+        wait = self.written_at + WRITE_EVERY - time.monotonic()
+        if wait > 0:
+            return wait                   # woken too soon: the figures are taken later
+        namespace, name = self.body.metadata.namespace or "", self.body.metadata.name or ""
+        day = day_of(datetime.datetime.now(datetime.UTC))
+        if time.monotonic() - self.listed_at >= LIST_EVERY:
+            self.records = await self.rt.kube.list_in("taskrecords", namespace)
+            self.listed_at = time.monotonic()
+        cost = cost_on(day, self.records, self.rt.histories(namespace),
+                       self.rt.running_costs(namespace))
+        figures = used(self.rt.lieutenants_in(namespace), self.rt.fleet.running(namespace),
+                       day, cost)
+        active = self.rt.policy(namespace)
+        patch = status_patch(dict(self.body.status), figures,
+                             (active or {}).get("metadata", {}).get("name"),
+                             int(self.body.metadata.get("generation", 0)), name)
+        if patch is not None:
+            await self.rt.kube.patch_status("reefpolicies", namespace, name, patch)
+            self.written_at = time.monotonic()
+        return RECHECK

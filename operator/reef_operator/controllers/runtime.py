@@ -38,6 +38,8 @@ class Runtime:
     in_backoff: dict[str, set[Key]] = field(default_factory=dict)
     # ReefPolicies as last seen by the watch: namespace -> name -> body.
     policies: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # The policies' daemons: their wake-ups, (namespace, name) -> event.
+    policy_wakers: dict[Key, asyncio.Event] = field(default_factory=dict)
     # Agent starts in flight are bounded (REEF_MAX_AGENT_STARTS).
     agent_starts: StartGate = field(init=False)
 
@@ -57,10 +59,44 @@ class Runtime:
             str(body.get("metadata", {}).get("creationTimestamp", "")),
             str(body.get("metadata", {}).get("name", ""))))
 
+    def lieutenants_in(self, namespace: str) -> int:
+        return sum(1 for key in self.lieutenants if key[0] == namespace)
+
+    def older_lieutenants(self, namespace: str, name: str) -> int:
+        def age(key: Key, runner: LieutenantRunner) -> tuple[str, str]:
+            return (str(runner.body.get("metadata", {}).get("creationTimestamp", "")), key[1])
+        runners = [(key, runner) for key, runner in list(self.lieutenants.items())
+                   if key[0] == namespace]
+        mine = next((age(key, r) for key, r in runners if key[1] == name), ("", name))
+        return sum(1 for key, runner in runners if key[1] != name and age(key, runner) < mine)
+
+    def running_costs(self, namespace: str) -> list[float]:
+        """What the namespace's running tasks have cost so far (their ledgers, in memory)."""
+        return [runner.ledger.task_usage.cost for (lt_namespace, _), runner
+                in list(self.lieutenants.items())
+                if lt_namespace == namespace and runner.ledger.running is not None]
+
+    def histories(self, namespace: str) -> dict[str, list[dict[str, Any]]]:
+        """The namespace's lieutenants' status.history as last seen, by lieutenant."""
+        return {name: list((runner.body.get("status") or {}).get("history") or [])
+                for (lt_namespace, name), runner in list(self.lieutenants.items())
+                if lt_namespace == namespace}
+
+    def wake_policies(self, namespace: str) -> None:
+        """The namespace's ReefPolicy takes its figures again (it writes them rate-limited)."""
+        for (policy_namespace, _), waker in list(self.policy_wakers.items()):
+            if policy_namespace == namespace:
+                waker.set()
+
     def wake_lieutenants(self, namespace: str) -> None:
         for (lt_namespace, _), waker in list(self.lieutenant_wakers.items()):
             if lt_namespace == namespace:
                 waker.set()
+
+    def wake_quota_waiters(self, namespace: str) -> None:
+        """Nodes waiting for a running-VM slot (oldest first: the fleet gives the slot)."""
+        for key in self.fleet.waiting_in(namespace):
+            self.wake(key)
 
     def waker(self, key: Key) -> asyncio.Event:
         return self.wakers.setdefault(key, asyncio.Event())

@@ -76,4 +76,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
                                   config.adoption_namespaces)
     rt = runtime.Runtime(config, kube, providers, fleet, profiles, reconciler)
     rt.vmnode_bodies.update(vmnode_bodies)
+    # The policies too, so no VM is created over a limit before their watch catches up.
+    for body in await kube.list_all("reefpolicies"):
+        meta = body.get("metadata", {})
+        rt.policies.setdefault(meta.get("namespace", ""), {})[meta.get("name", "")] = body
+    reconciler.policy = rt.policy
     runtime.install(rt)

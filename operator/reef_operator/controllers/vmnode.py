@@ -23,20 +23,24 @@ from reef_operator.vmnodes.ownership import judge
 async def vmnode_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     rt = runtime.current()
     key = (body.metadata.namespace or "", body.metadata.name or "")
+    occupied = rt.fleet.occupies(key)
     if event.get("type") == "DELETED":
         rt.fleet.remove(*key)
         rt.wakers.pop(key, None)
         rt.vmnode_bodies.pop(key, None)
         rt.vmnodes.forget(*key)
         _wake_lieutenant(rt, key)
-        return
-    rt.vmnode_bodies[key] = dict(body)
-    _wake_lieutenant(rt, key)
-    before = rt.fleet.nodes.get(key)
-    after = rt.fleet.upsert(body)
-    rt.wake(key)
-    if before is None or (before.state, before.parent) != (after.state, after.parent):
-        rt.wake_subtree(*key)
+    else:
+        rt.vmnode_bodies[key] = dict(body)
+        _wake_lieutenant(rt, key)
+        before = rt.fleet.nodes.get(key)
+        after = rt.fleet.upsert(body)
+        rt.wake(key)
+        if before is None or (before.state, before.parent) != (after.state, after.parent):
+            rt.wake_subtree(*key)
+    rt.wake_policies(key[0])            # its runningVMs may have changed (rate-limited)
+    if occupied and not rt.fleet.occupies(key):
+        rt.wake_quota_waiters(key[0])   # a running VM paused or went: room for another
 
 
 def _wake_lieutenant(rt: runtime.Runtime, key: tuple[str, str]) -> None:

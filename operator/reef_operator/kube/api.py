@@ -87,6 +87,12 @@ class KubeApi:
         items: list[dict[str, Any]] = cast(dict[str, Any], answer).get("items", [])
         return items
 
+    async def list_in(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        answer = await asyncio.to_thread(
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural)
+        items: list[dict[str, Any]] = cast(dict[str, Any], answer).get("items", [])
+        return items
+
     async def list_task_records(self, namespace: str, lieutenant: str,
                                 tasks: list[str]) -> list[dict[str, Any]]:
         """The TaskRecords of these tasks of a lieutenant (selected by label, so a lieutenant

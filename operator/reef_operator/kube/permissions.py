@@ -32,8 +32,10 @@ USED: Final[frozenset[Permission]] = frozenset({
     # controllers/admission.py via KubeApi.list_task_records: the TaskRecords of tasks a
     # lieutenant update adds or removes (a reused name is refused).
     (GROUP, "taskrecords", "list"),
-    # controllers/reefpolicy.py: each namespace's ReefPolicy, watched.
+    # controllers/reefpolicy.py: each namespace's ReefPolicy, watched, its status written
+    # (what the namespace uses, from memory and from the namespace's TaskRecords, listed).
     *_each(GROUP, ("reefpolicies",), ("list", "watch")),
+    (GROUP, "reefpolicies/status", "patch"),
     # lieutenants/runner.py: a Destroyed lieutenant deletes itself once its
     # ttlSecondsAfterDestroyed is over.
     (GROUP, "lieutenants", "delete"),

@@ -49,6 +49,13 @@ def waiting_for_vm(node: str) -> Phase:
                         _condition("Working", False, "WaitingForVM")]
 
 
+def quota_exceeded(message: str) -> Phase:
+    """The namespace's ReefPolicy has no room for the lieutenant's VM (or for the
+    lieutenant itself) now: it starts when there is."""
+    return "Starting", [*summary(KIND, "QuotaExceeded", message, reconciling=True),
+                        _condition("Working", False, "QuotaExceeded")]
+
+
 def stopped() -> Phase:
     """StopWhenDone after the last task: pi is stopped, the VM and the session file kept."""
     return "Stopped", [*summary(KIND, "Stopped", "the agent stopped after its tasks "

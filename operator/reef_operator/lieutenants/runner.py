@@ -25,6 +25,7 @@ from reef_operator import metrics
 from reef_operator.agent.events import message_usage
 from reef_operator.agent.framing import Rejected
 from reef_operator.agent.session import PiSession, SessionError
+from reef_operator.api import reefpolicy
 from reef_operator.constants import GROUP
 from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import Condition, find_condition, now_iso, parse_time
@@ -149,6 +150,9 @@ class LieutenantRunner:
             await self.flush(force=True)
         desired = self.desired()
         state = node.node_state(desired, self.ledger.running is not None)
+        crowded = self._crowded(desired)
+        if crowded:
+            return await self._settle_on(*phases.quota_exceeded(crowded))
         found = await node.ensure_vmnode(self.rt, self.body, state)
         if desired == "Destroyed":
             return await self._destroyed(found)
@@ -169,6 +173,10 @@ class LieutenantRunner:
             # The VM is being frozen: nothing to attach to until it is (or it resumes).
             return await self._settle_on(self.phase, phases.pausing_vm())
         if not ready:
+            summary = find_condition(found, "Ready")
+            if summary.get("reason") == "QuotaExceeded":
+                return await self._settle_on(*phases.quota_exceeded(
+                    f"VMNode {self.name}: {summary.get('message', '')}"))
             return await self._settle_on(*phases.waiting_for_vm(self.name))
         if self._stopped_when_done():
             # StopWhenDone: pi stays stopped until a new task arrives (a spec change wakes
@@ -176,6 +184,17 @@ class LieutenantRunner:
             return await self._settle_on(*phases.stopped())
         await self._attach((found or {}).get("status") or {})
         return 0.0
+
+    def _crowded(self, desired: str) -> str:
+        """Why the lieutenant may not make its VMNode yet ("" when it may): the namespace's
+        ReefPolicy maxLieutenants, counted among the lieutenants created before it. Admission
+        refuses a create over the limit; this catches the ones that raced it (two creates
+        in one moment) or came while the webhook was down. One that has its node keeps it."""
+        if desired == "Destroyed" or (self.namespace, self.name) in self.rt.vmnode_bodies:
+            return ""
+        return reefpolicy.lieutenants_problem(
+            self.rt.policy(self.namespace),
+            self.rt.older_lieutenants(self.namespace, self.name))
 
     async def _settle_on(self, phase: str, conditions: list[Condition]) -> float:
         """Write a phase that holds until something changes (a watch event wakes the loop)."""

@@ -81,3 +81,7 @@ class LieutenantRuntime(StatusHost, Protocol):
     def policy(self, namespace: str) -> Mapping[str, Any] | None:
         """The namespace's ReefPolicy as last seen by the watch, if it has one."""
         ...
+
+    def older_lieutenants(self, namespace: str, name: str) -> int:
+        """Lieutenants of the namespace created before this one (then by name)."""
+        ...

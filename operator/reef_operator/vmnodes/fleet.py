@@ -7,6 +7,13 @@ The tree rule: a node runs in the state its own spec asks for, except that a
 node whose ancestor asks to be Paused is paused too. Resuming the ancestor
 lets the subtree return to its own specs. Specs of children are never
 rewritten, so GitOps tools see no drift.
+
+Running VMs per namespace (a ReefPolicy's limits.maxRunningVMs): a node counts from the
+moment it is given a slot to create or resume its VM until its status says the VM is
+paused, released or gone. The slot is handed out here, in memory and without awaiting,
+so two nodes waiting for the last one never both take it; the oldest waiting node
+(creation time, then name) goes first. After a restart the count is rebuilt from the
+nodes' status (a slot given but not yet used is asked for again).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ class NodeInfo:
     parent_namespace: str | None
     state: str
     profile: str | None = None
+    created: str = ""
+    vm_running: bool = False    # its status holds a VM that is not paused, dead or gone
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> NodeInfo:
@@ -40,7 +49,14 @@ class NodeInfo:
             parent_namespace=parent_ref.get("namespace"),
             state=spec.get("state", "Running"),
             profile=(spec.get("profileRef") or {}).get("name"),
+            created=str(meta.get("creationTimestamp") or ""),
+            vm_running=vm_running(body.get("status") or {}),
         )
+
+
+def vm_running(status: Mapping[str, Any]) -> bool:
+    """Whether a node's status holds a VM that runs (or boots, or sleeps: it still costs)."""
+    return bool(status.get("vmId")) and status.get("vmState") not in ("paused", "dead")
 
 
 @dataclass(frozen=True)
@@ -61,14 +77,64 @@ class LineageError(ValueError):
 class Fleet:
     def __init__(self) -> None:
         self.nodes: dict[Key, NodeInfo] = {}
+        # Slots for running VMs given to nodes whose status does not show the VM yet.
+        self.granted: set[Key] = set()
+        # Nodes waiting for a slot.
+        self.waiting: set[Key] = set()
 
     def upsert(self, body: Mapping[str, Any]) -> NodeInfo:
         info = NodeInfo.from_body(body)
-        self.nodes[(info.namespace, info.name)] = info
+        key = (info.namespace, info.name)
+        self.nodes[key] = info
+        if info.vm_running or info.state != "Running":
+            self.granted.discard(key)      # its status counts it now, or it wants no VM
+        if info.state != "Running":
+            self.waiting.discard(key)
         return info
 
     def remove(self, namespace: str, name: str) -> None:
         self.nodes.pop((namespace, name), None)
+        self.granted.discard((namespace, name))
+        self.waiting.discard((namespace, name))
+
+    # -- running VMs per namespace ------------------------------------------------------
+    def occupies(self, key: Key) -> bool:
+        """Whether the node counts against its namespace's running VMs."""
+        node = self.nodes.get(key)
+        return key in self.granted or bool(node and node.vm_running)
+
+    def running(self, namespace: str) -> int:
+        """Running VMs of the namespace, slots given but not yet used included."""
+        return sum(1 for key in self.nodes if key[0] == namespace and self.occupies(key))
+
+    def take_slot(self, namespace: str, name: str, limit: int | None) -> bool:
+        """Whether the node may create or resume its VM now; a yes holds a slot for it.
+
+        Without a limit every node may. Otherwise a node waits while the namespace's
+        running VMs and the older waiting nodes fill the limit.
+        """
+        key = (namespace, name)
+        if limit is None or self.occupies(key):
+            self.waiting.discard(key)
+            return True
+        self.waiting.add(key)
+        room = limit - self.running(namespace)
+        ahead = sum(1 for other in self.waiting
+                    if other[0] == namespace and other != key and
+                    self._age(other) < self._age(key))
+        if ahead >= room:
+            return False
+        self.waiting.discard(key)
+        self.granted.add(key)
+        return True
+
+    def waiting_in(self, namespace: str) -> list[Key]:
+        """Nodes of the namespace waiting for a slot, oldest first (to be woken)."""
+        return sorted((key for key in self.waiting if key[0] == namespace), key=self._age)
+
+    def _age(self, key: Key) -> tuple[str, str]:
+        node = self.nodes.get(key)
+        return (node.created if node else "", key[1])
 
     def lineage(self, namespace: str, name: str) -> Lineage:
         node = self.nodes.get((namespace, name))

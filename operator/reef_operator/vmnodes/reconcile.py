@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from reef_operator.api import reefpolicy
 from reef_operator.constants import ANNOTATION_VM_REQUESTED, FINALIZER
 from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import (
@@ -115,6 +116,8 @@ class VmNodeReconciler:
         # needs no lookup (a list of every VM: O(N) per node, O(N²) for a fleet). After a
         # restart the set is empty and every pending request is looked up first.
         self.fresh_requests: set[tuple[str, str, str]] = set()
+        # The namespace's ReefPolicy as the watch last saw it (set by the runtime).
+        self.policy: Callable[[str], Mapping[str, Any] | None] = lambda namespace: None
 
     def forget(self, namespace: str, name: str) -> None:
         """The node is gone: drop what memory holds for it."""
@@ -171,6 +174,8 @@ class VmNodeReconciler:
             refusal = await self._commit_refusal(work, provider)
             if refusal:
                 self._invalid(work, "CommitNotAllowed", refusal)
+                return IDLE
+            if not self._policy_allows(work, profile):
                 return IDLE
             vm_id = await self._create(work, provider, profile, metadata_patch)
             metadata_patch = {}
@@ -230,6 +235,8 @@ class VmNodeReconciler:
                 "" if work.spec.get("state") == "Paused" else " (an ancestor is paused)"))
             return IDLE
         if observed.state == "paused":
+            if not self._policy_allows(work, profile):
+                return IDLE
             await provider.resume(vm_id)
             status["vmState"] = "running"
             self._event(work, "Normal", "Resumed", f"resumed VM {vm_id}")
@@ -259,6 +266,30 @@ class VmNodeReconciler:
                           "operator is not configured for (for Vers: set VERS_API_KEY)")
             return None
         return profile
+
+    def _policy_allows(self, work: Pass, profile: ProfileView) -> bool:
+        """The namespace's ReefPolicy, asked before a VM is created or resumed: a profile or
+        size it does not allow (any more) stalls the node; no free running-VM slot makes it
+        wait, QuotaExceeded, until a VM of the namespace pauses or goes (it is woken)."""
+        policy = self.policy(work.namespace)
+        resources = work.spec.get("resources") or profile.resources
+        problems = reefpolicy.profile_problems(policy, profile.name, resources)
+        if problems:
+            self._invalid(work, "PolicyRefused", "; ".join(problems))
+            return False
+        limit = reefpolicy.limits(policy).get("maxRunningVMs")
+        if self.fleet.take_slot(work.namespace, work.name, limit):
+            return True
+        message = reefpolicy.running_vms_message(policy, self.fleet.running(work.namespace))
+        self._summarize(work, "QuotaExceeded", message, reconciling=True)
+        if not self._already(work, "QuotaExceeded"):
+            self._event(work, "Normal", "QuotaExceeded", message)
+        return False
+
+    @staticmethod
+    def _already(work: Pass, reason: str) -> bool:
+        ready = find_condition(work.body, "Ready")
+        return bool(ready and ready.get("reason") == reason)
 
     def metadata_for_new(self, namespace: str, name: str,
                          spec: Mapping[str, Any]) -> dict[str, Any]:
