@@ -12,6 +12,7 @@ from reef_operator.cli.plugin.commands import (
     exec_,
     history,
     pause,
+    policy,
     prune,
     read,
     resume,
@@ -25,5 +26,5 @@ COMMANDS: tuple[Command, ...] = (
     create.COMMAND, send.COMMAND, read.COMMAND, history.COMMAND, status.COMMAND,
     pause.COMMAND, resume.COMMAND, prune.COMMAND, destroy.COMMAND, discover.COMMAND,
     tree.COMMAND, diff.COMMAND, exec_.COMMAND, cp.COMMAND, wait.COMMAND, dashboard.COMMAND,
-    config.COMMAND,
+    policy.COMMAND, config.COMMAND,
 )
