@@ -38,8 +38,6 @@ async def lieutenant_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) ->
     if event.get("type") == "DELETED" and runner is not None and \
             runner.body.get("metadata", {}).get("uid") == body.metadata.uid:
         runner.gone = True  # no finalizer holds it: the loop ends itself
-        if reefpolicy.limits(rt.policy(key[0])).get("maxLieutenants") is not None:
-            rt.wake_lieutenants(key[0])  # one waiting for room may start now
     waker = rt.lieutenant_wakers.get(key)
     if waker is not None:
         waker.set()
@@ -68,6 +66,8 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
             rt.lieutenant_wakers.pop(key, None)
             rt.lieutenants.pop(key, None)
             rt.backing_off("Lieutenant", key, 0)
+            if reefpolicy.limits(rt.policy(key[0])).get("maxLieutenants") is not None:
+                rt.wake_lieutenants(key[0])  # one waiting for room may start now
 
 
 class _LieutenantPasses(daemon.Passes):

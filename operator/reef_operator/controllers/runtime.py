@@ -60,13 +60,14 @@ class Runtime:
             str(body.get("metadata", {}).get("name", ""))))
 
     def lieutenants_in(self, namespace: str) -> int:
-        return sum(1 for key in self.lieutenants if key[0] == namespace)
+        return sum(1 for key, runner in list(self.lieutenants.items())
+                   if key[0] == namespace and not runner.gone)
 
     def older_lieutenants(self, namespace: str, name: str) -> int:
         def age(key: Key, runner: LieutenantRunner) -> tuple[str, str]:
             return (str(runner.body.get("metadata", {}).get("creationTimestamp", "")), key[1])
         runners = [(key, runner) for key, runner in list(self.lieutenants.items())
-                   if key[0] == namespace]
+                   if key[0] == namespace and not runner.gone]
         mine = next((age(key, r) for key, r in runners if key[1] == name), ("", name))
         return sum(1 for key, runner in runners if key[1] != name and age(key, runner) < mine)
 

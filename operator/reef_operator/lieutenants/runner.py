@@ -190,11 +190,12 @@ class LieutenantRunner:
         ReefPolicy maxLieutenants, counted among the lieutenants created before it. Admission
         refuses a create over the limit; this catches the ones that raced it (two creates
         in one moment) or came while the webhook was down. One that has its node keeps it."""
-        if desired == "Destroyed" or (self.namespace, self.name) in self.rt.vmnode_bodies:
+        policy = self.rt.policy(self.namespace)
+        if desired == "Destroyed" or (self.namespace, self.name) in self.rt.vmnode_bodies or \
+                reefpolicy.limits(policy).get("maxLieutenants") is None:
             return ""
         return reefpolicy.lieutenants_problem(
-            self.rt.policy(self.namespace),
-            self.rt.older_lieutenants(self.namespace, self.name))
+            policy, self.rt.older_lieutenants(self.namespace, self.name))
 
     async def _settle_on(self, phase: str, conditions: list[Condition]) -> float:
         """Write a phase that holds until something changes (a watch event wakes the loop)."""
