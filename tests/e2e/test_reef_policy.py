@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -154,7 +154,9 @@ def test_over_max_running_vms_a_lieutenant_waits_until_another_is_paused(
 
     def waits() -> bool:
         lieutenant = admin.get("lieutenants", "late", namespace)
-        node = admin.get("vmnodes", "late", namespace)
+        nodes = cast(dict[str, Any], admin.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, "vmnodes", field_selector="metadata.name=late"))
+        node: dict[str, Any] = next(iter(nodes["items"]), {})
         return (_ready(lieutenant).get("reason") == "QuotaExceeded" and
                 (lieutenant.get("status") or {}).get("phase") == "Starting" and
                 _ready(node).get("reason") == "QuotaExceeded")

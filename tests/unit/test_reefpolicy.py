@@ -6,14 +6,20 @@ Pure: the decisions fed objects as the apiserver would send them; no processes.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from reef_operator.api import reefpolicy
 from reef_operator.cli.plugin.commands.policy import lines, report
 from reef_operator.controllers.policy_admission import lieutenant_problems, vmnode_problems
 from reef_operator.controllers.reefpolicy import cost_on, status_patch, used
+from reef_operator.lieutenants.inputs import ModelProviderNotAllowed
+from reef_operator.lieutenants.runner import LieutenantRunner
 from reef_operator.vmnodes.fleet import Fleet
 from reef_operator.vmnodes.reconcile import IDLE
 from tests.unit.test_vmnode_reconcile import Node
@@ -287,3 +293,35 @@ def test_kubectl_reef_policy_shows_each_limit_with_its_use_and_who_waits() -> No
                      "  Lieutenant b: full"):
         assert expected in text, text
     assert "VMNode b" not in text          # a lieutenant's node waits with it
+
+
+# -- a lieutenant over a limit -------------------------------------------------------------
+
+def _runner(policy: Mapping[str, Any] | None, older: int, has_node: bool = False,
+            provider: str = "scripted") -> LieutenantRunner:
+    body: dict[str, Any] = {"metadata": {"name": "l", "namespace": "team-a", "uid": "u"},
+                            "spec": {"model": {"provider": provider, "id": "m"}},
+                            "status": {}}
+    rt: Any = SimpleNamespace(
+        policy=lambda namespace: policy,
+        older_lieutenants=lambda namespace, name: older,
+        vmnode_bodies={("team-a", "l"): {}} if has_node else {},
+        config=SimpleNamespace(default_model_provider="anthropic", default_model_id="x"))
+    return LieutenantRunner(rt, body, asyncio.Event())
+
+
+def test_a_lieutenant_ranked_over_max_lieutenants_waits_for_room() -> None:
+    policy = _policy(maxLieutenants=2)
+    assert _runner(policy, older=1)._crowded("Running") == ""
+    assert "allows 2 lieutenants (limits.maxLieutenants) and 2 already exist" in \
+        _runner(policy, older=2)._crowded("Running")
+    assert _runner(policy, older=2, has_node=True)._crowded("Running") == ""   # keeps it
+    assert _runner(policy, older=2)._crowded("Destroyed") == ""
+    assert _runner(None, older=99)._crowded("Running") == ""
+
+
+def test_a_lieutenant_whose_model_provider_is_no_longer_allowed_stalls() -> None:
+    policy = _policy(allowedModelProviders=["anthropic"])
+    with pytest.raises(ModelProviderNotAllowed, match="model provider 'scripted'"):
+        _runner(policy, older=0)._crowded("Running")
+    assert _runner(policy, older=0, provider="anthropic")._crowded("Running") == ""

@@ -274,6 +274,10 @@ LIEUTENANT = KindConditions(
         Summary("InvalidSpec", False, False, True, "Degraded",
                 "a VMNode with the lieutenant's name exists and belongs to someone else",
                 phase="Error"),
+        Summary("ModelProviderNotAllowed", False, False, True, "Degraded",
+                "the namespace's ReefPolicy does not allow the lieutenant's model provider "
+                "(the policy changed after the lieutenant was admitted); checked before its "
+                "VMNode is made", phase="Error"),
         *(Summary(reason, False, False, True, "Degraded",
                   f"the lieutenant's VMNode is Stalled: {meaning}", phase="Error")
           for reason, meaning in (*VMNODE_INVALID,

@@ -27,6 +27,12 @@ class InputError(RuntimeError):
     reason = "MissingInput"
 
 
+class ModelProviderNotAllowed(InputError):
+    """The namespace's ReefPolicy does not allow the spec's model provider."""
+
+    reason = "ModelProviderNotAllowed"
+
+
 class UnlabelledCredentials(InputError):
     """The credentials Secret exists but its owner has not labelled it for agents."""
 

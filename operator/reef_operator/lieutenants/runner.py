@@ -189,10 +189,17 @@ class LieutenantRunner:
         """Why the lieutenant may not make its VMNode yet ("" when it may): the namespace's
         ReefPolicy maxLieutenants, counted among the lieutenants created before it. Admission
         refuses a create over the limit; this catches the ones that raced it (two creates
-        in one moment) or came while the webhook was down. One that has its node keeps it."""
+        in one moment) or came while the webhook was down. One that has its node keeps it.
+        A model provider the policy does not allow (any more) is an InputError: Stalled."""
         policy = self.rt.policy(self.namespace)
         if desired == "Destroyed" or (self.namespace, self.name) in self.rt.vmnode_bodies or \
-                reefpolicy.limits(policy).get("maxLieutenants") is None:
+                policy is None:
+            return ""
+        refused = reefpolicy.model_provider_problem(
+            policy, inputs.model(self.spec, self.rt.config)[0])
+        if refused:
+            raise inputs.ModelProviderNotAllowed(refused)
+        if reefpolicy.limits(policy).get("maxLieutenants") is None:
             return ""
         return reefpolicy.lieutenants_problem(
             policy, self.rt.older_lieutenants(self.namespace, self.name))
