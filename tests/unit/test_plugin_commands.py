@@ -35,7 +35,8 @@ from reef_operator.providers.base import CommandResult
 
 NAMESPACE = "team"
 DOCUMENTED = ["create", "send", "read", "history", "status", "pause", "resume", "prune",
-              "destroy", "discover", "tree", "diff", "exec", "cp", "wait", "dashboard", "config"]
+              "destroy", "discover", "tree", "diff", "exec", "cp", "wait", "dashboard", "policy",
+              "config"]
 
 
 @dataclass

@@ -212,6 +212,19 @@ async def test_a_node_over_max_running_vms_waits_without_creating_a_vm() -> None
     assert node.condition("Ready")["status"] == "True"
 
 
+async def test_a_waiting_node_stuck_on_something_else_leaves_the_line() -> None:
+    node = Node()
+    node.fleet.upsert(_node("other", "t0", RUNNING))
+    node.reconciler.policy = lambda namespace: _policy(maxRunningVMs=1)
+    await node.reconcile()
+    assert node.fleet.waiting_in("team-a") == [("team-a", "n")]
+    node.reconciler.policy = lambda namespace: _policy(maxRunningVMs=1,
+                                                       allowedProfiles=["other"])
+    await node.reconcile()
+    assert node.summary()[3] == "PolicyRefused"
+    assert node.fleet.waiting_in("team-a") == []
+
+
 async def test_a_paused_node_over_max_running_vms_is_not_resumed() -> None:
     node = Node()
     await node.running()

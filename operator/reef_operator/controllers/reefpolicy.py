@@ -28,6 +28,7 @@ import kopf
 
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.controllers import daemon, runtime
+from reef_operator.controllers.kopf_internals import without_finalizer
 from reef_operator.kube.conditions import merge_conditions, now_iso, summary
 
 KIND = "ReefPolicy"
@@ -43,6 +44,9 @@ async def reefpolicy_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) ->
     known = rt.policies.setdefault(namespace, {})
     if event.get("type") == "DELETED":
         known.pop(name, None)
+        waker = rt.policy_wakers.pop((namespace, name), None)
+        if waker is not None:
+            waker.set()           # its loop ends (no finalizer holds the object for it)
     else:
         known[name] = dict(body)
     if not known:
@@ -114,12 +118,18 @@ async def reefpolicy_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
     key = (body.metadata.namespace or "", body.metadata.name or "")
     waker = rt.policy_wakers.setdefault(key, asyncio.Event())
     try:
-        await daemon.run_passes(_PolicyPasses(rt, body), waker=waker, stopped=stopped,
+        await daemon.run_passes(_PolicyPasses(rt, body, waker), waker=waker, stopped=stopped,
                                 logger=logger,
                                 backing_off=functools.partial(rt.backing_off, KIND, key))
     finally:
-        rt.policy_wakers.pop(key, None)
+        if rt.policy_wakers.get(key) is waker:
+            rt.policy_wakers.pop(key, None)
         rt.backing_off(KIND, key, 0)
+
+
+# Nothing to do when a policy goes: a finalizer would be two writes per policy for nothing
+# (and a permission to patch policies the operator otherwise never needs).
+without_finalizer(reefpolicy_loop)
 
 
 class _PolicyPasses(daemon.Passes):
@@ -127,11 +137,16 @@ class _PolicyPasses(daemon.Passes):
 
     kind = KIND
 
-    def __init__(self, rt: runtime.Runtime, body: kopf.Body) -> None:
-        self.rt, self.body = rt, body
+    def __init__(self, rt: runtime.Runtime, body: kopf.Body, waker: asyncio.Event) -> None:
+        self.rt, self.body, self.waker = rt, body, waker
         self.written_at = -WRITE_EVERY
         self.records: list[dict[str, Any]] = []
         self.listed_at = -LIST_EVERY
+
+    @property
+    def gone(self) -> bool:
+        key = (self.body.metadata.namespace or "", self.body.metadata.name or "")
+        return self.rt.policy_wakers.get(key) is not self.waker
 
     async def run(self) -> float:
         wait = self.written_at + WRITE_EVERY - time.monotonic()

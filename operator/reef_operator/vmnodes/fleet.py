@@ -128,6 +128,10 @@ class Fleet:
         self.granted.add(key)
         return True
 
+    def stop_waiting(self, namespace: str, name: str) -> None:
+        """The node no longer waits for a slot (its pass ended otherwise)."""
+        self.waiting.discard((namespace, name))
+
     def waiting_in(self, namespace: str) -> list[Key]:
         """Nodes of the namespace waiting for a slot, oldest first (to be woken)."""
         return sorted((key for key in self.waiting if key[0] == namespace), key=self._age)

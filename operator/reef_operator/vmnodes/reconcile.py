@@ -116,6 +116,8 @@ class VmNodeReconciler:
         # needs no lookup (a list of every VM: O(N) per node, O(N²) for a fleet). After a
         # restart the set is empty and every pending request is looked up first.
         self.fresh_requests: set[tuple[str, str, str]] = set()
+        # Nodes whose current pass ended waiting for a running-VM slot.
+        self._waiting: dict[tuple[str, str], bool] = {}
         # The namespace's ReefPolicy as the watch last saw it (set by the runtime).
         self.policy: Callable[[str], Mapping[str, Any] | None] = lambda namespace: None
 
@@ -127,6 +129,16 @@ class VmNodeReconciler:
     # -- entry point --------------------------------------------------------------------
     async def reconcile(self, body: Mapping[str, Any]) -> float:
         """One pass; returns seconds until the next pass is due (unless woken earlier)."""
+        try:
+            return await self._pass(body)
+        finally:
+            meta = body.get("metadata", {})
+            # Only a node whose pass ended waiting for a slot holds its place in the line
+            # (one stuck on something else must not keep younger ones waiting).
+            if not self._waiting.pop((meta.get("namespace", ""), meta.get("name", "")), False):
+                self.fleet.stop_waiting(meta.get("namespace", ""), meta.get("name", ""))
+
+    async def _pass(self, body: Mapping[str, Any]) -> float:
         meta = body.get("metadata", {})
         if meta.get("deletionTimestamp") or reconciliation_paused(meta):
             return IDLE
@@ -280,6 +292,7 @@ class VmNodeReconciler:
         limit = reefpolicy.limits(policy).get("maxRunningVMs")
         if self.fleet.take_slot(work.namespace, work.name, limit):
             return True
+        self._waiting[(work.namespace, work.name)] = True
         message = reefpolicy.running_vms_message(policy, self.fleet.running(work.namespace))
         self._summarize(work, "QuotaExceeded", message, reconciling=True)
         if not self._already(work, "QuotaExceeded"):
