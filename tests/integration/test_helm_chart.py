@@ -273,7 +273,8 @@ def test_the_webhook_is_served_where_the_configuration_points() -> None:
     assert [w["name"] for w in configuration["webhooks"]] == [w["name"] for w in expected]
     assert {w["clientConfig"]["service"]["path"] for w in expected} == {
         "/lieutenant-tasks-are-kept", "/vmnode-vm-id-is-immutable",
-        "/lieutenant-credentials-are-labelled", "/bootprofile-secrets-in-operator-namespace"}
+        "/lieutenant-credentials-are-labelled", "/bootprofile-secrets-in-operator-namespace",
+        "/lieutenant-fits-the-policy", "/vmnode-fits-the-policy", "/reefpolicy-is-the-only-one"}
     for webhook, kopf_built in zip(configuration["webhooks"], expected, strict=True):
         assert webhook["rules"] == kopf_built["rules"]
         assert webhook["failurePolicy"] == "Ignore"
@@ -847,17 +848,18 @@ def test_the_service_account_may_do_nothing_else(kubectl: Path, release: Release
     assert denied.returncode != 0 and "Forbidden" in denied.stderr
 
 
-def _admission_review(kind: str, plural: str, old: Object, new: Object) -> Object:
+def _admission_review(kind: str, plural: str, old: Object | None, new: Object) -> Object:
+    operation = "UPDATE" if old is not None else "CREATE"
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": str(uuid.uuid4()),
         "kind": {"group": GROUP, "version": VERSION, "kind": kind},
         "resource": {"group": GROUP, "version": VERSION, "resource": plural},
         "requestKind": {"group": GROUP, "version": VERSION, "kind": kind},
         "requestResource": {"group": GROUP, "version": VERSION, "resource": plural},
-        "name": new["metadata"]["name"], "namespace": "default", "operation": "UPDATE",
+        "name": new["metadata"]["name"], "namespace": "default", "operation": operation,
         "userInfo": {"username": "someone", "groups": ["system:authenticated"]},
         "object": new, "oldObject": old, "dryRun": False,
-        "options": {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}}}
+        "options": {"apiVersion": "meta.k8s.io/v1", "kind": f"{operation.title()}Options"}}}
 
 
 @pytest.mark.controlplane
@@ -867,6 +869,11 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
     """The apiserver's side of the chart's webhook, done by hand (it cannot reach a Service
     here): verify the operator's certificate with the configuration's caBundle for the
     Service's name, POST the review to the configured path, read the verdict."""
+    # A ReefPolicy in the namespace of the reviews, read by the operator as it starts.
+    admin.custom.create_namespaced_custom_object(GROUP, VERSION, "default", "reefpolicies", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ReefPolicy",
+        "metadata": {"name": "x-policy"},
+        "spec": {"limits": {"allowedProfiles": [], "allowedModelProviders": ["anthropic"]}}})
     operator = ChartOperator(admin, release, tmp_path)
     operator.start()
     try:
@@ -895,12 +902,23 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
             "/bootprofile-secrets-in-operator-namespace": _admission_review(
                 "BootProfile", "bootprofiles", {"metadata": {"name": "x"}, "spec": {}},
                 {"metadata": {"name": "x"}, "spec": {"env": profile_env}}),
+            "/lieutenant-fits-the-policy": _admission_review(
+                "Lieutenant", "lieutenants", {"metadata": meta, "spec": {}},
+                {"metadata": meta, "spec": {"model": {"provider": "openai", "id": "m"}}}),
+            "/vmnode-fits-the-policy": _admission_review(
+                "VMNode", "vmnodes", {"metadata": meta, "spec": {}},
+                {"metadata": meta, "spec": {"profileRef": {"name": "x"}}}),
+            "/reefpolicy-is-the-only-one": _admission_review(
+                "ReefPolicy", "reefpolicies", None, {"metadata": meta, "spec": {}}),
         }
         expected = {"/lieutenant-tasks-are-kept": "cannot be removed from spec.tasks",
                     "/vmnode-vm-id-is-immutable": "cannot change",
                     "/lieutenant-credentials-are-labelled": "does not carry the label",
                     "/bootprofile-secrets-in-operator-namespace":
-                        "reads Secrets only from the operator's namespace"}
+                        "reads Secrets only from the operator's namespace",
+                    "/lieutenant-fits-the-policy": "model provider 'openai' is not allowed",
+                    "/vmnode-fits-the-policy": "BootProfile 'x' is not allowed",
+                    "/reefpolicy-is-the-only-one": "already has ReefPolicy 'x-policy'"}
         for webhook in configuration["webhooks"]:
             service = webhook["clientConfig"]["service"]
             target = get(admin, "services", service["name"], service["namespace"])
@@ -921,6 +939,8 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
     finally:
         operator.stop()
         admin.core.delete_namespaced_secret("x-unlabelled", "default")
+        admin.custom.delete_namespaced_custom_object(GROUP, VERSION, "default",
+                                                     "reefpolicies", "x-policy")
 
 
 @pytest.mark.controlplane
