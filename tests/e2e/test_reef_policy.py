@@ -87,6 +87,15 @@ def webhook(admin: Kube, operator: OperatorProcess) -> None:
     wait_for(configured, 60, "the operator's ValidatingWebhookConfiguration", operator)
 
 
+def _priced(admin: Kube, namespace: str, model: ScriptedModel) -> None:
+    """The scripted model at $1000 per million tokens, so pi reports a cost."""
+    models = json.loads(model.models_json())
+    for entry in models["providers"]["scripted"]["models"]:
+        entry["cost"] = {"input": 1000, "output": 1000, "cacheRead": 0, "cacheWrite": 0}
+    admin.core.patch_namespaced_config_map("scripted-models", namespace,
+                                           {"data": {"models.json": json.dumps(models)}})
+
+
 def _used(admin: Kube, namespace: str, name: str) -> dict[str, Any]:
     return dict((admin.get("reefpolicies", name, namespace).get("status") or {}).get("used")
                 or {})
@@ -144,6 +153,7 @@ def test_a_policy_refuses_at_admission_what_it_does_not_allow(
 def test_over_max_running_vms_a_lieutenant_waits_until_another_is_paused(
         admin: Kube, scripted: str, operator: OperatorProcess, model: ScriptedModel) -> None:
     namespace = scripted
+    _priced(admin, namespace, model)
     _create(admin, namespace, "reefpolicies", _policy("vms", maxRunningVMs=1))
     wait_for(lambda: _ready(admin.get("reefpolicies", "vms", namespace)).get("reason")
              == "Active", 60, "the policy is Active", operator)
@@ -176,6 +186,15 @@ def test_over_max_running_vms_a_lieutenant_waits_until_another_is_paused(
              "the second lieutenant starts and answers once the first is paused", operator)
     early = admin.get("vmnodes", "early", namespace)
     assert early["status"]["vmState"] == "paused"
+
+    # The day's cost is what pi reported for both tasks (the model is priced here).
+    def cost(name: str) -> float:
+        history = (admin.get("lieutenants", name, namespace).get("status") or {})["history"]
+        return sum(float(h["usage"]["cost"]) for h in history)
+    spent = cost("early") + cost("late")
+    assert spent > 0
+    wait_for(lambda: abs(_used(admin, namespace, "vms").get("costTodayUSD", -1) - spent)
+             < 1e-6, 60, f"the policy shows ${spent} spent today", operator)
 
 
 def test_lieutenants_that_came_before_the_policy_wait_for_room(
