@@ -60,3 +60,17 @@ async def test_a_created_node_is_known_at_once() -> None:
     assert await node.ensure_vmnode(rt, LIEUTENANT, "Running") is None
     assert [b["metadata"]["ownerReferences"][0]["uid"] for b in made] == ["u-1"]
     assert ("team", "api") in rt.vmnode_bodies
+
+
+async def test_a_node_the_policy_refuses_at_admission_stalls_the_lieutenant_with_why() -> None:
+    def create(*_: Any) -> Any:
+        error = ApiException(status=422, reason="Unprocessable Entity")
+        error.body = json.dumps({"kind": "Status", "message": "admission webhook "
+                                 "\"vmnode-fits-the-policy.reef.vers.sh\" denied the request: "
+                                 "BootProfile 'big' is not allowed by ReefPolicy team/p"})
+        raise error
+    with pytest.raises(node.NodeRefused) as refused:
+        await node.ensure_vmnode(_runtime(create), LIEUTENANT, "Running")
+    assert refused.value.reason == "PolicyRefused"
+    assert "VMNode api cannot be created: admission webhook" in str(refused.value)
+    assert "BootProfile 'big' is not allowed by ReefPolicy team/p" in str(refused.value)

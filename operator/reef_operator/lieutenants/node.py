@@ -8,17 +8,27 @@ never taken over: that is an OwnershipError, for a person to resolve.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any, cast
 
 from kubernetes.client.exceptions import ApiException
 
 from reef_operator.constants import API_VERSION, GROUP, LABEL_LIEUTENANT, VERSION
+from reef_operator.lieutenants.inputs import InputError
 from reef_operator.lieutenants.runtime import LieutenantRuntime
 
 
 class OwnershipError(RuntimeError):
     """A VMNode with the lieutenant's name exists and belongs to someone else."""
+
+
+class NodeRefused(InputError):
+    """Admission refused the lieutenant's VMNode (its profile or size is over the namespace's
+    ReefPolicy, changed since the lieutenant was admitted): Stalled until the spec or the
+    policy changes."""
+
+    reason = "PolicyRefused"
 
 
 def node_state(desired: str, task_running: bool) -> str:
@@ -94,6 +104,9 @@ async def ensure_vmnode(rt: LieutenantRuntime, lieutenant: Mapping[str, Any],
             # (403 NamespaceTerminating): the lieutenant goes with it, nothing to make.
             if error.status == 409 or _namespace_terminating(error):
                 return None
+            if error.status == 422:   # admission: the namespace's ReefPolicy, since changed
+                raise NodeRefused(f"VMNode {name} cannot be created: "
+                                  f"{_message(error)}") from error
             raise
         # Known at once, so a pass woken before the watch event does not create it twice.
         rt.vmnode_bodies.setdefault((namespace, name), cast(dict[str, Any], created))
@@ -106,6 +119,13 @@ async def ensure_vmnode(rt: LieutenantRuntime, lieutenant: Mapping[str, Any],
         await asyncio.to_thread(rt.kube.custom.patch_namespaced_custom_object, GROUP, VERSION,
                                 namespace, "vmnodes", name, {"spec": wanted})
     return dict(node)
+
+
+def _message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except ValueError:
+        return str(error.reason)
 
 
 def _namespace_terminating(error: ApiException) -> bool:
