@@ -42,6 +42,7 @@ async def reefpolicy_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) ->
     rt = runtime.current()
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
     known = rt.policies.setdefault(namespace, {})
+    before = known.get(name)
     if event.get("type") == "DELETED":
         known.pop(name, None)
         waker = rt.policy_wakers.pop((namespace, name), None)
@@ -51,7 +52,10 @@ async def reefpolicy_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) ->
         known[name] = dict(body)
     if not known:
         rt.policies.pop(namespace, None)
-    rt.wake_lieutenants(namespace)
+    rt.wake_lieutenants(namespace)   # their holds read the day's cost too (status.used)
+    if before is not None and event.get("type") != "DELETED" and \
+            before.get("metadata", {}).get("generation") == body.metadata.get("generation"):
+        return   # only its status moved: the nodes and the other policies are unaffected
     for key in list(rt.fleet.nodes):
         if key[0] == namespace:
             rt.wake(key)
