@@ -5,6 +5,7 @@ What admission can decide is refused with a message naming the policy, the limit
 figure; what it cannot (running VMs, lieutenants that raced the webhook or came before the
 policy) waits with QuotaExceeded until there is room, which is proved by watching status:
 the waiting lieutenant's task is answered only after the other one is paused or deleted.
+The day's cost the policy's status holds is what pauses the namespace (BudgetExhausted).
 """
 
 from __future__ import annotations
@@ -256,3 +257,45 @@ def test_a_tenant_reads_its_policy_but_cannot_write_it(admin: Kube, namespace: s
         assert refused.value.status == 403
     assert admin.get("reefpolicies", "team", namespace)["spec"]["limits"] == {
         "maxLieutenants": 3}
+
+
+def test_the_days_cost_reaching_the_limit_pauses_the_namespace_until_it_is_raised(
+        admin: Kube, scripted: str, operator: OperatorProcess, model: ScriptedModel) -> None:
+    """The figure the policy's status holds is what the budget hold reads: once the day's
+    cost reaches costPerDayUSD the lieutenant pauses after its task (BudgetExhausted) and a
+    new task waits with a note; raising the limit delivers it."""
+    namespace = scripted
+    _priced(admin, namespace, model)
+    _create(admin, namespace, "reefpolicies", _policy("daily", costPerDayUSD=0.000001))
+    _create(admin, namespace, "lieutenants", _lieutenant("spender", ("t1",)))
+    wait_for(lambda: _answered(admin, namespace, "spender") == ["t1"], 120,
+             "the lieutenant answers its first task", operator)
+
+    def paused_for_the_day() -> bool:
+        lieutenant = admin.get("lieutenants", "spender", namespace)
+        return _ready(lieutenant).get("reason") == "BudgetExhausted" and \
+            (lieutenant.get("status") or {}).get("phase") == "Paused"
+    wait_for(paused_for_the_day, 60, "the lieutenant pauses, BudgetExhausted", operator)
+    assert _used(admin, namespace, "daily")["costTodayUSD"] > 0.000001
+    message = _ready(admin.get("lieutenants", "spender", namespace))["message"]
+    assert "limits.costPerDayUSD" in message
+    assert admin.get("vmnodes", "spender", namespace)["status"]["vmState"] == "paused"
+
+    admin.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "lieutenants", "spender",
+        {"spec": {"tasks": [{"name": "t1", "message": "Say hello"},
+                            {"name": "t2", "message": "Say hello"}]}})
+
+    def held_with_a_note() -> bool:
+        tasks = (admin.get("lieutenants", "spender", namespace).get("status") or {}).get(
+            "tasks") or []
+        return any(t.get("name") == "t2" and t.get("phase") == "Pending" and t.get("note")
+                   for t in tasks)
+    wait_for(held_with_a_note, 60, "the new task waits with a note", operator)
+    assert _answered(admin, namespace, "spender") == ["t1"]
+
+    admin.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "reefpolicies", "daily",
+        {"spec": {"limits": {"costPerDayUSD": 100}}})
+    wait_for(lambda: _answered(admin, namespace, "spender") == ["t1", "t2"], 120,
+             "the raised limit resumes the lieutenant and delivers the task", operator)
