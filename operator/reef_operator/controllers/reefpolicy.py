@@ -35,6 +35,7 @@ KIND = "ReefPolicy"
 WRITE_EVERY = 5.0      # seconds between two status writes of one policy, at least
 RECHECK = 60.0         # the running tasks' cost and the UTC day move without any event
 LIST_EVERY = 60.0      # seconds between two listings of the namespace's TaskRecords
+WATCH_FIRST = 1.0      # a daemon that starts before the watch event is handled waits this
 
 
 @kopf.on.event(GROUP, VERSION, "reefpolicies")
@@ -94,7 +95,7 @@ def used(lieutenants: int, running_vms: int, day: str, cost: float) -> dict[str,
             "costTodayUSD": cost}
 
 
-def status_patch(status: Mapping[str, Any], figures: Mapping[str, Any], active: str | None,
+def status_patch(status: Mapping[str, Any], figures: Mapping[str, Any], active: str,
                  generation: int, name: str) -> dict[str, Any] | None:
     """The status to write, or None when nothing but the time would change. `active` is the
     name of the namespace's applied policy."""
@@ -166,8 +167,10 @@ class _PolicyPasses(daemon.Passes):
         figures = used(self.rt.lieutenants_in(namespace), self.rt.fleet.running(namespace),
                        day, cost)
         active = self.rt.policy(namespace)
+        if active is None:
+            return WATCH_FIRST            # the watch has not handed it over yet
         patch = status_patch(dict(self.body.status), figures,
-                             (active or {}).get("metadata", {}).get("name"),
+                             active.get("metadata", {}).get("name"),
                              int(self.body.metadata.get("generation", 0)), name)
         if patch is not None:
             await self.rt.kube.patch_status("reefpolicies", namespace, name, patch)

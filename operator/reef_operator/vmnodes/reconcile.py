@@ -117,7 +117,7 @@ class VmNodeReconciler:
         # restart the set is empty and every pending request is looked up first.
         self.fresh_requests: set[tuple[str, str, str]] = set()
         # Nodes whose current pass ended waiting for a running-VM slot.
-        self._waiting: dict[tuple[str, str], bool] = {}
+        self._waiting: set[tuple[str, str]] = set()
         # The namespace's ReefPolicy as the watch last saw it (set by the runtime).
         self.policy: Callable[[str], Mapping[str, Any] | None] = lambda namespace: None
 
@@ -133,10 +133,13 @@ class VmNodeReconciler:
             return await self._pass(body)
         finally:
             meta = body.get("metadata", {})
+            key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
             # Only a node whose pass ended waiting for a slot holds its place in the line
             # (one stuck on something else must not keep younger ones waiting).
-            if not self._waiting.pop((meta.get("namespace", ""), meta.get("name", "")), False):
-                self.fleet.stop_waiting(meta.get("namespace", ""), meta.get("name", ""))
+            if key in self._waiting:
+                self._waiting.discard(key)
+            else:
+                self.fleet.stop_waiting(*key)
 
     async def _pass(self, body: Mapping[str, Any]) -> float:
         meta = body.get("metadata", {})
@@ -292,7 +295,7 @@ class VmNodeReconciler:
         limit = reefpolicy.limits(policy).get("maxRunningVMs")
         if self.fleet.take_slot(work.namespace, work.name, limit):
             return True
-        self._waiting[(work.namespace, work.name)] = True
+        self._waiting.add((work.namespace, work.name))
         message = reefpolicy.running_vms_message(policy, self.fleet.running(work.namespace))
         self._summarize(work, "QuotaExceeded", message, reconciling=True)
         if not self._already(work, "QuotaExceeded"):
