@@ -23,7 +23,8 @@ class VersSimulator:
     """A running simulator. Stop it with `stop()` (or use it as a context manager)."""
 
     def __init__(self, state_dir: Path, *, domain: str = "sim.vers.test",
-                 boot_delay: float = 0.0, extra_args: tuple[str, ...] = ()) -> None:
+                 boot_delay: float = 0.0, resume_delay: float = 0.0,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.state_dir = state_dir.absolute()
         self.domain = domain
         self.api_key = Secret("versim-" + secrets.token_hex(20))
@@ -35,7 +36,8 @@ class VersSimulator:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "reef_devkit.versim",
                  "--state-dir", str(self.state_dir), "--domain", domain,
-                 "--api-key-file", str(key_file), "--boot-delay", str(boot_delay), *extra_args],
+                 "--api-key-file", str(key_file), "--boot-delay", str(boot_delay),
+                 "--resume-delay", str(resume_delay), *extra_args],
                 stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
             )
         ready = self._await_ready()

@@ -102,9 +102,11 @@ class SimCommit:
 
 
 class Platform:
-    def __init__(self, state_dir: Path, boot_delay: float = 0.5) -> None:
+    def __init__(self, state_dir: Path, boot_delay: float = 0.5,
+                 resume_delay: float = 0.0) -> None:
         self.state_dir = state_dir
         self.boot_delay = boot_delay
+        self.resume_delay = resume_delay   # a resume answers after this long, as a real one
         self.faults = Faults()
         self.vms: dict[str, SimVm] = {}
         self.commits: dict[str, SimCommit] = {}
@@ -212,6 +214,7 @@ class Platform:
                 await vm.sandbox.freeze()
                 vm.state = "paused"
             elif desired == "Running" and vm.state == "paused":
+                await asyncio.sleep(self.resume_delay)
                 if not vm.frozen_behind_back:
                     await vm.sandbox.thaw()
                 vm.state = "running"

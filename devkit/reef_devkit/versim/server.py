@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="VM sandboxes, commits and the TLS certificate live here")
     parser.add_argument("--boot-delay", type=float, default=0.5,
                         help="seconds a VM stays booting (default: %(default)s)")
+    parser.add_argument("--resume-delay", type=float, default=0.0,
+                        help="seconds a resume of a paused VM takes (default: %(default)s)")
     parser.add_argument("--error-rate", type=float, default=0.0,
                         help="share of API requests answered 5xx")
     parser.add_argument("--lose-response-rate", type=float, default=0.0,
@@ -69,7 +71,7 @@ def api_key_from(args: argparse.Namespace) -> str:
 async def serve(args: argparse.Namespace) -> None:
     state_dir = args.state_dir.absolute()
     state_dir.mkdir(parents=True, exist_ok=True)
-    platform = Platform(state_dir, boot_delay=args.boot_delay)
+    platform = Platform(state_dir, boot_delay=args.boot_delay, resume_delay=args.resume_delay)
     faults = platform.faults
     faults.error_rate, faults.lose_response_rate = args.error_rate, args.lose_response_rate
     faults.rate_limit_burst, faults.latency = args.rate_limit_burst, args.latency

@@ -147,8 +147,23 @@ def _policy_name(policy: Mapping[str, Any] | None) -> str:
 
 
 def idle(situation: Situation) -> Verdict:
-    """idlePolicy.pauseAfter without work: Paused (IdlePaused) until a task arrives."""
-    return None, None
+    """idlePolicy.pauseAfter without work: Paused (IdlePaused) until a task arrives.
+
+    Work is a task running, queued or waiting to be sent: while there is any, the rule
+    holds nothing and its clock waits for the next activity (no recheck: the task's end
+    is a status write that wakes the loop). Idle since `last_activity`, the hold applies
+    once pauseAfter has passed; until then the recheck is the time left."""
+    pause_after = (effective(situation.spec, situation.policy)["idlePolicy"] or {}) \
+        .get("pauseAfter")
+    if not pause_after or situation.busy or situation.last_activity is None:
+        return None, None
+    limit = duration_seconds(str(pause_after))
+    left = limit - (situation.now - situation.last_activity).total_seconds()
+    if left > 0:
+        return None, left
+    return Hold("Paused", "IdlePaused",
+                f"no task and no agent activity for {pause_after} (idlePolicy.pauseAfter): "
+                "the VM is paused with the agent's memory; the next task resumes it"), None
 
 
 RULES: tuple[Callable[[Situation], Verdict], ...] = (expired, budget_spent, idle)
@@ -186,10 +201,18 @@ def waiting_note(hold: Hold) -> str:
     return ""
 
 
+# On the pending tasks of a lieutenant its spec pauses: a task resumes a lieutenant the
+# operator paused for idleness, never one a person paused.
+PAUSED_BY_SPEC_NOTE = ("waits for spec.state Running: the lieutenant is paused by its "
+                       "spec, and a task does not resume it (set spec.state: Running, or "
+                       "kubectl reef resume)")
+
+
 def is_waiting_note(note: str) -> bool:
-    """Whether a task's note is one `waiting_note` wrote (lifted with its hold)."""
+    """Whether a task's note is one `waiting_note` wrote, or the pause by the spec's: each
+    goes when its hold (or the pause) is lifted."""
     return note.startswith(("not delivered: the lieutenant expired",
-                            "waiting for the budget: "))
+                            "waiting for the budget: ", "waits for spec.state Running"))
 
 
 def desired_state(spec_state: str, hold: Hold | None) -> str:

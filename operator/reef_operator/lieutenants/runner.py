@@ -47,7 +47,7 @@ REPLAY_TIMEOUT = 60.0         # seconds to re-read a running task's events on at
 LIVENESS_EVERY = 15.0         # seconds between checks that pi still runs
 UNTIL_CHANGED = 600.0         # a settled pass waits this long unless a change wakes it
 # The holds announced with an Event when the status first shows them, and its type.
-ANNOUNCED = {"BudgetExhausted": "Warning", "Expired": "Normal"}
+ANNOUNCED = {"BudgetExhausted": "Warning", "Expired": "Normal", "IdlePaused": "Normal"}
 
 
 class StepOut(Exception):
@@ -118,8 +118,11 @@ class LieutenantRunner:
         held = self.held()
         if held is not None and held.reason == "Expired":
             self.writer.marks.setdefault("expiredAt", now_iso())   # final from here on
-        if ledger.note_waiting(holds.waiting_note(held) if held else "",
-                               holds.is_waiting_note):
+        # A task waits with a note while a hold keeps it back, or while the spec pauses
+        # the lieutenant (a person paused it; only a person resumes it).
+        note = holds.waiting_note(held) if held else \
+            holds.PAUSED_BY_SPEC_NOTE if self.spec.get("state") == "Paused" else ""
+        if ledger.note_waiting(note, holds.is_waiting_note):
             self.writer.dirty = True
 
     def last_activity(self) -> datetime | None:
@@ -149,6 +152,8 @@ class LieutenantRunner:
             # Written before the VM is released: expiry stays final across a crash.
             await self.flush(force=True)
         desired = self.desired()
+        if desired == "Running" and self.announced is not None:
+            self._lifted(self.announced)
         state = node.node_state(desired, self.ledger.running is not None)
         crowded = self._crowded(desired)
         if crowded:
@@ -209,6 +214,19 @@ class LieutenantRunner:
         self.writer.set_phase(phase, conditions)
         await self.flush(force=True)
         return self.until_changed()
+
+    def _lifted(self, reason: str) -> None:
+        """The announced hold no longer holds: the next one is announced again, and a
+        lieutenant paused for idleness says why it wakes."""
+        self.announced = None
+        if reason != "IdlePaused":
+            return
+        pending = self.ledger.next_pending()
+        why = f"task {pending.name} arrived" if pending is not None else \
+            "the idle policy no longer holds it"
+        self.rt.post_event(self.body, "Normal", "Resumed",
+                           f"{why}: resuming the VM paused for idleness; the conversation "
+                           "is kept")
 
     def deleting(self) -> bool:
         return self.gone or self.writer.gone or \
