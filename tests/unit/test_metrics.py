@@ -124,7 +124,7 @@ def _runner(name: str, state: str, hold: Hold | None) -> LieutenantRunner:
     body = {"metadata": {"name": name, "namespace": "team-a"}, "spec": {"state": state},
             "status": {"phase": "Paused" if hold else "Idle"}}
     runner = LieutenantRunner(cast(Any, SimpleNamespace()), body, asyncio.Event())
-    runner.hold = hold
+    runner.holding.hold = hold
     return runner
 
 

@@ -29,6 +29,7 @@ from reef_operator.cli.plugin.cluster import (
 )
 from reef_operator.cli.plugin.commands import COMMANDS, config, exec_
 from reef_operator.cli.plugin.main import main, parser
+from reef_operator.cli.plugin.vm import how_to_wake
 from reef_operator.cli.plugin.wait_target import ConditionTarget, PhaseTarget
 from reef_operator.constants import LABEL_LIEUTENANT, LABEL_TASK
 from reef_operator.providers.base import CommandResult
@@ -712,3 +713,11 @@ def test_wait_target_reaches_the_handler_typed() -> None:
     assert (args.name, args.target, args.timeout) == \
         ("api", ConditionTarget("Paused", "False"), 300)
     assert parser().parse_args(["wait", "api", "--for=phase=Idle"]).target == PhaseTarget("Idle")
+
+
+def test_exec_on_a_held_lieutenant_says_what_wakes_it() -> None:
+    assert "send it a task" in how_to_wake("Paused", {"reason": "IdlePaused"})
+    spent = "the budget is spent: 60 tokens used of spec.budget.maxTokens 50; raise it"
+    assert how_to_wake("Paused", {"reason": "BudgetExhausted", "message": spent}) == spent
+    assert how_to_wake("Paused", {"reason": "Paused"}) == "resume it first"
+    assert how_to_wake("Destroyed", {"reason": "Expired"}) == "its VM is gone"

@@ -325,16 +325,16 @@ def _runner(policy: Mapping[str, Any] | None, older: int, has_node: bool = False
 
 def test_a_lieutenant_ranked_over_max_lieutenants_waits_for_room() -> None:
     policy = _policy(maxLieutenants=2)
-    assert _runner(policy, older=1)._crowded("Running") == ""
+    assert _runner(policy, older=1).holding.crowded("Running") == ""
     assert "allows 2 lieutenants (limits.maxLieutenants) and 2 already exist" in \
-        _runner(policy, older=2)._crowded("Running")
-    assert _runner(policy, older=2, has_node=True)._crowded("Running") == ""   # keeps it
-    assert _runner(policy, older=2)._crowded("Destroyed") == ""
-    assert _runner(None, older=99)._crowded("Running") == ""
+        _runner(policy, older=2).holding.crowded("Running")
+    assert _runner(policy, older=2, has_node=True).holding.crowded("Running") == ""   # keeps it
+    assert _runner(policy, older=2).holding.crowded("Destroyed") == ""
+    assert _runner(None, older=99).holding.crowded("Running") == ""
 
 
 def test_a_lieutenant_whose_model_provider_is_no_longer_allowed_stalls() -> None:
     policy = _policy(allowedModelProviders=["anthropic"])
     with pytest.raises(ModelProviderNotAllowed, match="model provider 'scripted'"):
-        _runner(policy, older=0)._crowded("Running")
-    assert _runner(policy, older=0, provider="anthropic")._crowded("Running") == ""
+        _runner(policy, older=0).holding.crowded("Running")
+    assert _runner(policy, older=0, provider="anthropic").holding.crowded("Running") == ""

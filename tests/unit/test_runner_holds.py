@@ -138,11 +138,11 @@ async def test_a_spent_budget_pauses_announces_once_and_its_raise_lifts_the_note
 
 async def test_the_usage_in_memory_holds_the_next_task_before_its_status_is_written() -> None:
     runner, _, _ = _runner({"budget": {"maxTokens": 100}}, {"phase": "Working"})
-    runner.refresh_hold()
+    runner.holding.refresh()
     assert runner.held() is None
     # The run's usage was read from pi's events; the status saying so is not written yet.
     runner.ledger.usage.output_tokens = 100
-    runner.refresh_hold()
+    runner.holding.refresh()
     held = runner.held()
     assert held is not None and held.reason == "BudgetExhausted"
     assert runner.pausing()         # so no further task is delivered

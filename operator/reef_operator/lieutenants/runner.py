@@ -18,18 +18,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from reef_operator import metrics
 from reef_operator.agent.events import message_usage
 from reef_operator.agent.framing import Rejected
 from reef_operator.agent.session import PiSession, SessionError
-from reef_operator.api import reefpolicy
 from reef_operator.constants import GROUP
 from reef_operator.kube.annotations import reconciliation_paused
-from reef_operator.kube.conditions import Condition, find_condition, now_iso, parse_time
-from reef_operator.lieutenants import delivery, holds, inputs, node, phases
+from reef_operator.kube.conditions import Condition, find_condition, now_iso
+from reef_operator.lieutenants import delivery, inputs, node, phases
+from reef_operator.lieutenants.holding import UNTIL_CHANGED, Holding
 from reef_operator.lieutenants.holds import Hold
 from reef_operator.lieutenants.inputs import InputError
 from reef_operator.lieutenants.ledger import Ledger
@@ -45,9 +44,6 @@ __all__ = ["InputError", "LieutenantRunner", "OwnershipError", "StepOut"]
 HANDSHAKE_TIMEOUT = 45.0
 REPLAY_TIMEOUT = 60.0         # seconds to re-read a running task's events on attach
 LIVENESS_EVERY = 15.0         # seconds between checks that pi still runs
-UNTIL_CHANGED = 600.0         # a settled pass waits this long unless a change wakes it
-# The holds announced with an Event when the status first shows them, and its type.
-ANNOUNCED = {"BudgetExhausted": "Warning", "Expired": "Normal", "IdlePaused": "Normal"}
 
 
 class StepOut(Exception):
@@ -73,14 +69,7 @@ class LieutenantRunner:
         # and how far the consumer is behind pi's event log (while attached).
         self.attached_at: float | None = None
         self.backlog_bytes: int | None = None
-        # What the operator itself holds the lieutenant to (lieutenants/holds.py), and in
-        # how many seconds that verdict may change with nothing written.
-        self.hold: Hold | None = None
-        self.recheck: float | None = None
-        # The hold whose Event was posted (the Ready reason as written, after a restart):
-        # each hold is announced once, when the status first shows it.
-        ready_reason = find_condition(body, "Ready").get("reason")
-        self.announced: str | None = ready_reason if ready_reason in ANNOUNCED else None
+        self.holding = Holding(rt, body, self.ledger, self.writer)
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -92,51 +81,11 @@ class LieutenantRunner:
 
     def desired(self) -> str:
         """The state to drive to: the spec's, or a stronger one the operator holds it to."""
-        return holds.desired_state(str(self.spec.get("state", "Running")), self.held())
+        return self.holding.desired()
 
     def held(self) -> Hold | None:
-        """The hold, when it is what drives the lieutenant (the spec asks for less)."""
-        spec_state = str(self.spec.get("state", "Running"))
-        if self.hold is None or holds.STRENGTH[self.hold.state] <= \
-                holds.STRENGTH.get(spec_state, 0):
-            return None
-        return self.hold
-
-    def refresh_hold(self) -> None:
-        ledger = self.ledger
-        busy = ledger.running is not None or any(
-            t.phase in ("Pending", "Queued", "Running") for t in ledger.tasks)
-        # The usage and the marks in memory are newer than the written status: a task
-        # that spent the budget holds back the next one before its status is written.
-        status = {**(self.body.get("status") or {}), **self.writer.marks,
-                  "usage": ledger.usage.status()}
-        self.hold, self.recheck = holds.decide(holds.Situation(
-            spec=self.spec, status=status, now=datetime.now(UTC),
-            busy=busy, last_activity=self.last_activity(),
-            policy=self.rt.policy(self.namespace),
-            created=parse_time(self.body.get("metadata", {}).get("creationTimestamp"))))
-        held = self.held()
-        if held is not None and held.reason == "Expired":
-            self.writer.marks.setdefault("expiredAt", now_iso())   # final from here on
-        # A task waits with a note while a hold keeps it back, or while the spec pauses
-        # the lieutenant (a person paused it; only a person resumes it).
-        note = holds.waiting_note(held) if held else \
-            holds.PAUSED_BY_SPEC_NOTE if self.spec.get("state") == "Paused" else ""
-        if ledger.note_waiting(note, holds.is_waiting_note):
-            self.writer.dirty = True
-
-    def last_activity(self) -> datetime | None:
-        """The agent's last activity, or the last attach (a start, a resume, an operator
-        restart) or the object's creation if later: the idle clock starts from there."""
-        seen = [parse_time(value) for value in (
-            self.ledger.last_activity, self.writer.session.get("attachedAt"),
-            self.body.get("metadata", {}).get("creationTimestamp"))]
-        return max((t for t in seen if t is not None), default=None)
-
-    def until_changed(self) -> float:
-        """How long a settled pass waits: until a change wakes it, or a hold may change."""
-        return UNTIL_CHANGED if self.recheck is None else \
-            max(0.0, min(UNTIL_CHANGED, self.recheck))
+        """The hold, when it is what drives the lieutenant (lieutenants/holding.py)."""
+        return self.holding.held()
 
     # -- the outer loop -------------------------------------------------------------------
     async def reconcile(self) -> float:
@@ -146,16 +95,14 @@ class LieutenantRunner:
         if self.management_paused():
             return UNTIL_CHANGED  # tasks wait; pi finishes what it was given on its own
         self.ledger.sync_spec(self.spec)
-        self.refresh_hold()
-        if self.writer.marks.get("expiredAt") and \
-                not (self.body.get("status") or {}).get("expiredAt"):
+        self.holding.refresh()
+        if self.holding.expiry_unwritten():
             # Written before the VM is released: expiry stays final across a crash.
             await self.flush(force=True)
         desired = self.desired()
-        if desired == "Running" and self.announced is not None:
-            self._lifted(self.announced)
+        self.holding.lift_if_running(desired)
         state = node.node_state(desired, self.ledger.running is not None)
-        crowded = self._crowded(desired)
+        crowded = self.holding.crowded(desired)
         if crowded:
             return await self._settle_on(*phases.quota_exceeded(crowded))
         found = await node.ensure_vmnode(self.rt, self.body, state)
@@ -166,7 +113,7 @@ class LieutenantRunner:
         if desired == "Paused" and find_condition(found, "Paused").get("status") == "True":
             hold = self.held()
             wait = await self._settle_on(*(phases.held(hold) if hold else phases.paused()))
-            self.announce(hold)
+            self.holding.announce(hold)
             return wait
         stalled = find_condition(found, "Stalled")
         if not ready and stalled.get("status") == "True" and node.observed(found):
@@ -190,43 +137,11 @@ class LieutenantRunner:
         await self._attach((found or {}).get("status") or {})
         return 0.0
 
-    def _crowded(self, desired: str) -> str:
-        """Why the lieutenant may not make its VMNode yet ("" when it may): the namespace's
-        ReefPolicy maxLieutenants, counted among the lieutenants created before it. Admission
-        refuses a create over the limit; this catches the ones that raced it (two creates
-        in one moment) or came while the webhook was down. One that has its node keeps it.
-        A model provider the policy does not allow (any more) is an InputError: Stalled."""
-        policy = self.rt.policy(self.namespace)
-        if desired == "Destroyed" or (self.namespace, self.name) in self.rt.vmnode_bodies or \
-                policy is None:
-            return ""
-        refused = reefpolicy.model_provider_problem(
-            policy, inputs.model(self.spec, self.rt.config)[0])
-        if refused:
-            raise inputs.ModelProviderNotAllowed(refused)
-        if reefpolicy.limits(policy).get("maxLieutenants") is None:
-            return ""
-        return reefpolicy.lieutenants_problem(
-            policy, self.rt.older_lieutenants(self.namespace, self.name))
-
     async def _settle_on(self, phase: str, conditions: list[Condition]) -> float:
         """Write a phase that holds until something changes (a watch event wakes the loop)."""
         self.writer.set_phase(phase, conditions)
         await self.flush(force=True)
-        return self.until_changed()
-
-    def _lifted(self, reason: str) -> None:
-        """The announced hold no longer holds: the next one is announced again, and a
-        lieutenant paused for idleness says why it wakes."""
-        self.announced = None
-        if reason != "IdlePaused":
-            return
-        pending = self.ledger.next_pending()
-        why = f"task {pending.name} arrived" if pending is not None else \
-            "the idle policy no longer holds it"
-        self.rt.post_event(self.body, "Normal", "Resumed",
-                           f"{why}: resuming the VM paused for idleness; the conversation "
-                           "is kept")
+        return self.holding.until_changed()
 
     def deleting(self) -> bool:
         return self.gone or self.writer.gone or \
@@ -252,32 +167,17 @@ class LieutenantRunner:
             self.writer.marks.setdefault("destroyedAt", now_iso())
         await self.flush(force=True)
         if not released:
-            return self.until_changed()
-        self.announce(hold)
-        delete_in = holds.delete_in(self.spec, self.rt.policy(self.namespace),
-                                    parse_time(self.writer.marks["destroyedAt"]),
-                                    datetime.now(UTC))
+            return self.holding.until_changed()
+        self.holding.announce(hold)
+        delete_in = self.holding.delete_in()
         if delete_in is None:
-            return self.until_changed()
+            return self.holding.until_changed()
         if delete_in > 0:
-            return min(self.until_changed(), delete_in)
+            return min(self.holding.until_changed(), delete_in)
         # ttlSecondsAfterDestroyed is over: the object goes, its VMNode and TaskRecords
         # with it (they are owned by it); the deletion ends this loop.
         await self.rt.kube.delete_object("lieutenants", self.namespace, self.name)
         return UNTIL_CHANGED
-
-    def announce(self, hold: Hold | None) -> None:
-        """The Event (and metric) of a hold the status now shows, once per hold."""
-        reason = hold.reason if hold is not None else None
-        if reason == self.announced:
-            return
-        self.announced = reason
-        if hold is None or hold.reason not in ANNOUNCED:
-            return
-        kind = ANNOUNCED[hold.reason]
-        if hold.reason == "BudgetExhausted":
-            metrics.budget_exhausted(self.namespace, hold.limit)
-        self.rt.post_event(self.body, kind, hold.reason, hold.message)
 
     # -- attachment -----------------------------------------------------------------------
     async def _attach(self, node_status: Mapping[str, Any]) -> None:
@@ -367,7 +267,7 @@ class LieutenantRunner:
     def attached_phase(self) -> None:
         hold = self.held()
         if hold is None:
-            self.announce(None)   # a hold lifted: the next one is announced again
+            self.holding.announce(None)   # a hold lifted: the next one is announced again
         self.writer.set_phase(*phases.attached(self.protocol.working, self.desired(), hold))
 
     def pausing(self) -> bool:
@@ -494,7 +394,7 @@ class Attachment:
             if runner.management_paused():
                 raise StepOut("reconciliation paused by annotation")
             ledger.sync_spec(runner.spec)
-            runner.refresh_hold()
+            runner.holding.refresh()
             await self._deliver_pending()
             if runner.stopping() or runner.deleting():
                 raise StepOut("the lieutenant's loop is stopping")

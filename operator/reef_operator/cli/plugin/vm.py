@@ -15,12 +15,13 @@ import io
 import os
 import shlex
 import tarfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
 from reef_operator.constants import LABEL_PROVIDER
+from reef_operator.kube.conditions import find_condition
 from reef_operator.providers.base import CommandResult, Provider, Shell
 from reef_operator.providers.errors import ProviderError
 
@@ -41,13 +42,23 @@ def target(cluster: Cluster, name: str) -> tuple[str, Obj]:
     if desired != "Running" or status.get("phase") in ("Paused", "Destroyed"):
         shown = status.get("phase") or desired
         raise PluginError(f"lieutenant {name} is not running ({shown}): "
-                          + ("resume it first" if shown == "Paused" else "its VM is gone"))
+                          + how_to_wake(shown, find_condition(lieutenant, "Ready")))
     node_name = str(status.get("vmNodeName") or "")
     if not node_name:
         raise PluginError(f"lieutenant {name} has no VM yet (phase "
                           f"{status.get('phase') or 'Starting'}): wait for it with "
                           f"`kubectl reef wait {name} --for=condition=Ready`")
     return f"lieutenant {name}", cluster.get("vmnodes", node_name)
+
+
+def how_to_wake(phase: str, ready: Mapping[str, Any]) -> str:
+    """What brings a lieutenant that is not running back, by why it is not."""
+    reason = ready.get("reason")
+    if reason == "IdlePaused":
+        return "it is paused for idleness; send it a task (kubectl reef send) to wake it"
+    if reason == "BudgetExhausted":
+        return f"{ready.get('message') or 'its budget is spent'}"
+    return "resume it first" if phase == "Paused" else "its VM is gone"
 
 
 @contextlib.asynccontextmanager
