@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.controlplane.processes import free_port
@@ -73,3 +75,11 @@ def wait_for(check: Callable[[], Any], within: float, what: str,
             return last
         time.sleep(0.5)
     raise AssertionError(f"timed out: {what}; last {last!r}\n{operator.log_tail(80)}")
+
+
+def scraped(operator: OperatorProcess, sample: str, **labels: str) -> float:
+    """The sum of the operator's samples of that name with exactly these labels, as a
+    scrape of its metrics endpoint reads them (the operator runs with metrics=True)."""
+    text = httpx.get(operator.metrics_url, timeout=10).text
+    return sum(s.value for family in text_string_to_metric_families(text)
+               for s in family.samples if s.name == sample and s.labels == labels)

@@ -15,17 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess
 from reef_operator.constants import GROUP, LABEL_LIEUTENANT, VERSION
 from reef_operator.kube.conditions import find_condition
 from tests.conftest import Kube
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import scraped, wait_for
 from tests.e2e.plugin import ok, reef
 
 pytestmark = pytest.mark.controlplane
@@ -89,20 +87,13 @@ def _events(admin: Kube, namespace: str, name: str, reason: str) -> list[Any]:
 
 
 def _budget_exhausted_total(operator: OperatorProcess, namespace: str, limit: str) -> float:
-    text = httpx.get(operator.metrics_url, timeout=10).text
-    return sum(s.value for family in text_string_to_metric_families(text)
-               for s in family.samples
-               if s.name == "reef_lieutenant_budget_exhausted_total"
-               and s.labels == {"namespace": namespace, "limit": limit})
+    return scraped(operator, "reef_lieutenant_budget_exhausted_total", namespace=namespace,
+                   limit=limit)
 
 
 def _held(operator: OperatorProcess, namespace: str, reason: str) -> float:
     """reef_lieutenants_held: the lieutenants a policy holds now, as a scrape reads it."""
-    text = httpx.get(operator.metrics_url, timeout=10).text
-    return sum(s.value for family in text_string_to_metric_families(text)
-               for s in family.samples
-               if s.name == "reef_lieutenants_held"
-               and s.labels == {"namespace": namespace, "reason": reason})
+    return scraped(operator, "reef_lieutenants_held", namespace=namespace, reason=reason)
 
 
 def _records(admin: Kube, namespace: str, lieutenant: str) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from reef_operator.kube.conditions import find_condition
 from reef_operator.lieutenants.holds import PAUSED_BY_SPEC_NOTE as PAUSED_NOTE
 from reef_operator.providers.local import LocalProvider
 from tests.conftest import Kube
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import scraped, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -51,7 +51,8 @@ def operator(control_plane: LocalControlPlane, versim: VersSimulator, local_root
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     process = OperatorProcess(control_plane.operator_kubeconfig,
                               tmp_path_factory.mktemp("operator") / "operator.log",
-                              {**simulator_env(versim), "REEF_LOCAL_ROOT": str(local_root)})
+                              {**simulator_env(versim), "REEF_LOCAL_ROOT": str(local_root)},
+                              metrics=True)
     process.start()
     yield process
     process.stop()
@@ -138,6 +139,8 @@ def test_idle_lieutenant_pauses_and_the_next_task_resumes_it_with_its_memory(
     assert (ready["status"], ready["reason"]) == ("True", "IdlePaused")
     assert "20s" in find_condition({"status": paused}, "Paused")["message"]
     assert len(_events(admin, namespace, "api", "IdlePaused")) == 1
+    assert scraped(operator, "reef_lieutenants_held", namespace=namespace,
+                   reason="IdlePaused") == 1
 
     asked_before = len(model.requests())   # the model serves every test of the module
     _append(admin, namespace, "api", {"name": "recall", "message": RECALL})
@@ -151,6 +154,8 @@ def test_idle_lieutenant_pauses_and_the_next_task_resumes_it_with_its_memory(
     resumed = _events(admin, namespace, "api", "Resumed")
     assert len(resumed) == 1 and "task recall arrived" in resumed[0], resumed
     assert [t["phase"] for t in done["tasks"]] == ["Succeeded", "Succeeded"]
+    assert scraped(operator, "reef_lieutenants_held", namespace=namespace,
+                   reason="IdlePaused") == 0
 
 
 def test_a_lieutenant_paused_by_its_spec_does_not_wake_for_a_task(
