@@ -66,14 +66,14 @@ def operator(request: pytest.FixtureRequest, control_plane: LocalControlPlane,
 
 
 def wait_for(check: Callable[[], Any], within: float, what: str,
-             operator: OperatorProcess) -> Any:
+             operator: OperatorProcess, every: float = 0.5) -> Any:
     deadline = time.monotonic() + within
     last: Any = None
     while time.monotonic() < deadline:
         last = check()
         if last:
             return last
-        time.sleep(0.5)
+        time.sleep(every)
     raise AssertionError(f"timed out: {what}; last {last!r}\n{operator.log_tail(80)}")
 
 

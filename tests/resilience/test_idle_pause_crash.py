@@ -8,8 +8,7 @@ Real apiserver, the operator as its own process, real pi on a Vers simulator VM.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import API_VERSION, GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
 from tests.conftest import Kube
+from tests.e2e.conftest import wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -57,18 +57,6 @@ def profile(admin: Kube) -> Iterator[str]:
         "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
     yield PROFILE
     admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", PROFILE)
-
-
-def _until(check: Callable[[], Any], within: float, what: str,
-           operator: OperatorProcess, every: float = 0.3) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out: {what}; last {last!r}\n{operator.log_tail(60)}")
 
 
 def test_sigkills_while_pausing_for_idleness_and_resuming_for_a_task(
@@ -108,26 +96,26 @@ def test_sigkills_while_pausing_for_idleness_and_resuming_for_a_task(
                      "providersConfigMapRef": {"name": "models"},
                      "idlePolicy": {"pauseAfter": "15s"},
                      "tasks": [{"name": "t0", "message": "Idle crash task 0."}]}}))
-        _until(lambda: answered(1), 150, "the first answer", operator)
+        wait_for(lambda: answered(1), 150, "the first answer", operator)
         for cycle in range(1, CYCLES + 1):
             # Killed the moment the operator asks the VMNode to pause for idleness.
-            _until(lambda: node_state() == "Paused", 90, "the idle pause asked", operator,
+            wait_for(lambda: node_state() == "Paused", 90, "the idle pause asked", operator,
                    every=0.05)
             operator.kill()
             operator.start()
-            _until(idle_paused, 90, f"idle-paused after the kill (cycle {cycle})", operator)
+            wait_for(idle_paused, 90, f"idle-paused after the kill (cycle {cycle})", operator)
 
             # Killed while the platform resumes the VM for the task appended now.
             tasks = lieutenant()["spec"]["tasks"]
             admin.custom.patch_namespaced_custom_object(
                 GROUP, VERSION, namespace, "lieutenants", "api", {"spec": {"tasks": [
                     *tasks, {"name": f"t{cycle}", "message": f"Idle crash task {cycle}."}]}})
-            _until(lambda: node_state() == "Running", 30, "the resume asked", operator,
+            wait_for(lambda: node_state() == "Running", 30, "the resume asked", operator,
                    every=0.05)
             assert platform_state() == "paused"      # the kill lands before the resume ends
             operator.kill()
             operator.start()
-            _until(lambda c=cycle: answered(c + 1), 150,  # type: ignore[misc]
+            wait_for(lambda c=cycle: answered(c + 1), 150,  # type: ignore[misc]
                    f"task t{cycle} answered after the kill", operator)
 
         status = lieutenant()["status"]
@@ -138,7 +126,7 @@ def test_sigkills_while_pausing_for_idleness_and_resuming_for_a_task(
         for n in range(CYCLES + 1):
             assert asked.count(f"Idle crash task {n}.") == 1, asked
         # And the VM ends where it should: paused again for idleness, the spec untouched.
-        _until(idle_paused, 90, "idle-paused at the end", operator)
+        wait_for(idle_paused, 90, "idle-paused at the end", operator)
         assert lieutenant()["spec"].get("state", "Running") == "Running"
         assert status["session"].get("restarts", 0) == 0    # pi kept its memory throughout
     finally:
