@@ -14,6 +14,9 @@ LABEL_PARENT: Final = f"{GROUP}/parent"
 LABEL_ROOT: Final = f"{GROUP}/root"
 LABEL_LIEUTENANT: Final = f"{GROUP}/lieutenant"
 LABEL_TASK: Final = f"{GROUP}/task"
+# A TaskRecord's UTC day of completion (YYYY-MM-DD): a namespace's spending of the day is
+# read from that day's records alone.
+LABEL_COMPLETED_DAY: Final = f"{GROUP}/completed-day"
 LABEL_PROFILE: Final = f"{GROUP}/profile"
 LABEL_PROFILE_HASH: Final = f"{GROUP}/profile-hash"
 LABEL_PROVIDER: Final = f"{GROUP}/provider"

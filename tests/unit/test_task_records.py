@@ -16,7 +16,7 @@ from reef_operator.api.taskrecord import (
     TOOL_ARGUMENTS_LIMIT,
     record_name,
 )
-from reef_operator.constants import LABEL_LIEUTENANT, LABEL_TASK
+from reef_operator.constants import LABEL_COMPLETED_DAY, LABEL_LIEUTENANT, LABEL_TASK
 from reef_operator.lieutenants.ledger import Ledger
 from reef_operator.lieutenants.protocol import SessionProtocol
 from reef_operator.lieutenants.records import (
@@ -164,7 +164,8 @@ def test_the_record_object_is_owned_labelled_and_named_for_its_task() -> None:
     body = record_object("team", "api", "uid-1", finished)
     meta = body["metadata"]
     assert meta["name"] == record_name("api", "t1")
-    assert meta["labels"] == {LABEL_LIEUTENANT: "api", LABEL_TASK: "t1"}
+    assert meta["labels"] == {LABEL_LIEUTENANT: "api", LABEL_TASK: "t1",
+                              LABEL_COMPLETED_DAY: "2026-01-01"}
     assert meta["ownerReferences"][0]["uid"] == "uid-1"
     assert "startedAt" not in body["spec"] and "note" not in body["spec"]
 

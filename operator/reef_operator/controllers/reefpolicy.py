@@ -7,7 +7,8 @@ a daemon per policy writes what the namespace uses of it.
 and, for the day's cost, from the namespace's TaskRecords: the cost of the tasks that
 completed on the current UTC day, plus what the running tasks have cost so far. Records
 are objects, so the figure survives an operator restart; a running task counts on the
-day it completes. Records are whole objects (answers up to 256 KiB), so they are listed
+day it completes. Only the day's records are listed (their label
+`reef.vers.sh/completed-day`), and since records are whole objects (answers up to 256 KiB)
 at most every LIST_EVERY seconds; a task finished since is counted from its lieutenant's
 history entry meanwhile. A record deleted by its lieutenant's retention the same day
 takes its cost out of the figure (keep `taskRecords.maxRecords` above a day's tasks).
@@ -26,7 +27,7 @@ from typing import Any
 
 import kopf
 
-from reef_operator.constants import GROUP, VERSION
+from reef_operator.constants import GROUP, LABEL_COMPLETED_DAY, VERSION
 from reef_operator.controllers import daemon, runtime
 from reef_operator.controllers.kopf_internals import without_finalizer
 from reef_operator.kube.conditions import merge_conditions, now_iso, summary
@@ -160,7 +161,8 @@ class _PolicyPasses(daemon.Passes):
         namespace, name = self.body.metadata.namespace or "", self.body.metadata.name or ""
         day = day_of(datetime.datetime.now(datetime.UTC))
         if time.monotonic() - self.listed_at >= LIST_EVERY:
-            self.records = await self.rt.kube.list_in("taskrecords", namespace)
+            self.records = await self.rt.kube.list_in(
+                "taskrecords", namespace, label_selector=f"{LABEL_COMPLETED_DAY}={day}")
             self.listed_at = time.monotonic()
         cost = cost_on(day, self.records, self.rt.histories(namespace),
                        self.rt.running_costs(namespace))

@@ -87,9 +87,11 @@ class KubeApi:
         items: list[dict[str, Any]] = cast(dict[str, Any], answer).get("items", [])
         return items
 
-    async def list_in(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+    async def list_in(self, plural: str, namespace: str,
+                      label_selector: str = "") -> list[dict[str, Any]]:
         answer = await asyncio.to_thread(
-            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural)
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural,
+            label_selector=label_selector)
         items: list[dict[str, Any]] = cast(dict[str, Any], answer).get("items", [])
         return items
 

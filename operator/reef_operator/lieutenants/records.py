@@ -41,7 +41,12 @@ from reef_operator.api.taskrecord import (
     TOOL_ARGUMENTS_LIMIT,
     record_name,
 )
-from reef_operator.constants import API_VERSION, LABEL_LIEUTENANT, LABEL_TASK
+from reef_operator.constants import (
+    API_VERSION,
+    LABEL_COMPLETED_DAY,
+    LABEL_LIEUTENANT,
+    LABEL_TASK,
+)
 from reef_operator.kube.conditions import parse_time
 
 PLURAL = "taskrecords"
@@ -155,7 +160,9 @@ def record_object(namespace: str, lieutenant: str, lieutenant_uid: str,
         "apiVersion": API_VERSION, "kind": "TaskRecord",
         "metadata": {
             "name": record_name(lieutenant, finished.task), "namespace": namespace,
-            "labels": {LABEL_LIEUTENANT: lieutenant, LABEL_TASK: finished.task},
+            "labels": {LABEL_LIEUTENANT: lieutenant, LABEL_TASK: finished.task,
+                       **({LABEL_COMPLETED_DAY: finished.completed_at[:10]}
+                          if finished.completed_at else {})},
             "ownerReferences": [{"apiVersion": API_VERSION, "kind": "Lieutenant",
                                  "name": lieutenant, "uid": lieutenant_uid}],
         },
