@@ -17,9 +17,9 @@ import pytest
 from reef_operator.api import reefpolicy
 from reef_operator.cli.plugin.commands.policy import lines, report
 from reef_operator.controllers.policy_admission import lieutenant_problems, vmnode_problems
-from reef_operator.controllers.reefpolicy import cost_on, status_patch, used
 from reef_operator.lieutenants.inputs import ModelProviderNotAllowed
 from reef_operator.lieutenants.runner import LieutenantRunner
+from reef_operator.policies.usage import cost_on, status_patch, used
 from reef_operator.vmnodes.fleet import Fleet
 from reef_operator.vmnodes.reconcile import IDLE
 from tests.unit.test_vmnode_reconcile import Node
