@@ -11,7 +11,7 @@ others (running VMs, the day's cost) make the object wait, `QuotaExceeded`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reef_operator.api import common
@@ -124,6 +124,14 @@ REEFPOLICY = Kind(
 # Each problem names the policy, the limit, the figure and what to do instead.
 
 
+def applied(policies: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The policy that applies among a namespace's ReefPolicies: the oldest (creation time,
+    then name) when several slipped past admission; None when there is none."""
+    return min(policies, default=None, key=lambda body: (
+        str((body.get("metadata") or {}).get("creationTimestamp", "")),
+        str((body.get("metadata") or {}).get("name", ""))))
+
+
 def limits(policy: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """The policy's spec.limits ({} without a policy: everything is allowed)."""
     return ((policy or {}).get("spec") or {}).get("limits") or {}
@@ -194,6 +202,7 @@ def duplicate_problem(existing: list[str]) -> str:
 __all__ = [
     "CONDITION_TYPES",
     "REEFPOLICY",
+    "applied",
     "duplicate_problem",
     "lieutenants_problem",
     "limits",

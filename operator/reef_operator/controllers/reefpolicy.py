@@ -26,6 +26,7 @@ from typing import Any
 
 import kopf
 
+from reef_operator.api import reefpolicy
 from reef_operator.constants import GROUP, LABEL_COMPLETED_DAY, VERSION
 from reef_operator.controllers import daemon, runtime
 from reef_operator.controllers.kopf_internals import without_finalizer
@@ -53,9 +54,11 @@ async def reefpolicy_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) ->
         known[name] = dict(body)
     if not known:
         rt.policies.pop(namespace, None)
-    rt.wake_lieutenants(namespace)   # their holds read the day's cost too (status.used)
-    if before is not None and event.get("type") != "DELETED" and \
-            before.get("metadata", {}).get("generation") == body.metadata.get("generation"):
+    status_only = before is not None and event.get("type") != "DELETED" and \
+        before.get("metadata", {}).get("generation") == body.metadata.get("generation")
+    if not status_only or reefpolicy.limits(body).get("costPerDayUSD") is not None:
+        rt.wake_lieutenants(namespace)   # their holds read the day's cost (status.used)
+    if status_only:
         return   # only its status moved: the nodes and the other policies are unaffected
     for key in list(rt.fleet.nodes):
         if key[0] == namespace:

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from reef_operator import metrics
+from reef_operator.api import reefpolicy
 from reef_operator.config import OperatorConfig
 from reef_operator.kube.api import KubeApi
 from reef_operator.lieutenants.runner import LieutenantRunner
@@ -52,12 +53,7 @@ class Runtime:
 
     def policy(self, namespace: str) -> Mapping[str, Any] | None:
         """The namespace's ReefPolicy: the oldest when several slipped past admission."""
-        found = self.policies.get(namespace) or {}
-        if not found:
-            return None
-        return min(found.values(), key=lambda body: (
-            str(body.get("metadata", {}).get("creationTimestamp", "")),
-            str(body.get("metadata", {}).get("name", ""))))
+        return reefpolicy.applied((self.policies.get(namespace) or {}).values())
 
     def lieutenants_in(self, namespace: str) -> int:
         return sum(1 for key, runner in list(self.lieutenants.items())

@@ -104,7 +104,7 @@ def budget_spent(situation: Situation) -> Verdict:
     where = "spec.budget" if "budget" in situation.spec else \
         f"ReefPolicy {_policy_name(situation.policy)} spec.defaults.budget"
     usage = situation.status.get("usage") or {}
-    tokens = sum(int(usage.get(key) or 0) for key in TOKEN_FIELDS)
+    tokens = budget_tokens(usage)
     cost = float(usage.get("cost") or 0)
     if budget.get("maxTokens") is not None and tokens >= int(budget["maxTokens"]):
         return _spent("maxTokens", f"{tokens:,} tokens used of {where}.maxTokens "
@@ -134,6 +134,12 @@ def budget_spent(situation: Situation) -> Verdict:
 
 SPENT = "the budget is spent: "
 TOKEN_FIELDS = ("inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens")
+
+
+def budget_tokens(usage: Mapping[str, Any]) -> int:
+    """The tokens budget.maxTokens counts in status.usage: input, output, cache reads and
+    writes."""
+    return sum(int(usage.get(key) or 0) for key in TOKEN_FIELDS)
 
 
 def _spent(limit: str, figures: str, remedy: str) -> Hold:

@@ -14,6 +14,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from reef_operator.api import reefpolicy
 from reef_operator.api.lieutenant import TASK_MODES
 from reef_operator.cli.plugin import output, pruning
 from reef_operator.cli.plugin.cluster import Cluster, Obj, PluginError
@@ -187,11 +188,11 @@ def namespace_policies(cluster: Cluster, all_namespaces: bool) -> dict[str, Obj]
         found = cluster.items("reefpolicies", all_namespaces=all_namespaces)
     except PluginError:
         return {}
-    chosen: dict[str, Obj] = {}
-    for policy in sorted(found, key=lambda p: (str(p["metadata"].get("creationTimestamp", "")),
-                                               str(p["metadata"]["name"]))):
-        chosen.setdefault(str(policy["metadata"].get("namespace")), policy)
-    return chosen
+    by_namespace: dict[str, list[Obj]] = {}
+    for policy in found:
+        by_namespace.setdefault(str(policy["metadata"].get("namespace")), []).append(policy)
+    return {namespace: dict(reefpolicy.applied(policies) or {})
+            for namespace, policies in by_namespace.items()}
 
 
 def _effective(spec: Mapping[str, Any], policy: Obj | None, key: str) -> tuple[Any, bool]:
@@ -208,7 +209,7 @@ def _budget_cell(spec: Mapping[str, Any], status: Mapping[str, Any], policy: Obj
     usage = status.get("usage") or {}
     parts = []
     if (budget or {}).get("maxTokens") is not None:
-        parts.append(f"{output.budget_tokens(status):,}/{int(budget['maxTokens']):,} tok")
+        parts.append(f"{holds.budget_tokens(usage):,}/{int(budget['maxTokens']):,} tok")
     if (budget or {}).get("maxCostUSD") is not None:
         parts.append(f"${float(usage.get('cost') or 0):.4f}/${float(budget['maxCostUSD']):.2f}")
     return ", ".join(parts) + (" (policy)" if parts and from_policy else "")

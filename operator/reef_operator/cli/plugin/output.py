@@ -69,13 +69,6 @@ def total_tokens(status: Mapping[str, Any]) -> int:
     return int(usage.get("inputTokens") or 0) + int(usage.get("outputTokens") or 0)
 
 
-def budget_tokens(status: Mapping[str, Any]) -> int:
-    """The tokens spec.budget.maxTokens counts: input, output, cache reads and writes."""
-    usage = status.get("usage") or {}
-    return sum(int(usage.get(key) or 0) for key in ("inputTokens", "outputTokens",
-                                                    "cacheReadTokens", "cacheWriteTokens"))
-
-
 def current_output(lieutenant: Mapping[str, Any]) -> str:
     """What `read` shows without options: the live output while working, else the last
     response (as the seed did)."""

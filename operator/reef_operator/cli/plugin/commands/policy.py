@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from reef_operator.api import reefpolicy
 from reef_operator.cli.plugin import output
 from reef_operator.cli.plugin.cluster import Cluster, Obj
 from reef_operator.cli.plugin.command import Command, output_format, say
@@ -30,11 +31,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     output_format(parser)
 
 
-def _oldest(policies: list[Obj]) -> Obj:
-    return min(policies, key=lambda p: (str(p["metadata"].get("creationTimestamp", "")),
-                                        p["metadata"]["name"]))
-
-
 def waiting(objects: list[Obj], kind: str) -> list[Obj]:
     """Those of `objects` waiting for room, with why."""
     found = []
@@ -46,7 +42,7 @@ def waiting(objects: list[Obj], kind: str) -> list[Obj]:
     return found
 
 
-def report(policy: Obj, others: list[str], lieutenants: list[Obj],
+def report(policy: Mapping[str, Any], others: list[str], lieutenants: list[Obj],
            vmnodes: list[Obj]) -> Obj:
     """What the command shows, as data (`-o json|yaml`)."""
     spec, status = policy.get("spec") or {}, policy.get("status") or {}
@@ -96,11 +92,11 @@ def lines(found: Mapping[str, Any]) -> list[str]:
 
 def _run(cluster: Cluster, args: argparse.Namespace) -> int:
     policies = cluster.items("reefpolicies")
-    if not policies:
+    applied = reefpolicy.applied(policies)
+    if applied is None:
         message = f"no ReefPolicy in namespace {cluster.namespace}"
         say(output.structured(None, args.output) if args.output != "table" else message)
         return 0
-    applied = _oldest(policies)
     others = [p["metadata"]["name"] for p in policies if p is not applied]
     found = report(applied, others, cluster.items("lieutenants"), cluster.items("vmnodes"))
     say(output.structured(found, args.output) if args.output != "table"
