@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -18,6 +19,7 @@ from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess
 from reef_devkit.scripted_model.harness import ScriptedModel
+from reef_operator.constants import GROUP, VERSION
 from reef_operator.providers.local import kill_every_vm
 from tests.conftest import Kube
 
@@ -83,3 +85,22 @@ def scraped(operator: OperatorProcess, sample: str, **labels: str) -> float:
     text = httpx.get(operator.metrics_url, timeout=10).text
     return sum(s.value for family in text_string_to_metric_families(text)
                for s in family.samples if s.name == sample and s.labels == labels)
+
+
+def apply_lieutenant(admin: Kube, namespace: str, name: str, tasks: list[dict[str, str]], *,
+                     profile: str = "local", **spec: Any) -> None:
+    """A lieutenant on the scripted model (the `scripted` fixture's providers ConfigMap),
+    applied with kubectl as a person would; `spec` adds or overrides fields."""
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": name},
+            "spec": {"role": "Build the API", "profileRef": {"name": profile},
+                     "model": {"provider": "scripted", "id": "scripted-1"},
+                     "providersConfigMapRef": {"name": "scripted-models"},
+                     "tasks": tasks, **spec}}
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
+
+
+def append_task(admin: Kube, namespace: str, name: str, task: dict[str, str]) -> None:
+    """One more task at the end of the lieutenant's spec.tasks."""
+    current = admin.get("lieutenants", name, namespace)["spec"].get("tasks", [])
+    admin.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", name,
+                                                {"spec": {"tasks": [*current, task]}})

@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-import yaml
 
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess
 from reef_operator.constants import GROUP, LABEL_LIEUTENANT, VERSION
 from reef_operator.kube.conditions import find_condition
 from tests.conftest import Kube
-from tests.e2e.conftest import scraped, wait_for
+from tests.e2e.conftest import apply_lieutenant, scraped, wait_for
 from tests.e2e.plugin import ok, reef
 
 pytestmark = pytest.mark.controlplane
@@ -52,16 +51,6 @@ def operator(control_plane: LocalControlPlane, local_root: Path,
     process.start()
     yield process
     process.stop()
-
-
-def _apply(admin: Kube, namespace: str, name: str, tasks: list[dict[str, str]],
-           **spec: Any) -> None:
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": name},
-            "spec": {"role": "Build the API", "profileRef": {"name": "local"},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "scripted-models"},
-                     "tasks": tasks, **spec}}
-    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
 
 
 def _patch(admin: Kube, namespace: str, name: str, spec: dict[str, Any]) -> None:
@@ -113,8 +102,8 @@ def _answered(admin: Kube, namespace: str, name: str,
 def test_a_spent_token_budget_pauses_after_the_task_and_raising_it_delivers_the_next(
         admin: Kube, scripted: str, operator: OperatorProcess) -> None:
     ns = scripted
-    _apply(admin, ns, "capped", [FIRST, SECOND], budget={"maxTokens": 50})
-    _apply(admin, ns, "control", [FIRST, SECOND])
+    apply_lieutenant(admin, ns, "capped", [FIRST, SECOND], budget={"maxTokens": 50})
+    apply_lieutenant(admin, ns, "control", [FIRST, SECOND])
 
     # The control answers both tasks: the capped one had the same time to do so.
     wait_for(lambda: len(_status(admin, ns, "control").get("history", [])) == 2, 180,
@@ -161,9 +150,9 @@ def test_a_spent_token_budget_pauses_after_the_task_and_raising_it_delivers_the_
 def test_destroy_after_expires_for_good_and_ttl_deletes_the_object(
         admin: Kube, scripted: str, operator: OperatorProcess, local_root: Path) -> None:
     ns = scripted
-    _apply(admin, ns, "kept", [FIRST], idlePolicy={"destroyAfter": "15s"})
-    _apply(admin, ns, "gone", [FIRST], idlePolicy={"destroyAfter": "15s"},
-           ttlSecondsAfterDestroyed=5)
+    apply_lieutenant(admin, ns, "kept", [FIRST], idlePolicy={"destroyAfter": "15s"})
+    apply_lieutenant(admin, ns, "gone", [FIRST], idlePolicy={"destroyAfter": "15s"},
+                     ttlSecondsAfterDestroyed=5)
     vm_ids = {name: _answered(admin, ns, name, operator)["vmId"] for name in ("kept", "gone")}
 
     expired = wait_for(lambda: (lambda s: s if s.get("phase") == "Destroyed"

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from reef_devkit.controlplane import LocalControlPlane
 from reef_devkit.operator_process import OperatorProcess, simulator_env
@@ -25,10 +24,11 @@ from reef_operator.kube.conditions import find_condition
 from reef_operator.lieutenants.holds import PAUSED_BY_SPEC_NOTE as PAUSED_NOTE
 from reef_operator.providers.local import LocalProvider
 from tests.conftest import Kube
-from tests.e2e.conftest import scraped, wait_for
+from tests.e2e.conftest import append_task, apply_lieutenant, scraped, wait_for
 
 pytestmark = pytest.mark.controlplane
 
+ROLE = "Remember things"
 REMEMBER = "Remember the number 4217 for later."
 RECALL = "Which number did I ask you to remember?"
 SCRIPT = f"""
@@ -68,21 +68,6 @@ def vers_profile(admin: Kube) -> Iterator[str]:
     yield name
     admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", name)
 
-
-def _apply(admin: Kube, namespace: str, name: str, profile: str,
-           tasks: list[dict[str, str]], **spec: Any) -> None:
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": name},
-            "spec": {"role": "Remember things", "profileRef": {"name": profile},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "scripted-models"},
-                     "tasks": tasks, **spec}}
-    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
-
-
-def _append(admin: Kube, namespace: str, name: str, task: dict[str, str]) -> None:
-    current = admin.get("lieutenants", name, namespace)["spec"].get("tasks", [])
-    admin.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", name,
-                                                {"spec": {"tasks": [*current, task]}})
 
 
 def _status(admin: Kube, namespace: str, name: str) -> dict[str, Any]:
@@ -126,8 +111,9 @@ def test_idle_lieutenant_pauses_and_the_next_task_resumes_it_with_its_memory(
         admin: Kube, scripted: str, operator: OperatorProcess, model: ScriptedModel,
         local_root: Path, versim: VersSimulator, vers_profile: str, provider: str) -> None:
     namespace = scripted
-    _apply(admin, namespace, "api", "local" if provider == "Local" else vers_profile,
-           [{"name": "remember", "message": REMEMBER}], idlePolicy={"pauseAfter": "20s"})
+    apply_lieutenant(admin, namespace, "api", [{"name": "remember", "message": REMEMBER}],
+                     profile="local" if provider == "Local" else vers_profile, role=ROLE,
+                     idlePolicy={"pauseAfter": "20s"})
     first = _answered(admin, namespace, "api", 1, operator)
     vm_id = first["vmId"]
 
@@ -143,7 +129,7 @@ def test_idle_lieutenant_pauses_and_the_next_task_resumes_it_with_its_memory(
                    reason="IdlePaused") == 1
 
     asked_before = len(model.requests())   # the model serves every test of the module
-    _append(admin, namespace, "api", {"name": "recall", "message": RECALL})
+    append_task(admin, namespace, "api", {"name": "recall", "message": RECALL})
     done = _answered(admin, namespace, "api", 2, operator)
     assert done["history"][-1]["response"] == "You asked me to remember 4217."
     recall = [r for r in model.requests()[asked_before:] if r["task"] == "Which number did I ask"]
@@ -163,9 +149,10 @@ def test_a_lieutenant_paused_by_its_spec_does_not_wake_for_a_task(
         local_root: Path, versim: VersSimulator) -> None:
     namespace = scripted
     # `held` is paused by its spec; `woken`, beside it, by the operator for idleness.
-    _apply(admin, namespace, "held", "local", [{"name": "remember", "message": REMEMBER}])
-    _apply(admin, namespace, "woken", "local", [{"name": "count", "message": "Count to 3"}],
-           idlePolicy={"pauseAfter": "20s"})
+    apply_lieutenant(admin, namespace, "held", [{"name": "remember", "message": REMEMBER}],
+                     role=ROLE)
+    apply_lieutenant(admin, namespace, "woken", [{"name": "count", "message": "Count to 3"}],
+                     role=ROLE, idlePolicy={"pauseAfter": "20s"})
     _answered(admin, namespace, "held", 1, operator)
     admin.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants",
                                                 "held", {"spec": {"state": "Paused"}})
@@ -173,12 +160,12 @@ def test_a_lieutenant_paused_by_its_spec_does_not_wake_for_a_task(
     _paused(admin, namespace, "woken", "Idle", operator)
 
     asked_before = len(model.requests())
-    _append(admin, namespace, "held", {"name": "recall", "message": RECALL})
+    append_task(admin, namespace, "held", {"name": "recall", "message": RECALL})
     waiting = wait_for(lambda: (lambda s: s if any(
         t.get("note") == PAUSED_NOTE for t in s.get("tasks", [])) else None)(
         _status(admin, namespace, "held")), 60, "the note on the held task", operator)
     assert [t["phase"] for t in waiting["tasks"]] == ["Succeeded", "Pending"]
-    _append(admin, namespace, "woken", {"name": "count-again", "message": "Count to 4"})
+    append_task(admin, namespace, "woken", {"name": "count-again", "message": "Count to 4"})
     _answered(admin, namespace, "woken", 2, operator)          # the operator acted meanwhile
 
     still = _status(admin, namespace, "held")

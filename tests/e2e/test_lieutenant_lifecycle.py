@@ -18,7 +18,7 @@ from reef_operator.constants import GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
 from reef_operator.providers.local import processes
 from tests.conftest import Kube
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import append_task, apply_lieutenant, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -62,21 +62,6 @@ def models_config(admin: Kube, namespace: str, model: ScriptedModel) -> str:
     return "scripted-models"
 
 
-def _apply(admin: Kube, namespace: str, name: str, tasks: list[dict[str, str]],
-           **spec: Any) -> None:
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": name},
-            "spec": {"role": "Build the API", "profileRef": {"name": "local"},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "scripted-models"},
-                     "tasks": tasks, **spec}}
-    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(body))
-
-
-def _append(admin: Kube, namespace: str, name: str, task: dict[str, str]) -> None:
-    current = admin.get("lieutenants", name, namespace)["spec"].get("tasks", [])
-    admin.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", name,
-                                                {"spec": {"tasks": [*current, task]}})
-
 
 def _state(admin: Kube, namespace: str, name: str, state: str) -> None:
     admin.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", name,
@@ -101,13 +86,13 @@ def _history(admin: Kube, namespace: str, name: str, count: int, op: OperatorPro
 
 def test_steer_and_follow_up(admin: Kube, namespace: str, operator: OperatorProcess,
                              models_config: str) -> None:
-    _apply(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}])
+    apply_lieutenant(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}])
     wait_for(lambda: _status(admin, namespace, "api").get("phase") == "Working", 60,
              "working", operator)
-    _append(admin, namespace, "api", {"name": "steer", "mode": "steer",
-                                      "message": "Stop adding Prisma. Use raw pg queries."})
-    _append(admin, namespace, "api", {"name": "logging", "mode": "followUp",
-                                      "message": "After this, add request logging middleware"})
+    append_task(admin, namespace, "api", {"name": "steer", "mode": "steer",
+                                          "message": "Stop adding Prisma. Use raw pg queries."})
+    append_task(admin, namespace, "api", {"name": "logging", "mode": "followUp",
+                                          "message": "After this, add request logging middleware"})
     history = _history(admin, namespace, "api", 3, operator)
     assert [h["task"] for h in history] == ["long", "steer", "logging"]
     assert history[1]["response"] == "Switching to raw pg queries."
@@ -119,10 +104,10 @@ def test_steer_and_follow_up(admin: Kube, namespace: str, operator: OperatorProc
 def test_prompt_while_working_waits_for_the_task_with_a_note(
     admin: Kube, namespace: str, operator: OperatorProcess, models_config: str
 ) -> None:
-    _apply(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}])
+    apply_lieutenant(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}])
     wait_for(lambda: _status(admin, namespace, "api").get("phase") == "Working", 60,
              "working", operator)
-    _append(admin, namespace, "api", {"name": "next", "message": "Count to three"})
+    append_task(admin, namespace, "api", {"name": "next", "message": "Count to three"})
     _history(admin, namespace, "api", 2, operator)
     tasks = {t["name"]: t for t in _status(admin, namespace, "api")["tasks"]}
     assert "queued until the current task finishes" in tasks["next"]["note"]
@@ -132,7 +117,7 @@ def test_pause_waits_for_the_task_then_resume_keeps_the_context(
     admin: Kube, namespace: str, operator: OperatorProcess, models_config: str,
     local_root: Path
 ) -> None:
-    _apply(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}])
+    apply_lieutenant(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}])
     wait_for(lambda: _status(admin, namespace, "api").get("phase") == "Working", 60,
              "working", operator)
     _state(admin, namespace, "api", "Paused")
@@ -147,8 +132,8 @@ def test_pause_waits_for_the_task_then_resume_keeps_the_context(
     node = admin.get("vmnodes", "api", namespace)
     assert node["status"]["vmState"] == "paused"
     _state(admin, namespace, "api", "Running")
-    _append(admin, namespace, "api", {"name": "recall",
-                                      "message": "What was the long task about?"})
+    append_task(admin, namespace, "api", {"name": "recall",
+                                          "message": "What was the long task about?"})
     try:
         history = _history(admin, namespace, "api", 2, operator)
     except AssertionError:
@@ -163,8 +148,8 @@ def test_pause_waits_for_the_task_then_resume_keeps_the_context(
 def test_provider_error_fails_the_task_with_its_message(
     admin: Kube, namespace: str, operator: OperatorProcess, models_config: str
 ) -> None:
-    _apply(admin, namespace, "api", [{"name": "boom", "message": "Explode now"},
-                                     {"name": "after", "message": "Count to three"}])
+    apply_lieutenant(admin, namespace, "api", [{"name": "boom", "message": "Explode now"},
+                                               {"name": "after", "message": "Count to three"}])
     history = _history(admin, namespace, "api", 2, operator)
     tasks = {t["name"]: t for t in _status(admin, namespace, "api")["tasks"]}
     assert tasks["boom"]["phase"] == "Failed"
@@ -193,7 +178,7 @@ def test_huge_response_is_bounded_and_destroy_keeps_history(
     admin: Kube, namespace: str, operator: OperatorProcess, models_config: str,
     local_root: Path
 ) -> None:
-    _apply(admin, namespace, "api", [{"name": "big", "message": "Say a lot"}])
+    apply_lieutenant(admin, namespace, "api", [{"name": "big", "message": "Say a lot"}])
     history = _history(admin, namespace, "api", 1, operator)
     assert history[0]["truncated"] is True
     assert len(history[0]["response"]) <= 16 * 1024
@@ -213,13 +198,13 @@ def test_sigkills_during_tasks_lose_and_duplicate_nothing(
     model: ScriptedModel
 ) -> None:
     rng = random.Random(5)
-    _apply(admin, namespace, "api", [])
+    apply_lieutenant(admin, namespace, "api", [])
     wait_for(lambda: _status(admin, namespace, "api").get("phase") == "Idle", 60, "idle",
              operator)
     before = len(model.requests())
     names = [f"count-{n}" for n in range(10)]
     for name in names:
-        _append(admin, namespace, "api", {"name": name, "message": f"Count {name}"})
+        append_task(admin, namespace, "api", {"name": name, "message": f"Count {name}"})
         time.sleep(rng.uniform(0.0, 1.0))
         operator.restart()
     history = _history(admin, namespace, "api", len(names), operator, within=240)
@@ -246,8 +231,8 @@ def _pi_running(vm_id: str) -> bool:
 def test_stop_when_done_stops_the_agent_and_a_new_task_starts_it_again(
     admin: Kube, namespace: str, operator: OperatorProcess, models_config: str
 ) -> None:
-    _apply(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}],
-           postTaskDisposition="StopWhenDone")
+    apply_lieutenant(admin, namespace, "api", [{"name": "long", "message": "Long task, please"}],
+                     postTaskDisposition="StopWhenDone")
     stopped = wait_for(lambda: (lambda s: s if s.get("phase") == "Stopped"
                                 and len(s.get("history", [])) == 1 else None)(
         _status(admin, namespace, "api")), 120, "stopped after the task", operator)
@@ -256,7 +241,7 @@ def test_stop_when_done_stops_the_agent_and_a_new_task_starts_it_again(
     wait_for(lambda: not _pi_running(stopped["vmId"]), 30, "pi gone", operator)
     assert find_condition(admin.get("vmnodes", "api", namespace), "Ready")["status"] == "True"
 
-    _append(admin, namespace, "api", {"name": "recall", "message": "What was the long task?"})
+    append_task(admin, namespace, "api", {"name": "recall", "message": "What was the long task?"})
     again = wait_for(lambda: (lambda s: s if s.get("phase") == "Stopped"
                               and len(s.get("history", [])) == 2 else None)(
         _status(admin, namespace, "api")), 120, "the second task, then stopped", operator)
