@@ -1,0 +1,216 @@
+"""A coordinator pi drives lieutenants with the pi-reef tools: the tutorial through its
+eight tools, and each finished task waking it exactly once, across a restart of its pi.
+
+Real apiserver, the operator as its own process with Local VMs, the real pi as coordinator
+(RPC mode, `-e extensions/pi-reef/index.ts`, a kubeconfig whose user reads a tokenFile
+and whose context names the namespace) and in the lieutenant, one scripted model for both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess
+from reef_devkit.scripted_model.harness import ScriptedModel
+from reef_operator.constants import GROUP, VERSION
+from tests.conftest import Kube
+from tests.e2e.conftest import append_task, wait_for
+from tests.e2e.coordinator import Coordinator, text_of, tokenfile_kubeconfig, tool_results
+
+pytestmark = pytest.mark.controlplane
+
+TASK1 = "Create a Node.js Express API server in /root/workspace/api with src/config.ts."
+TASK2 = "Add PostgreSQL connection pooling using the config you already made."
+TASK3 = "Add user CRUD routes that use the pool from db.ts."
+TASK4 = "Add request logging middleware."
+ROLE = "Build and maintain the Node.js API server"
+FINISHED = "Lieutenant api finished task"
+
+
+def _send(message: str) -> dict[str, Any]:
+    return {"tool_calls": [{"name": "vers_lt_send",
+                            "arguments": {"name": "api", "message": message}}]}
+
+
+SCRIPT = yaml.safe_dump({"tasks": [
+    # The coordinator: completion messages first (they quote answers, not prompts).
+    {"match": FINISHED, "steps": [{"text": "Noted the lieutenant's result."}]},
+    {"match": "Create the api lieutenant", "steps": [
+        {"tool_calls": [{"name": "vers_lt_create", "arguments": {
+            "name": "api", "role": ROLE, "model": "scripted/scripted-1", "profile": "local",
+            "providers": "scripted-models"}}]},
+        {"text": "Created api."}]},
+    {"match": "Send api the three steps", "steps": [
+        _send(TASK1), _send(TASK2), _send(TASK3), {"text": "Sent three tasks."}]},
+    {"match": "Read api's history", "steps": [
+        {"tool_calls": [{"name": "vers_lt_read", "arguments": {"name": "api", "history": 3}}]},
+        {"text": "Read it."}]},
+    {"match": "Pause api now", "steps": [
+        {"tool_calls": [{"name": "vers_lt_pause", "arguments": {"name": "api"}}]},
+        {"text": "Paused."}]},
+    {"match": "Try a task on the paused api", "steps": [
+        _send("Add a README."), {"text": "It is paused."}]},
+    {"match": "Resume api now", "steps": [
+        {"tool_calls": [{"name": "vers_lt_resume", "arguments": {"name": "api"}}]},
+        {"text": "Resumed."}]},
+    {"match": "How are the lieutenants", "steps": [
+        {"tool_calls": [{"name": "vers_lt_status", "arguments": {}}]}, {"text": "Listed."}]},
+    {"match": "Read the ghost", "steps": [
+        {"tool_calls": [{"name": "vers_lt_read", "arguments": {"name": "ghost"}}]},
+        {"text": "No such lieutenant."}]},
+    {"match": "Destroy every lieutenant", "steps": [
+        {"tool_calls": [{"name": "vers_lt_destroy", "arguments": {"name": "*"}}]},
+        {"text": "Destroyed."}]},
+    {"match": "Send to the destroyed api", "steps": [
+        _send("One more thing."), {"text": "It is gone."}]},
+    # The lieutenant: the tutorial's three dependent tasks, and one more.
+    {"match": "Create a Node.js Express API server", "steps": [
+        {"tool_calls": [{"name": "write", "arguments": {
+            "path": "api/src/config.ts", "content": "export const PORT = 3000;\n"}}]},
+        {"text": "Scaffolded the server: src/config.ts exports PORT."}]},
+    {"match": "Add PostgreSQL connection pooling",
+     "expect_in_conversation": [TASK1, "Scaffolded the server"],
+     "steps": [{"text": "Added src/db.ts importing ./config."}]},
+    {"match": "Add user CRUD routes", "expect_in_conversation": [TASK2, "Added src/db.ts"],
+     "steps": [{"text": "Added user routes using the pool from db.ts."}]},
+    {"match": "Add request logging", "expect_in_conversation": [TASK3],
+     "steps": [{"text": "Added logging middleware."}]},
+]})
+
+
+def _lieutenant(admin: Kube, namespace: str, name: str = "api") -> dict[str, Any]:
+    return admin.get("lieutenants", name, namespace)
+
+
+def _history(admin: Kube, namespace: str, count: int) -> Any:
+    status = _lieutenant(admin, namespace).get("status") or {}
+    done = len(status.get("history") or []) == count and status.get("phase") == "Idle"
+    return status if done else None
+
+
+def _woken_by(model: ScriptedModel, task: str) -> list[dict[str, Any]]:
+    """The coordinator's model requests whose newest message is task's completion."""
+    return [r for r in model.requests() if r["conversation"]
+            and r["conversation"][-1]["text"].startswith(f"{FINISHED} {task}:")]
+
+
+@pytest.fixture
+def scripted_models(admin: Kube, namespace: str, model: ScriptedModel) -> str:
+    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="scripted-models"),
+        data={"models.json": model.models_json()}))
+    return namespace
+
+
+def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
+        admin: Kube, namespace: str, scripted_models: str, operator: OperatorProcess,
+        model: ScriptedModel, control_plane: LocalControlPlane, tmp_path: Path) -> None:
+    kubeconfig = tokenfile_kubeconfig(control_plane.kubeconfig, namespace, tmp_path)
+    session = tmp_path / "coordinator.jsonl"
+
+    def start() -> Coordinator:
+        return Coordinator(tmp_path / "home", tmp_path / "work", session, kubeconfig, model)
+
+    # A lieutenant someone else made: the coordinator lists it but never touches it.
+    admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
+        "metadata": {"name": "bystander"}, "spec": {"role": "r", "state": "Paused"}})
+
+    coordinator = start()
+    try:
+        session_id = coordinator.state()["sessionId"]
+        created = tool_results(coordinator.prompt("Create the api lieutenant"), "vers_lt_create")
+        assert not created[0]["isError"], created
+        api = _lieutenant(admin, namespace)
+        assert api["metadata"]["labels"]["reef.vers.sh/coordinator"] == session_id
+        assert api["spec"]["role"] == ROLE
+        assert api["spec"]["model"] == {"provider": "scripted", "id": "scripted-1"}
+        assert api["spec"]["profileRef"] == {"name": "local"}
+
+        sent = tool_results(coordinator.prompt("Send api the three steps"), "vers_lt_send")
+        assert [r["result"]["details"]["task"] for r in sent] == ["task-1", "task-2", "task-3"]
+        assert [t["message"] for t in _lieutenant(admin, namespace)["spec"]["tasks"]] == [
+            TASK1, TASK2, TASK3]
+
+        status = wait_for(lambda: _history(admin, namespace, 3), 180, "three answers", operator)
+        assert [h["response"] for h in status["history"]] == [
+            "Scaffolded the server: src/config.ts exports PORT.",
+            "Added src/db.ts importing ./config.",
+            "Added user routes using the pool from db.ts."]
+        # Each finished task woke the coordinator once, with name, task, outcome and answer.
+        wait_for(lambda: all(_woken_by(model, t) for t in ("task-1", "task-2", "task-3")),
+                 60, "three completions", operator)
+        coordinator.wait_idle()
+        for task, answer in (("task-1", "Scaffolded the server"), ("task-3", "Added user routes")):
+            woken = _woken_by(model, task)
+            assert len(woken) == 1, woken
+            newest = woken[0]["conversation"][-1]["text"]
+            assert "it succeeded" in newest and answer in newest
+            everything = "\n".join(m["text"] for m in woken[0]["conversation"])
+            assert everything.count(f"{FINISHED} {task}:") == 1
+
+        read = tool_results(coordinator.prompt("Read api's history"), "vers_lt_read")[0]
+        assert text_of(read).startswith("[api] (idle, 3 tasks):\n=== Response 1 ===")
+        assert "=== Response 3 ===\n(task task-3, stop)\nAdded user routes" in text_of(read)
+        assert read["result"]["details"]["historyCount"] == 3
+
+        tool_results(coordinator.prompt("Pause api now"), "vers_lt_pause")
+        wait_for(lambda: _lieutenant(admin, namespace)["status"].get("phase") == "Paused",
+                 120, "api paused", operator)
+        refused = tool_results(coordinator.prompt("Try a task on the paused api"),
+                               "vers_lt_send")[0]
+        assert refused["isError"] and "resume it first" in text_of(refused)
+        assert len(_lieutenant(admin, namespace)["spec"]["tasks"]) == 3
+        tool_results(coordinator.prompt("Resume api now"), "vers_lt_resume")
+        wait_for(lambda: _lieutenant(admin, namespace)["status"].get("phase") == "Idle",
+                 120, "api resumed", operator)
+    finally:
+        coordinator.stop()
+
+    # While no coordinator runs, a task is sent with kubectl's rights and finishes.
+    append_task(admin, namespace, "api", {"name": "task-4", "message": TASK4})
+    wait_for(lambda: _history(admin, namespace, 4), 120, "the fourth answer", operator)
+    assert not _woken_by(model, "task-4")
+
+    coordinator = start()
+    try:
+        assert coordinator.state()["sessionId"] == session_id
+        # The task that finished meanwhile is delivered once; that delivery comes after any
+        # repeat of the earlier three would have (one pass, in task order), so none came.
+        wait_for(lambda: _woken_by(model, "task-4"), 60, "the missed completion", operator)
+        coordinator.wait_idle()
+        assert len(_woken_by(model, "task-4")) == 1
+        assert [len(_woken_by(model, t)) for t in ("task-1", "task-2", "task-3")] == [1, 1, 1]
+
+        status = tool_results(coordinator.prompt("How are the lieutenants"), "vers_lt_status")[0]
+        assert text_of(status).startswith("● api: idle — Build and maintain")
+        assert "1 other lieutenant in namespace" in text_of(status)
+
+        ghost = tool_results(coordinator.prompt("Read the ghost"), "vers_lt_read")[0]
+        assert ghost["isError"]
+        assert f'no lieutenant "ghost" in namespace {namespace}' in text_of(ghost)
+        assert "the lieutenants here are api, bystander" in text_of(ghost)
+
+        destroyed = tool_results(coordinator.prompt("Destroy every lieutenant"),
+                                 "vers_lt_destroy")[0]
+        assert destroyed["result"]["details"]["destroyed"] == ["api"]
+        gone = _lieutenant(admin, namespace)
+        assert gone["spec"]["state"] == "Destroyed"
+        assert len(gone["status"]["history"]) == 4          # the history stays
+        assert _lieutenant(admin, namespace, "bystander")["spec"]["state"] == "Paused"
+        late = tool_results(coordinator.prompt("Send to the destroyed api"), "vers_lt_send")[0]
+        assert late["isError"] and "api is Destroyed" in text_of(late)
+    finally:
+        coordinator.stop()
+
+    recorded = model.requests()
+    assert all(r["failures"] == [] for r in recorded
+               if r["task"] != ""), [r["failures"] for r in recorded if r["failures"]]
+    shown = admin.kubectl("get", "lieutenant", "api", "-n", namespace, "-o", "yaml").stdout
+    assert "task-4" in shown and "Destroyed" in shown
