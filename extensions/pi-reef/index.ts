@@ -35,6 +35,7 @@ import {
 	summary,
 	TASK_MODES,
 	ToolError,
+	widgetLine,
 } from "./lieutenants.ts";
 import { LieutenantWatch } from "./watch.ts";
 
@@ -71,22 +72,20 @@ export default function piReef(pi: ExtensionAPI) {
 		lieutenant.metadata?.labels?.[COORDINATOR_LABEL] === coordinator ||
 		adopted.get(String(lieutenant.metadata?.name)) === lieutenant.metadata?.uid;
 
+	let shown = "";
+	/** The widget and the footer status, sent only when their text changes (a working
+	 * lieutenant's status changes every second; an RPC client gets one request per change). */
 	const showWidget = (): void => {
 		if (!ui?.hasUI) return;
 		const mine = [...known.values()].filter(managed).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-		if (!mine.length) {
-			ui.ui.setWidget(WIDGET, undefined);
-			ui.ui.setStatus(WIDGET, undefined);
-			return;
-		}
-		const lines = mine.map((lt) => {
-			const s = summary(lt);
-			const role = String(s.role).length > 40 ? `${String(s.role).slice(0, 39)}…` : s.role;
-			return `${statusLine(lt).split(" ")[0]} ${s.name}: ${String(s.phase).toLowerCase()} (${s.taskCount} tasks) — ${role}`;
-		});
-		ui.ui.setWidget(WIDGET, [`─── Lieutenants (${mine.length}) ───`, ...lines]);
+		const lines = mine.length ? [`─── Lieutenants (${mine.length}) ───`, ...mine.map(widgetLine)] : [];
 		const working = mine.filter((lt) => lt.status?.phase === "Working").length;
-		ui.ui.setStatus(WIDGET, `lieutenants: ${mine.length}${working ? ` (${working} working)` : ""}`);
+		const status = mine.length ? `lieutenants: ${mine.length}${working ? ` (${working} working)` : ""}` : "";
+		const text = JSON.stringify([lines, status]);
+		if (text === shown) return;
+		shown = text;
+		ui.ui.setWidget(WIDGET, lines.length ? lines : undefined);
+		ui.ui.setStatus(WIDGET, status || undefined);
 	};
 
 	const deliver = (done: Finished): void => {
@@ -119,6 +118,7 @@ export default function piReef(pi: ExtensionAPI) {
 		adopted.clear();
 		delivered.clear();
 		known.clear();
+		shown = "";
 		coordinator = labelValue(process.env.REEF_COORDINATOR ?? "") || labelValue(ctx.sessionManager.getSessionId());
 		for (const entry of ctx.sessionManager.getEntries() as Obj[]) {
 			if (entry.type === "custom_message" && entry.customType === MESSAGE_TYPE && entry.details?.key) {
@@ -148,7 +148,10 @@ export default function piReef(pi: ExtensionAPI) {
 				known.clear();
 				for (const lt of items) known.set(String(lt.metadata.name), lt);
 			},
-			failed: (message) => ctx.ui.setStatus(WIDGET, `lieutenants: ${message}; reconnecting`),
+			failed: (message) => {
+				shown = ""; // shown again once the watch is back
+				ctx.ui.setStatus(WIDGET, `lieutenants: ${message}; reconnecting`);
+			},
 		});
 		watch.start();
 	});

@@ -255,3 +255,10 @@ export function statusLine(lieutenant: Obj): string {
 	const working = s.task ? ` (streaming ${s.task}...)` : "";
 	return `${ICONS[s.phase] ?? "?"} ${s.name}: ${String(s.phase).toLowerCase()} — ${role} [${s.vmId ?? "no VM"}, ${s.taskCount} tasks${active}]${working}`;
 }
+
+/** One line of the coordinator's widget: `⟳ api: working (3 tasks) — Build the API…`. */
+export function widgetLine(lieutenant: Obj): string {
+	const s = summary(lieutenant);
+	const role = String(s.role).length > 40 ? `${String(s.role).slice(0, 39)}…` : s.role;
+	return `${ICONS[s.phase] ?? "?"} ${s.name}: ${String(s.phase).toLowerCase()} (${s.taskCount} tasks) — ${role}`;
+}

@@ -134,3 +134,10 @@ def tool_results(events: list[dict[str, Any]], tool: str) -> list[dict[str, Any]
 
 def text_of(result: dict[str, Any]) -> str:
     return "\n".join(str(c.get("text", "")) for c in result["result"]["content"])
+
+
+def widget(events: list[dict[str, Any]]) -> list[str] | None:
+    """The lines of pi-reef's widget as the latest setWidget request left them."""
+    shown = [e for e in events if e.get("type") == "extension_ui_request"
+             and e.get("method") == "setWidget" and e.get("widgetKey") == "pi-reef"]
+    return shown[-1].get("widgetLines") if shown else None

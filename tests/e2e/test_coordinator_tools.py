@@ -8,6 +8,8 @@ and whose context names the namespace) and in the lieutenant, one scripted model
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,14 @@ from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_operator.constants import GROUP, VERSION
 from tests.conftest import Kube
 from tests.e2e.conftest import append_task, wait_for
-from tests.e2e.coordinator import Coordinator, text_of, tokenfile_kubeconfig, tool_results
+from tests.e2e.coordinator import (
+    EXTENSION,
+    Coordinator,
+    text_of,
+    tokenfile_kubeconfig,
+    tool_results,
+    widget,
+)
 
 pytestmark = pytest.mark.controlplane
 
@@ -155,6 +164,11 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
             everything = "\n".join(m["text"] for m in woken[0]["conversation"])
             assert everything.count(f"{FINISHED} {task}:") == 1
 
+        # The widget lists the lieutenant and its phase (in RPC mode: setWidget requests).
+        assert widget(coordinator.events) == [
+            "─── Lieutenants (1) ───",
+            "● api: idle (3 tasks) — Build and maintain the Node.js API serv…"]
+
         read = tool_results(coordinator.prompt("Read api's history"), "vers_lt_read")[0]
         assert text_of(read).startswith("[api] (idle, 3 tasks):\n=== Response 1 ===")
         assert "=== Response 3 ===\n(task task-3, stop)\nAdded user routes" in text_of(read)
@@ -188,6 +202,10 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
         assert len(_woken_by(model, "task-4")) == 1
         assert [len(_woken_by(model, t)) for t in ("task-1", "task-2", "task-3")] == [1, 1, 1]
 
+        again = tool_results(coordinator.prompt("Create the api lieutenant"), "vers_lt_create")[0]
+        assert again["isError"]
+        assert "Lieutenant 'api' already exists. Destroy it first" in text_of(again)
+
         status = tool_results(coordinator.prompt("How are the lieutenants"), "vers_lt_status")[0]
         assert text_of(status).startswith("● api: idle — Build and maintain")
         assert "1 other lieutenant in namespace" in text_of(status)
@@ -204,6 +222,10 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
         assert gone["spec"]["state"] == "Destroyed"
         assert len(gone["status"]["history"]) == 4          # the history stays
         assert _lieutenant(admin, namespace, "bystander")["spec"]["state"] == "Paused"
+        wait_for(lambda: widget(coordinator.events) == [
+            "─── Lieutenants (1) ───",
+            "✝ api: destroyed (4 tasks) — Build and maintain the Node.js API serv…"],
+            120, "the widget showing api destroyed", operator)
         late = tool_results(coordinator.prompt("Send to the destroyed api"), "vers_lt_send")[0]
         assert late["isError"] and "api is Destroyed" in text_of(late)
     finally:
@@ -214,3 +236,27 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
                if r["task"] != ""), [r["failures"] for r in recorded if r["failures"]]
     shown = admin.kubectl("get", "lieutenant", "api", "-n", namespace, "-o", "yaml").stdout
     assert "task-4" in shown and "Destroyed" in shown
+
+
+def test_in_print_mode_the_tools_run_and_pi_exits(
+        admin: Kube, namespace: str, model: ScriptedModel, control_plane: LocalControlPlane,
+        tmp_path: Path) -> None:
+    """Print mode has no UI: pi-reef runs its tools but watches nothing, so pi exits."""
+    admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
+        "metadata": {"name": "bystander"}, "spec": {"role": "r", "state": "Paused"}})
+    kubeconfig = tokenfile_kubeconfig(control_plane.kubeconfig, namespace, tmp_path)
+    home = tmp_path / "home"
+    (home / ".pi" / "agent").mkdir(parents=True)
+    (home / ".pi" / "agent" / "models.json").write_text(model.models_json())
+    printed = subprocess.run(
+        ["pi", "-p", "--provider", "scripted", "--model", "scripted-1", "--no-session",
+         "-e", str(EXTENSION), "How are the lieutenants?"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ["PATH"], "HOME": str(home), "PI_OFFLINE": "1",
+             "PI_TELEMETRY": "0", "PI_SKIP_VERSION_CHECK": "1", "KUBECONFIG": str(kubeconfig)})
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.strip() == "Listed."
+    seen = [m["text"] for r in model.requests() for m in r["conversation"] if m["toolResult"]]
+    assert f"No lieutenants active.\n(1 other lieutenant in namespace {namespace}: " \
+        "vers_lt_discover adopts them)" in seen
