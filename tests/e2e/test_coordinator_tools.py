@@ -129,7 +129,8 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
     # A lieutenant someone else made: the coordinator lists it but never touches it.
     admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
-        "metadata": {"name": "bystander"}, "spec": {"role": "r", "state": "Paused"}})
+        "metadata": {"name": "bystander"},
+        "spec": {"role": "r", "state": "Paused", "profileRef": {"name": "local"}}})
 
     coordinator = start()
     try:
@@ -244,7 +245,8 @@ def test_in_print_mode_the_tools_run_and_pi_exits(
     """Print mode has no UI: pi-reef runs its tools but watches nothing, so pi exits."""
     admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
-        "metadata": {"name": "bystander"}, "spec": {"role": "r", "state": "Paused"}})
+        "metadata": {"name": "bystander"},
+        "spec": {"role": "r", "state": "Paused", "profileRef": {"name": "local"}}})
     kubeconfig = tokenfile_kubeconfig(control_plane.kubeconfig, namespace, tmp_path)
     home = tmp_path / "home"
     (home / ".pi" / "agent").mkdir(parents=True)
