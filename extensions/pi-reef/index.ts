@@ -27,6 +27,7 @@ import {
 	desiredState,
 	destroy,
 	getLieutenant,
+	labelValue,
 	listLieutenants,
 	readText,
 	send,
@@ -40,13 +41,6 @@ import {
 import { LieutenantWatch } from "./watch.ts";
 
 const WIDGET = "pi-reef";
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
-/** A label value from an id: other characters become '-', at most 63, alphanumeric ends. */
-export function labelValue(raw: string): string {
-	const id = raw.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
-	return LABEL_VALUE.test(id) ? id : "";
-}
 
 export default function piReef(pi: ExtensionAPI) {
 	let kube: Kube | undefined;

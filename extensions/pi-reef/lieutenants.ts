@@ -18,6 +18,15 @@ const SEND_ATTEMPTS = 10;
 
 export class ToolError extends Error {}
 
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** A coordinator id as a label value: other characters become '-', at most 63, alphanumeric
+ * ends; "" when nothing is left. */
+export function labelValue(raw: string): string {
+	const id = raw.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
+	return LABEL_VALUE.test(id) ? id : "";
+}
+
 export interface CreateParams {
 	name: string;
 	role: string;

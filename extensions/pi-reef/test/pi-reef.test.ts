@@ -1,0 +1,121 @@
+/**
+ * The pure parts of pi-reef: kubeconfig reading, task names, the read format, completion
+ * keys and texts. Run by tests/integration/test_pi_reef_typescript.py (tsc, then node --test).
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { completionText, finishedTasks } from "../completions.ts";
+import { loadConnection } from "../kube.ts";
+import { historyBlocks, labelValue, nextTaskName, readText } from "../lieutenants.ts";
+
+function kubeconfig(dir: string, name: string, body: object): string {
+	const path = join(dir, name);
+	writeFileSync(path, JSON.stringify(body)); // JSON is YAML
+	return path;
+}
+
+const CLUSTER = { name: "c", cluster: { server: "https://127.0.0.1:6443", "insecure-skip-tls-verify": true } };
+
+test("the namespace is REEF_NAMESPACE, else the context's, else default", () => {
+	const dir = mkdtempSync(join(tmpdir(), "pi-reef-"));
+	const path = kubeconfig(dir, "config", {
+		"current-context": "a",
+		clusters: [CLUSTER],
+		users: [{ name: "u", user: { token: "t" } }],
+		contexts: [
+			{ name: "a", context: { cluster: "c", user: "u", namespace: "team-a" } },
+			{ name: "b", context: { cluster: "c", user: "u" } },
+		],
+	});
+	assert.equal(loadConnection({ KUBECONFIG: path }).namespace, "team-a");
+	assert.equal(loadConnection({ KUBECONFIG: path, REEF_NAMESPACE: "other" }).namespace, "other");
+	const plain = kubeconfig(dir, "plain", {
+		"current-context": "b",
+		clusters: [CLUSTER],
+		users: [{ name: "u", user: { token: "t" } }],
+		contexts: [{ name: "b", context: { cluster: "c", user: "u" } }],
+	});
+	assert.equal(loadConnection({ KUBECONFIG: plain }).namespace, "default");
+});
+
+test("a KUBECONFIG list: the first file with a current context, users from the others", () => {
+	const dir = mkdtempSync(join(tmpdir(), "pi-reef-"));
+	const users = kubeconfig(dir, "users", { users: [{ name: "u", user: { tokenFile: "token" } }] });
+	const main = kubeconfig(dir, "main", {
+		"current-context": "a",
+		clusters: [CLUSTER],
+		contexts: [{ name: "a", context: { cluster: "c", user: "u" } }],
+	});
+	const connection = loadConnection({ KUBECONFIG: `${join(dir, "missing")}:${main}:${users}` });
+	assert.equal(connection.tokenFile, join(dir, "token")); // relative to the file naming it
+	assert.equal(connection.server.host, "127.0.0.1:6443");
+});
+
+test("an exec user is refused with what works instead", () => {
+	const dir = mkdtempSync(join(tmpdir(), "pi-reef-"));
+	const path = kubeconfig(dir, "config", {
+		"current-context": "a",
+		clusters: [CLUSTER],
+		users: [{ name: "u", user: { exec: { command: "aws" } } }],
+		contexts: [{ name: "a", context: { cluster: "c", user: "u" } }],
+	});
+	assert.throws(() => loadConnection({ KUBECONFIG: path }), /exec plugin .* use a user with a token, a tokenFile or a client certificate/);
+});
+
+test("task names follow the highest used, pruned ones included, never reused", () => {
+	assert.equal(nextTaskName(new Set()), "task-1");
+	assert.equal(nextTaskName(new Set(["task-1", "task-7"])), "task-8");
+	assert.equal(nextTaskName(new Set(["scaffold", "database"])), "task-3");
+});
+
+test("a coordinator id becomes a label value", () => {
+	assert.equal(labelValue("019ad5c4-16fd-73f4-998d-d80fa5fad9fc"), "019ad5c4-16fd-73f4-998d-d80fa5fad9fc");
+	assert.equal(labelValue("--my coordinator!"), "my-coordinator");
+	assert.equal(labelValue("x".repeat(80)).length, 63);
+	assert.equal(labelValue("!!!"), "");
+});
+
+const API = {
+	metadata: { name: "api", uid: "u-1" },
+	spec: { role: "Build the API" },
+	status: {
+		phase: "Working",
+		taskCount: 3,
+		currentTask: { name: "task-3", output: "adding routes" },
+		tasks: [
+			{ name: "task-1", phase: "Succeeded" },
+			{ name: "task-2", phase: "Failed", note: "the model answered with an error" },
+			{ name: "task-3", phase: "Running" },
+		],
+		history: [{ task: "task-1", stopReason: "stop", response: "Scaffolded the server." }],
+	},
+};
+
+test("read: the seed's history blocks, then the current state", () => {
+	assert.equal(
+		historyBlocks(API, 5),
+		"=== Response 1 ===\n(task task-1, stop)\nScaffolded the server.\n\n=== Current (working: task-3) ===\nadding routes",
+	);
+	assert.equal(readText(API, 6), "[api] (working, 3 tasks):\nroutes"); // tail: the last 6 characters
+});
+
+test("finished tasks: one key per lieutenant uid and task, the answer and the note", () => {
+	const done = finishedTasks(API);
+	assert.deepEqual(
+		done.map((d) => [d.key, d.phase]),
+		[
+			["u-1/task-1", "Succeeded"],
+			["u-1/task-2", "Failed"],
+		],
+	);
+	assert.equal(
+		completionText(done[0]),
+		'Lieutenant api finished task task-1: it succeeded (3 tasks so far).\nAnswer (end): Scaffolded the server.\nRead it whole with vers_lt_read (name "api").',
+	);
+	assert.match(completionText(done[1]), /task task-2: it failed .*\nNote: the model answered with an error\n/);
+	const long = completionText({ ...done[0], answer: `${"x".repeat(1000)}END` });
+	assert.ok(long.includes(`Answer (end): …${"x".repeat(597)}END\n`));
+});
