@@ -40,6 +40,7 @@ TASK3 = "Add user CRUD routes that use the pool from db.ts."
 TASK4 = "Add request logging middleware."
 ROLE = "Build and maintain the Node.js API server"
 FINISHED = "Lieutenant api finished task"
+COORDINATOR = "reef.vers.sh/coordinator"
 
 
 def _send(message: str) -> dict[str, Any]:
@@ -73,6 +74,8 @@ SCRIPT = yaml.safe_dump({"tasks": [
     {"match": "Read the ghost", "steps": [
         {"tool_calls": [{"name": "vers_lt_read", "arguments": {"name": "ghost"}}]},
         {"text": "No such lieutenant."}]},
+    {"match": "Discover the lieutenants", "steps": [
+        {"tool_calls": [{"name": "vers_lt_discover", "arguments": {}}]}, {"text": "Found."}]},
     {"match": "Destroy every lieutenant", "steps": [
         {"tool_calls": [{"name": "vers_lt_destroy", "arguments": {"name": "*"}}]},
         {"text": "Destroyed."}]},
@@ -126,11 +129,13 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
     def start() -> Coordinator:
         return Coordinator(tmp_path / "home", tmp_path / "work", session, kubeconfig, model)
 
-    # A lieutenant someone else made: the coordinator lists it but never touches it.
-    admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
-        "metadata": {"name": "bystander"},
-        "spec": {"role": "r", "state": "Paused", "profileRef": {"name": "local"}}})
+    # Lieutenants made by others: one with kubectl (discover adopts it), one that another
+    # coordinator manages (never touched).
+    for name, labels in (("bystander", {}), ("other", {COORDINATOR: "someone-else"})):
+        admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"role": "r", "state": "Paused", "profileRef": {"name": "local"}}})
 
     coordinator = start()
     try:
@@ -138,7 +143,7 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
         created = tool_results(coordinator.prompt("Create the api lieutenant"), "vers_lt_create")
         assert not created[0]["isError"], created
         api = _lieutenant(admin, namespace)
-        assert api["metadata"]["labels"]["reef.vers.sh/coordinator"] == session_id
+        assert api["metadata"]["labels"][COORDINATOR] == session_id
         assert api["spec"]["role"] == ROLE
         assert api["spec"]["model"] == {"provider": "scripted", "id": "scripted-1"}
         assert api["spec"]["profileRef"] == {"name": "local"}
@@ -209,22 +214,29 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
 
         status = tool_results(coordinator.prompt("How are the lieutenants"), "vers_lt_status")[0]
         assert text_of(status).startswith("● api: idle — Build and maintain")
-        assert "1 other lieutenant in namespace" in text_of(status)
+        assert "2 other lieutenants in namespace" in text_of(status)
 
         ghost = tool_results(coordinator.prompt("Read the ghost"), "vers_lt_read")[0]
         assert ghost["isError"]
         assert f'no lieutenant "ghost" in namespace {namespace}' in text_of(ghost)
-        assert "the lieutenants here are api, bystander" in text_of(ghost)
+        assert "the lieutenants here are api, bystander, other" in text_of(ghost)
+
+        found = text_of(tool_results(coordinator.prompt("Discover the lieutenants"),
+                                     "vers_lt_discover")[0]).splitlines()
+        assert [line.split(" (")[0] for line in found] == [
+            "api: already managed", "bystander: adopted",
+            "other: managed by coordinator someone-else, skipping"]
 
         destroyed = tool_results(coordinator.prompt("Destroy every lieutenant"),
                                  "vers_lt_destroy")[0]
-        assert destroyed["result"]["details"]["destroyed"] == ["api"]
+        assert destroyed["result"]["details"]["destroyed"] == ["api", "bystander"]
         gone = _lieutenant(admin, namespace)
         assert gone["spec"]["state"] == "Destroyed"
         assert len(gone["status"]["history"]) == 4          # the history stays
-        assert _lieutenant(admin, namespace, "bystander")["spec"]["state"] == "Paused"
-        wait_for(lambda: widget(coordinator.events) == [
-            "─── Lieutenants (1) ───",
+        assert _lieutenant(admin, namespace, "bystander")["spec"]["state"] == "Destroyed"
+        assert _lieutenant(admin, namespace, "other")["spec"]["state"] == "Paused"
+        wait_for(lambda: (widget(coordinator.events) or [None])[:2] == [
+            "─── Lieutenants (2) ───",
             "✝ api: destroyed (4 tasks) — Build and maintain the Node.js API serv…"],
             120, "the widget showing api destroyed", operator)
         late = tool_results(coordinator.prompt("Send to the destroyed api"), "vers_lt_send")[0]
