@@ -4,12 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { completionText, finishedTasks } from "../completions.ts";
-import { loadConnection } from "../kube.ts";
+import { Kube, loadConnection } from "../kube.ts";
 import { historyBlocks, labelValue, nextTaskName, readText } from "../lieutenants.ts";
+import { LieutenantWatch } from "../watch.ts";
 
 function kubeconfig(dir: string, name: string, body: object): string {
 	const path = join(dir, name);
@@ -118,4 +121,85 @@ test("finished tasks: one key per lieutenant uid and task, the answer and the no
 	assert.match(completionText(done[1]), /task task-2: it failed .*\nNote: the model answered with an error\n/);
 	const long = completionText({ ...done[0], answer: `${"x".repeat(1000)}END` });
 	assert.ok(long.includes(`Answer (end): …${"x".repeat(597)}END\n`));
+});
+
+/** A fake apiserver over http: records each request; `answer` decides each reply. */
+async function fakeApiserver(answer: (url: URL, response: ServerResponse, index: number) => void) {
+	const seen: { url: URL; authorization: string }[] = [];
+	const server = createServer((request, response) => {
+		const url = new URL(request.url ?? "/", "http://fake");
+		seen.push({ url, authorization: String(request.headers.authorization ?? "") });
+		answer(url, response, seen.length - 1);
+	});
+	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+	const port = (server.address() as AddressInfo).port;
+	const dir = mkdtempSync(join(tmpdir(), "pi-reef-"));
+	writeFileSync(join(dir, "token"), "first\n");
+	const path = kubeconfig(dir, "config", {
+		"current-context": "a",
+		clusters: [{ name: "c", cluster: { server: `http://127.0.0.1:${port}` } }],
+		users: [{ name: "u", user: { tokenFile: join(dir, "token") } }],
+		contexts: [{ name: "a", context: { cluster: "c", user: "u", namespace: "ns" } }],
+	});
+	return { server, seen, dir, kube: Kube.fromEnvironment({ KUBECONFIG: path }) };
+}
+
+function lieutenant(name: string, version: string): object {
+	return { metadata: { name, uid: `uid-${name}`, resourceVersion: version } };
+}
+
+test("the token file is read again for every request", async () => {
+	const fake = await fakeApiserver((_url, response) => response.end(JSON.stringify({ items: [] })));
+	try {
+		await fake.kube.list("lieutenants");
+		writeFileSync(join(fake.dir, "token"), "rotated\n");
+		await fake.kube.list("lieutenants");
+		assert.deepEqual(fake.seen.map((s) => s.authorization), ["Bearer first", "Bearer rotated"]);
+	} finally {
+		fake.server.close();
+	}
+});
+
+test("the watch goes on after the server ends it, and lists again after 410 Gone", async () => {
+	// list (v1) → watch from v1: one event, then the server ends the stream → watch from v2:
+	// 410 Gone → list again (v9) → watch from v9, held open until the test stops it.
+	const fake = await fakeApiserver((url, response, index) => {
+		const watching = url.searchParams.get("watch") === "1";
+		if (!watching) {
+			const version = index === 0 ? "1" : "9";
+			response.end(JSON.stringify({ metadata: { resourceVersion: version }, items: [lieutenant(`listed-${version}`, version)] }));
+		} else if (url.searchParams.get("resourceVersion") === "1") {
+			response.end(`${JSON.stringify({ type: "MODIFIED", object: lieutenant("api", "2") })}\n`);
+		} else if (url.searchParams.get("resourceVersion") === "2") {
+			response.end(`${JSON.stringify({ type: "ERROR", object: { code: 410, message: "too old resource version" } })}\n`);
+		} else {
+			response.write(`${JSON.stringify({ type: "DELETED", object: lieutenant("api", "10") })}\n`);
+		}
+	});
+	const events: string[] = [];
+	let stopped: () => void = () => {};
+	const done = new Promise<void>((resolve) => (stopped = resolve));
+	const watch = new LieutenantWatch(fake.kube, {
+		listed: (items) => events.push(`listed ${items.map((i) => i.metadata.name).join(",")}`),
+		seen: (lt) => events.push(`seen ${lt.metadata.name}`),
+		gone: (lt) => {
+			events.push(`gone ${lt.metadata.name}`);
+			stopped();
+		},
+		failed: (message) => events.push(`failed ${message}`),
+	});
+	try {
+		watch.start();
+		await done;
+		assert.deepEqual(events, ["listed listed-1", "seen listed-1", "seen api", "listed listed-9", "seen listed-9", "gone api"]);
+		assert.deepEqual(
+			fake.seen.map((s) => `${s.url.searchParams.get("watch") ?? "list"}@${s.url.searchParams.get("resourceVersion") ?? ""}`),
+			["list@", "1@1", "1@2", "list@", "1@9"],
+		);
+		assert.ok(fake.seen.every((s) => s.url.pathname === "/apis/reef.vers.sh/v1alpha1/namespaces/ns/lieutenants"));
+	} finally {
+		watch.stop();
+		fake.server.closeAllConnections();
+		fake.server.close();
+	}
 });
