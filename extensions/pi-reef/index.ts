@@ -4,8 +4,9 @@
  *
  * The coordinator "manages" the lieutenants it created (labelled
  * reef.vers.sh/coordinator=<its id>) and those it adopted with vers_lt_discover or by
- * sending them a task (an entry in its session). Its id is REEF_COORDINATOR, else pi's
- * session id, so a coordinator restarted on the same session manages the same ones.
+ * sending them a task (an entry in its session). Its id is REEF_COORDINATOR, else the
+ * lieutenant it runs in (REEF_LIEUTENANT), else pi's session id, so a coordinator restarted
+ * on the same session manages the same ones.
  *
  * Completions: while pi runs with a UI (interactive or RPC mode) a list-and-watch of the
  * namespace's lieutenants (watch.ts) finds tasks of managed lieutenants that ended; each
@@ -113,7 +114,10 @@ export default function piReef(pi: ExtensionAPI) {
 		delivered.clear();
 		known.clear();
 		shown = "";
-		coordinator = labelValue(process.env.REEF_COORDINATOR ?? "") || labelValue(ctx.sessionManager.getSessionId());
+		coordinator =
+			labelValue(process.env.REEF_COORDINATOR ?? "") ||
+			labelValue(process.env.REEF_LIEUTENANT ?? "") ||
+			labelValue(ctx.sessionManager.getSessionId());
 		for (const entry of ctx.sessionManager.getEntries() as Obj[]) {
 			if (entry.type === "custom_message" && entry.customType === MESSAGE_TYPE && entry.details?.key) {
 				delivered.add(String(entry.details.key));
@@ -190,7 +194,7 @@ export default function piReef(pi: ExtensionAPI) {
 		}),
 		async execute(_id, params) {
 			if (!coordinator) throw new ToolError("pi-reef has no coordinator id: set REEF_COORDINATOR (letters, digits, '-')");
-			const made = await create(client(), params, coordinator);
+			const made = await create(client(), params, coordinator, process.env.REEF_LIEUTENANT ?? "");
 			known.set(params.name, made);
 			showWidget();
 			return result(

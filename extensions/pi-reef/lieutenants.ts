@@ -77,8 +77,12 @@ export function desiredState(lieutenant: Obj): string {
 	return String(lieutenant.spec?.state ?? "Running");
 }
 
-export async function create(kube: Kube, params: CreateParams, coordinator: string): Promise<Obj> {
+/** Create the Lieutenant, labelled with its coordinator. A coordinator that is itself a
+ * lieutenant (REEF_LIEUTENANT, set by the operator on its VM) makes it its child: its
+ * delegated rights cover only objects whose parentRef names it (docs/delegation.md). */
+export async function create(kube: Kube, params: CreateParams, coordinator: string, parent = ""): Promise<Obj> {
 	const spec: Obj = { role: params.role };
+	if (parent) spec.parentRef = { kind: "Lieutenant", name: parent };
 	if (params.profile) spec.profileRef = { name: params.profile };
 	if (params.commitId) spec.commitId = params.commitId;
 	if (params.model) {
@@ -189,12 +193,21 @@ export function historyBlocks(lieutenant: Obj, count: number): string {
 	return parts.join("\n\n");
 }
 
+/** What a tool result may carry of a lieutenant's text: pi's own bound for tool output
+ * (50 KB); status.history alone may hold 80 KiB. */
+export const READ_LIMIT = 50_000;
+
 export function readText(lieutenant: Obj, tail?: number, history?: number): string {
 	let text = history !== undefined ? historyBlocks(lieutenant, history) : currentOutput(lieutenant);
 	if (tail !== undefined) text = tail > 0 ? text.slice(-tail) : "";
+	let cut = "";
+	if (text.length > READ_LIMIT) {
+		cut = `[the last ${READ_LIMIT} of ${text.length} characters; ask for fewer with history or tail]\n`;
+		text = text.slice(-READ_LIMIT);
+	}
 	const status = lieutenant.status ?? {};
 	const phase = String(status.phase ?? "Unknown").toLowerCase();
-	return `[${lieutenant.metadata.name}] (${phase}, ${status.taskCount ?? 0} tasks):\n${text}`;
+	return `[${lieutenant.metadata.name}] (${phase}, ${status.taskCount ?? 0} tasks):\n${cut}${text}`;
 }
 
 /** spec.state Paused or Running, with `kubectl reef pause/resume`'s refusals and notes. */

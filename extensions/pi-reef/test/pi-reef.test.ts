@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { completionText, finishedTasks } from "../completions.ts";
-import { Kube, loadConnection } from "../kube.ts";
-import { historyBlocks, labelValue, nextTaskName, readText } from "../lieutenants.ts";
+import { Kube, loadConnection, type Obj } from "../kube.ts";
+import { create, historyBlocks, labelValue, nextTaskName, readText } from "../lieutenants.ts";
 import { LieutenantWatch } from "../watch.ts";
 
 function kubeconfig(dir: string, name: string, body: object): string {
@@ -103,6 +103,9 @@ test("read: the seed's history blocks, then the current state", () => {
 		"=== Response 1 ===\n(task task-1, stop)\nScaffolded the server.\n\n=== Current (working: task-3) ===\nadding routes",
 	);
 	assert.equal(readText(API, 6), "[api] (working, 3 tasks):\nroutes"); // tail: the last 6 characters
+	const huge = { ...API, status: { ...API.status, currentTask: { name: "t", output: `${"y".repeat(60_000)}END` } } };
+	assert.match(readText(huge), /^\[api\] \(working, 3 tasks\):\n\[the last 50000 of 60003 characters; ask for fewer with history or tail\]\ny+END$/);
+	assert.equal(readText(huge).length, 50_000 + 99); // the header, the note and the last 50000
 });
 
 test("finished tasks: one key per lieutenant uid and task, the answer and the note", () => {
@@ -201,5 +204,34 @@ test("the watch goes on after the server ends it, and lists again after 410 Gone
 		watch.stop();
 		fake.server.closeAllConnections();
 		fake.server.close();
+	}
+});
+
+test("create: the coordinator's label, and a lieutenant's child names it as parent", async () => {
+	const bodies: Obj[] = [];
+	const fake = await fakeApiserver((_url, response) => response.end(JSON.stringify({ metadata: { name: "w" } })));
+	const server = fake.server;
+	server.removeAllListeners("request");
+	server.on("request", (request, response) => {
+		let text = "";
+		request.on("data", (chunk) => (text += chunk));
+		request.on("end", () => {
+			bodies.push(JSON.parse(text));
+			response.end(text);
+		});
+	});
+	try {
+		await create(fake.kube, { name: "worker", role: "Build one module", model: "scripted/scripted-1" }, "lead", "lead");
+		await create(fake.kube, { name: "solo", role: "r" }, "session-1");
+		assert.deepEqual(bodies[0].metadata, { name: "worker", labels: { "reef.vers.sh/coordinator": "lead" } });
+		assert.deepEqual(bodies[0].spec, {
+			role: "Build one module",
+			parentRef: { kind: "Lieutenant", name: "lead" },
+			model: { provider: "scripted", id: "scripted-1" },
+		});
+		assert.equal(bodies[1].spec.parentRef, undefined);
+		await assert.rejects(create(fake.kube, { name: "x", role: "r", model: "claude" }, "c"), /model "claude": expected PROVIDER\/ID/);
+	} finally {
+		server.close();
 	}
 });
