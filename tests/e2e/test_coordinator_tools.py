@@ -38,6 +38,7 @@ TASK1 = "Create a Node.js Express API server in /root/workspace/api with src/con
 TASK2 = "Add PostgreSQL connection pooling using the config you already made."
 TASK3 = "Add user CRUD routes that use the pool from db.ts."
 TASK4 = "Add request logging middleware."
+TASK5 = "Add rate limiting to the API."
 ROLE = "Build and maintain the Node.js API server"
 FINISHED = "Lieutenant api finished task"
 COORDINATOR = "reef.vers.sh/coordinator"
@@ -93,6 +94,8 @@ SCRIPT = yaml.safe_dump({"tasks": [
      "steps": [{"text": "Added user routes using the pool from db.ts."}]},
     {"match": "Add request logging", "expect_in_conversation": [TASK3],
      "steps": [{"text": "Added logging middleware."}]},
+    {"match": "Add rate limiting", "expect_in_conversation": [TASK4],
+     "steps": [{"text": "Added rate limiting."}]},
 ]})
 
 
@@ -193,19 +196,21 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
     finally:
         coordinator.stop()
 
-    # While no coordinator runs, a task is sent with kubectl's rights and finishes.
+    # While no coordinator runs, two tasks are sent with kubectl's rights and finish.
     append_task(admin, namespace, "api", {"name": "task-4", "message": TASK4})
-    wait_for(lambda: _history(admin, namespace, 4), 120, "the fourth answer", operator)
-    assert not _woken_by(model, "task-4")
+    append_task(admin, namespace, "api", {"name": "task-5", "message": TASK5})
+    wait_for(lambda: _history(admin, namespace, 5), 120, "two more answers", operator)
+    assert not _woken_by(model, "task-4") and not _woken_by(model, "task-5")
 
     coordinator = start()
     try:
         assert coordinator.state()["sessionId"] == session_id
-        # The task that finished meanwhile is delivered once; that delivery comes after any
-        # repeat of the earlier three would have (one pass, in task order), so none came.
-        wait_for(lambda: _woken_by(model, "task-4"), 60, "the missed completion", operator)
+        # The tasks that finished meanwhile are delivered once each (one after the other:
+        # the second waits as a follow-up while the first one's turn runs); they come after
+        # any repeat of the earlier three would have (one pass, in task order), so none came.
+        wait_for(lambda: _woken_by(model, "task-5"), 60, "the missed completions", operator)
         coordinator.wait_idle()
-        assert len(_woken_by(model, "task-4")) == 1
+        assert [len(_woken_by(model, t)) for t in ("task-4", "task-5")] == [1, 1]
         assert [len(_woken_by(model, t)) for t in ("task-1", "task-2", "task-3")] == [1, 1, 1]
 
         again = tool_results(coordinator.prompt("Create the api lieutenant"), "vers_lt_create")[0]
@@ -232,12 +237,12 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
         assert destroyed["result"]["details"]["destroyed"] == ["api", "bystander"]
         gone = _lieutenant(admin, namespace)
         assert gone["spec"]["state"] == "Destroyed"
-        assert len(gone["status"]["history"]) == 4          # the history stays
+        assert len(gone["status"]["history"]) == 5          # the history stays
         assert _lieutenant(admin, namespace, "bystander")["spec"]["state"] == "Destroyed"
         assert _lieutenant(admin, namespace, "other")["spec"]["state"] == "Paused"
         wait_for(lambda: (widget(coordinator.events) or [None])[:2] == [
             "─── Lieutenants (2) ───",
-            "✝ api: destroyed (4 tasks) — Build and maintain the Node.js API serv…"],
+            "✝ api: destroyed (5 tasks) — Build and maintain the Node.js API serv…"],
             120, "the widget showing api destroyed", operator)
         late = tool_results(coordinator.prompt("Send to the destroyed api"), "vers_lt_send")[0]
         assert late["isError"] and "api is Destroyed" in text_of(late)
@@ -248,7 +253,7 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
     assert all(r["failures"] == [] for r in recorded
                if r["task"] != ""), [r["failures"] for r in recorded if r["failures"]]
     shown = admin.kubectl("get", "lieutenant", "api", "-n", namespace, "-o", "yaml").stdout
-    assert "task-4" in shown and "Destroyed" in shown
+    assert "task-5" in shown and "Destroyed" in shown
 
 
 def test_in_print_mode_the_tools_run_and_pi_exits(
