@@ -240,7 +240,7 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
         assert len(gone["status"]["history"]) == 5          # the history stays
         assert _lieutenant(admin, namespace, "bystander")["spec"]["state"] == "Destroyed"
         assert _lieutenant(admin, namespace, "other")["spec"]["state"] == "Paused"
-        wait_for(lambda: (widget(coordinator.events) or [None])[:2] == [
+        wait_for(lambda: (widget(coordinator.events) or [])[:2] == [
             "─── Lieutenants (2) ───",
             "✝ api: destroyed (5 tasks) — Build and maintain the Node.js API serv…"],
             120, "the widget showing api destroyed", operator)
