@@ -259,7 +259,8 @@ def test_a_coordinator_runs_the_tutorial_and_hears_each_task_once(
 def test_in_print_mode_the_tools_run_and_pi_exits(
         admin: Kube, namespace: str, model: ScriptedModel, control_plane: LocalControlPlane,
         tmp_path: Path) -> None:
-    """Print mode has no UI: pi-reef runs its tools but watches nothing, so pi exits."""
+    """`pi install` of the package directory gives pi the tools; print mode has no UI, so
+    pi-reef runs its tools but watches nothing, and pi exits."""
     admin.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant",
         "metadata": {"name": "bystander"},
@@ -268,12 +269,15 @@ def test_in_print_mode_the_tools_run_and_pi_exits(
     home = tmp_path / "home"
     (home / ".pi" / "agent").mkdir(parents=True)
     (home / ".pi" / "agent" / "models.json").write_text(model.models_json())
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PI_OFFLINE": "1", "PI_TELEMETRY": "0",
+           "PI_SKIP_VERSION_CHECK": "1", "KUBECONFIG": str(kubeconfig)}
+    installed = subprocess.run(["pi", "install", str(EXTENSION.parent)], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60, env=env)
+    assert installed.returncode == 0, installed.stderr
     printed = subprocess.run(
         ["pi", "-p", "--provider", "scripted", "--model", "scripted-1", "--no-session",
-         "-e", str(EXTENSION), "How are the lieutenants?"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        env={"PATH": os.environ["PATH"], "HOME": str(home), "PI_OFFLINE": "1",
-             "PI_TELEMETRY": "0", "PI_SKIP_VERSION_CHECK": "1", "KUBECONFIG": str(kubeconfig)})
+         "How are the lieutenants?"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.strip() == "Listed."
     seen = [m["text"] for r in model.requests() for m in r["conversation"] if m["toolResult"]]
