@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { completionText, finishedTasks } from "../completions.ts";
 import { Kube, loadConnection, type Obj } from "../kube.ts";
-import { create, historyBlocks, labelValue, nextTaskName, readText } from "../lieutenants.ts";
+import { create, historyBlocks, labelValue, nextTaskName, readText, send } from "../lieutenants.ts";
 import { LieutenantWatch } from "../watch.ts";
 
 function kubeconfig(dir: string, name: string, body: object): string {
@@ -233,5 +233,47 @@ test("create: the coordinator's label, and a lieutenant's child names it as pare
 		await assert.rejects(create(fake.kube, { name: "x", role: "r", model: "claude" }, "c"), /model "claude": expected PROVIDER\/ID/);
 	} finally {
 		server.close();
+	}
+});
+
+test("send: a new task name, its mode, retried after a conflict; paused and destroyed refuse", async () => {
+	let state = "Running";
+	const patches: Obj[] = [];
+	const fake = await fakeApiserver(() => {});
+	fake.server.removeAllListeners("request");
+	fake.server.on("request", (request, response) => {
+		let text = "";
+		request.on("data", (chunk) => (text += chunk));
+		request.on("end", () => {
+			if (request.method === "GET") {
+				response.end(JSON.stringify({
+					metadata: { name: "api", resourceVersion: String(10 + patches.length) },
+					spec: { state, tasks: [{ name: "task-1", message: "a" }] },
+					status: { phase: "Working", history: [{ task: "task-2" }] }, // task-2 was pruned
+				}));
+				return;
+			}
+			patches.push(JSON.parse(text));
+			response.statusCode = patches.length === 1 ? 409 : 200; // someone else wrote first
+			response.end(JSON.stringify(patches.length === 1 ? { message: "conflict", reason: "Conflict" } : {}));
+		});
+	});
+	try {
+		const sent = await send(fake.kube, "api", "Stop adding Prisma.", "steer");
+		assert.deepEqual(sent, { task: "task-3", mode: "steer", notes: [] });
+		assert.equal(patches.length, 2);
+		assert.deepEqual(patches[1], {
+			metadata: { resourceVersion: "11" },
+			spec: { tasks: [{ name: "task-1", message: "a" }, { name: "task-3", message: "Stop adding Prisma.", mode: "steer" }] },
+		});
+		const queued = await send(fake.kube, "api", "Next step.", "prompt");
+		assert.deepEqual(queued.notes, ["the lieutenant is working: it runs when the current task ends"]);
+		state = "Paused";
+		await assert.rejects(send(fake.kube, "api", "x", "prompt"), /lieutenant api is paused: resume it first \(vers_lt_resume\)/);
+		state = "Destroyed";
+		await assert.rejects(send(fake.kube, "api", "x", "prompt"), /lieutenant api is Destroyed: it takes no more tasks/);
+		await assert.rejects(send(fake.kube, "api", "x", "later"), /mode "later": expected one of prompt, steer, followUp/);
+	} finally {
+		fake.server.close();
 	}
 });
