@@ -10,7 +10,8 @@
  *
  * Completions: while pi runs with a UI (interactive or RPC mode) a list-and-watch of the
  * namespace's lieutenants (watch.ts) finds tasks of managed lieutenants that ended; each
- * becomes one custom message delivered as a follow-up that triggers a turn. The ledger is
+ * becomes one custom message delivered as a follow-up that triggers a turn (inside a
+ * lieutenant it starts no run of its own: see `deliver`). The ledger is
  * the session: a completion message carries its task key in `details`, so the keys of the
  * stored messages are delivered ones, also for the next pi on the same session, and a task
  * that ended while no coordinator ran is delivered when one comes back. A task already
@@ -83,12 +84,17 @@ export default function piReef(pi: ExtensionAPI) {
 		ui.ui.setStatus(WIDGET, status || undefined);
 	};
 
+	/** A coordinator is woken by a completion. Inside a lieutenant (REEF_LIEUTENANT) the
+	 * operator alone starts runs, one per task, so a child's completion joins the run in
+	 * progress or waits for the lieutenant's next task: a run nobody asked for would have
+	 * no task to belong to. */
+	const insideLieutenant = Boolean(process.env.REEF_LIEUTENANT);
 	const deliver = (done: Finished): void => {
 		delivered.add(done.key);
-		pi.sendMessage(
-			{ customType: MESSAGE_TYPE, content: completionText(done), display: true, details: done },
-			{ triggerTurn: true, deliverAs: "followUp" },
-		);
+		const message = { customType: MESSAGE_TYPE, content: completionText(done), display: true, details: done };
+		if (!insideLieutenant) pi.sendMessage(message, { triggerTurn: true, deliverAs: "followUp" });
+		else if (ui && !ui.isIdle()) pi.sendMessage(message, { deliverAs: "followUp" });
+		else pi.sendMessage(message, { deliverAs: "nextTurn" });
 	};
 
 	const seen = (lieutenant: Obj): void => {
