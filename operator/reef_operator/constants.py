@@ -23,6 +23,12 @@ LABEL_PROVIDER: Final = f"{GROUP}/provider"
 # A Secret a lieutenant's credentialsSecretRef may name must carry this label set to "true":
 # whoever can label a Secret can read it, so the label is its owner's consent.
 LABEL_AGENT_CREDENTIALS: Final = f"{GROUP}/agent-credentials"
+# A namespace whose admin lets lieutenants in it lead their own (spec.delegation) carries
+# this label with the value "enabled"; the delegates' admission webhook selects it.
+LABEL_DELEGATION: Final = f"{GROUP}/delegation"
+DELEGATION_ENABLED: Final = "enabled"
+# Marks the ServiceAccount, Role, RoleBinding and token Secret of a delegating lieutenant.
+LABEL_DELEGATE_OF: Final = f"{GROUP}/delegate-of"
 
 # When the node's current VM was first requested: written before the create is sent and
 # kept while the node has that VM (removed when the VM is released on purpose).

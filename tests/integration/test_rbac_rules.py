@@ -21,7 +21,7 @@ from reef_devkit import helm
 from reef_operator.api.rbac import operator_rbac
 from reef_operator.constants import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 from reef_operator.kube.permissions import (
-    READ_IN_NAMESPACES,
+    IN_SERVED_NAMESPACES,
     USED,
     USED_WITH_MANAGED_WEBHOOK,
     Permission,
@@ -68,15 +68,15 @@ def test_the_charts_role_grants_exactly_what_the_operator_calls(values: dict[str
     assert granted(objects) == USED
 
 
-def test_serving_some_namespaces_secrets_are_readable_only_there_and_in_its_own() -> None:
+def test_serving_some_namespaces_secrets_and_identities_are_only_there_and_in_its_own() -> None:
     objects = helm.template(REPO_ROOT, {"operator": {"watchNamespaces": ["team-a", "team-b"]}},
                             namespace="ops")
     [cluster_role] = [o for o in objects if o["kind"] == "ClusterRole"]
-    assert granted([cluster_role]) == USED - READ_IN_NAMESPACES
+    assert granted([cluster_role]) == USED - IN_SERVED_NAMESPACES
     roles = {o["metadata"]["namespace"]: o for o in objects if o["kind"] == "Role"}
     assert sorted(roles) == ["ops", "team-a", "team-b"]
     for role in roles.values():
-        assert granted([role]) == READ_IN_NAMESPACES
+        assert granted([role]) == IN_SERVED_NAMESPACES
     bindings = {o["metadata"]["namespace"]: o for o in objects if o["kind"] == "RoleBinding"}
     assert sorted(bindings) == sorted(roles)
     account = next(o for o in objects if o["kind"] == "ServiceAccount")["metadata"]["name"]

@@ -58,10 +58,23 @@ async def test_the_session_gets_the_spec_and_what_it_points_at() -> None:
                                                                      "high")
     assert spec.credentials == {"OPENAI_API_KEY": Secret("sk-1")}
     assert isinstance(spec.models_json, Secret)
-    assert spec.env == {"TEAM": "core"}
+    assert spec.env["TEAM"] == "core"
     assert "lieutenant 'api'" in spec.system_prompt
     assert "Your role: builds the API" in spec.system_prompt
     assert "\nUse Go.\n" in spec.system_prompt
+
+
+async def test_the_agent_knows_its_name_namespace_vm_and_parent() -> None:
+    spec = {**SPEC, "parentRef": {"kind": "Lieutenant", "name": "lead"},
+            "env": [{"name": "REEF_LIEUTENANT", "value": "someone-else"},
+                    {"name": "TEAM", "value": "core"}]}
+    reader = _Reader({"u1/keys": {}}, {"u1/models": {"models.json": "{}"}})
+    session = await inputs.session_spec(reader, "u1", "api", spec, _Defaults(), "vm-7")
+    assert session.env == {"TEAM": "core", "REEF_LIEUTENANT": "api", "REEF_NAMESPACE": "u1",
+                           "REEF_VM_ID": "vm-7", "REEF_PARENT": "lead", "GIT_EDITOR": "true"}
+    orphan = await inputs.session_spec(_Reader({}, {}), "u1", "api", {"role": "r"},
+                                       _Defaults(), "vm-7")
+    assert orphan.env["REEF_PARENT"] == ""
 
 
 @pytest.mark.parametrize("spec", [SPEC, {"role": "r"}])

@@ -14,7 +14,11 @@
   - reef.vers.sh
   resources:
   - lieutenants
+  - vmnodes
   verbs:
+  - get
+  - create
+  - update
   - delete
 - apiGroups:
   - reef.vers.sh
@@ -24,7 +28,6 @@
   - list
   - watch
   - patch
-  - create
 - apiGroups:
   - reef.vers.sh
   resources:
@@ -40,6 +43,8 @@
   - create
   - list
   - delete
+  - get
+  - watch
 - apiGroups:
   - reef.vers.sh
   resources:
@@ -69,6 +74,7 @@
   verbs:
   - list
   - watch
+  - get
 - apiGroups:
   - apiextensions.k8s.io
   resources:
@@ -94,6 +100,28 @@
   - configmaps
   verbs:
   - get
+- apiGroups:
+  - ''
+  resources:
+  - serviceaccounts
+  - secrets
+  verbs:
+  - create
+  - delete
+- apiGroups:
+  - ''
+  resources:
+  - serviceaccounts/token
+  verbs:
+  - create
+- apiGroups:
+  - rbac.authorization.k8s.io
+  resources:
+  - roles
+  - rolebindings
+  verbs:
+  - create
+  - delete
 {{- end }}
 {{/* The admission webhooks, as kopf builds them; context: (dict "root" $ "caBundle" <base64 PEM or empty>). */}}
 {{- define "reef-operator.generated.webhooks" -}}
@@ -242,10 +270,60 @@
   clientConfig:
     {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/reefpolicy-is-the-only-one") | nindent 4 }}
   timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
+- name: delegated-lieutenant-writes.reef.vers.sh
+  sideEffects: None
+  failurePolicy: Fail
+  matchPolicy: Equivalent
+  rules:
+  - apiGroups:
+    - reef.vers.sh
+    apiVersions:
+    - v1alpha1
+    resources:
+    - lieutenants
+    operations:
+    - CREATE
+    - UPDATE
+    - DELETE
+    scope: '*'
+  admissionReviewVersions:
+  - v1
+  - v1beta1
+  namespaceSelector:
+    matchLabels:
+      reef.vers.sh/delegation: enabled
+  clientConfig:
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/delegated-lieutenant-writes") | nindent 4 }}
+  timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
+- name: delegated-vmnode-writes.reef.vers.sh
+  sideEffects: None
+  failurePolicy: Fail
+  matchPolicy: Equivalent
+  rules:
+  - apiGroups:
+    - reef.vers.sh
+    apiVersions:
+    - v1alpha1
+    resources:
+    - vmnodes
+    operations:
+    - CREATE
+    - UPDATE
+    - DELETE
+    scope: '*'
+  admissionReviewVersions:
+  - v1
+  - v1beta1
+  namespaceSelector:
+    matchLabels:
+      reef.vers.sh/delegation: enabled
+  clientConfig:
+    {{- include "reef-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/delegated-vmnode-writes") | nindent 4 }}
+  timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 {{- end }}
 {{/* The operator's settings (reef_operator.config.table): ConfigMap keys, Secret keys. */}}
 {{- define "reef-operator.generated.configKeys" -}}
-VERS_BASE_URL VERS_VM_DOMAIN VERS_SSH_PORT VERS_SSH_CONNECT_HOST VERS_TLS_VERIFY REEF_DEFAULT_PROFILE REEF_LOCAL_ROOT REEF_LOCAL_PROVIDER REEF_PLATFORM_RATE REEF_PLATFORM_BURST REEF_MAX_AGENT_STARTS REEF_DEFAULT_MODEL_PROVIDER REEF_DEFAULT_MODEL_ID REEF_ADOPTION_NAMESPACES
+VERS_BASE_URL VERS_VM_DOMAIN VERS_SSH_PORT VERS_SSH_CONNECT_HOST VERS_TLS_VERIFY REEF_DEFAULT_PROFILE REEF_LOCAL_ROOT REEF_LOCAL_PROVIDER REEF_PLATFORM_RATE REEF_PLATFORM_BURST REEF_MAX_AGENT_STARTS REEF_DEFAULT_MODEL_PROVIDER REEF_DEFAULT_MODEL_ID REEF_ADOPTION_NAMESPACES REEF_DELEGATE_APISERVER
 {{- end }}
 {{- define "reef-operator.generated.secretKeys" -}}
 VERS_API_KEY

@@ -271,6 +271,11 @@ LIEUTENANT = KindConditions(
                 "reef.vers.sh/agent-credentials: \"true\", so none of its values is read "
                 "(checked again on any change to the lieutenant, at the latest after 10 "
                 "minutes)", phase="Error"),
+        Summary("DelegationNotEnabled", False, False, True, "Degraded",
+                "spec.delegation is set but the namespace does not carry the label "
+                "reef.vers.sh/delegation: enabled (its admin's consent): the agent is not "
+                "started and holds no identity until the label is set or the field removed",
+                phase="Error"),
         Summary("InvalidSpec", False, False, True, "Degraded",
                 "a VMNode with the lieutenant's name exists and belongs to someone else",
                 phase="Error"),

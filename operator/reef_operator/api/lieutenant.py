@@ -19,6 +19,7 @@ from reef_operator.api.schema import (
     string,
     timestamp,
 )
+from reef_operator.constants import DNS_SUBDOMAIN
 
 TASK_MODES = ("prompt", "steer", "followUp")
 PHASES = ("Starting", "Idle", "Working", "Paused", "Stopped", "Error", "Destroyed")
@@ -126,6 +127,27 @@ SPEC = obj(
                                max_length=63),
             },
             required=("name",),
+        ),
+        "delegation": obj(
+            "Lets this lieutenant's own agent create and manage child Lieutenants and VMNodes "
+            "(their parentRef names this lieutenant) through the Kubernetes API, with a "
+            "short-lived ServiceAccount token the operator writes on the VM and revokes when "
+            "the lieutenant is destroyed. The namespace must carry the label "
+            "reef.vers.sh/delegation: enabled (set by its admin), else the lieutenant is "
+            "Stalled (DelegationNotEnabled). See docs/delegation.md.",
+            {
+                "maxChildren": integer(
+                    "Children (Lieutenants and VMNodes whose parentRef names this lieutenant, "
+                    "not Destroyed) alive at once; a create over it is refused.",
+                    minimum=0, maximum=100, default=1),
+                "profiles": array(
+                    "BootProfiles a child may boot from (a child without profileRef uses the "
+                    "operator's default profile, which must then be listed). Empty or left "
+                    "out: only this lieutenant's own profile.",
+                    string("A BootProfile name.", pattern=DNS_SUBDOMAIN,
+                           max_length=253),
+                    max_items=32),
+            },
         ),
         "tasks": array(
             "List of tasks, delivered exactly once each, in order, into the same "
@@ -273,6 +295,10 @@ STATUS = obj(
         "expiredAt": timestamp(
             "When the operator destroyed the lieutenant for spec.idlePolicy.destroyAfter "
             "without tasks (reason Expired). Final: no later task is delivered."),
+        "delegation": string(
+            "The ServiceAccount the agent acts as (spec.delegation), until its identity is "
+            "revoked (the lieutenant destroyed, or spec.delegation removed). The token is "
+            "never written here.", max_length=253),
         "destroyedAt": timestamp(
             "When the lieutenant became Destroyed (the VM released); "
             "spec.ttlSecondsAfterDestroyed counts from here."),

@@ -21,15 +21,17 @@ CLUSTER_RULES: list[dict[str, Any]] = [
         "resources": ["lieutenants", "bootprofiles"],
         "verbs": ["list", "watch", "patch"],
     },
-    {   # A Destroyed lieutenant is deleted after its ttlSecondsAfterDestroyed.
+    {   # A Destroyed lieutenant is deleted after its ttlSecondsAfterDestroyed. The rest
+        # the operator holds only to grant it to delegating lieutenants' agents (a Role
+        # can grant only rights its maker holds: docs/security.md, delegation).
         "apiGroups": [GROUP],
-        "resources": ["lieutenants"],
-        "verbs": ["delete"],
+        "resources": ["lieutenants", "vmnodes"],
+        "verbs": ["get", "create", "update", "delete"],
     },
     {
         "apiGroups": [GROUP],
         "resources": ["vmnodes"],
-        "verbs": ["list", "watch", "patch", "create"],
+        "verbs": ["list", "watch", "patch"],
     },
     {   # ReefPolicies: watched (each namespace's defaults and limits), their status written.
         "apiGroups": [GROUP],
@@ -41,7 +43,7 @@ CLUSTER_RULES: list[dict[str, Any]] = [
         # lieutenant update adds (a name that ran is never reused).
         "apiGroups": [GROUP],
         "resources": ["taskrecords"],
-        "verbs": ["create", "list", "delete"],
+        "verbs": ["create", "list", "delete", "get", "watch"],
     },
     {
         "apiGroups": [GROUP],
@@ -60,10 +62,11 @@ CLUSTER_RULES: list[dict[str, Any]] = [
         "resources": ["events"],
         "verbs": ["create"],
     },
-    {   # kopf: the namespaces it serves (with --namespace).
+    {   # kopf: the namespaces it serves (with --namespace); a delegating lieutenant's
+        # namespace is read for its admin's consent (label reef.vers.sh/delegation).
         "apiGroups": [""],
         "resources": ["namespaces"],
-        "verbs": ["list", "watch"],
+        "verbs": ["list", "watch", "get"],
     },
     {   # kopf: the CRDs, to find the kinds it serves.
         "apiGroups": ["apiextensions.k8s.io"],
@@ -87,6 +90,23 @@ NAMESPACED_RULES: list[dict[str, Any]] = [
         "apiGroups": [""],
         "resources": ["secrets", "configmaps"],
         "verbs": ["get"],
+    },
+    {   # A delegating lieutenant's identity: its ServiceAccount and the Secret its tokens
+        # are bound to (made, and deleted to revoke), its tokens (TokenRequest), its Role
+        # and RoleBinding.
+        "apiGroups": [""],
+        "resources": ["serviceaccounts", "secrets"],
+        "verbs": ["create", "delete"],
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["serviceaccounts/token"],
+        "verbs": ["create"],
+    },
+    {
+        "apiGroups": ["rbac.authorization.k8s.io"],
+        "resources": ["roles", "rolebindings"],
+        "verbs": ["create", "delete"],
     },
 ]
 

@@ -73,10 +73,11 @@ async def _operate(args: argparse.Namespace) -> None:
 
     import reef_operator.controllers  # noqa: F401  (registers the handlers)
     from reef_operator import webhook
-    from reef_operator.controllers import admission
+    from reef_operator.controllers import admission, delegation_admission, kopf_internals
 
     if webhook.enabled():
         admission.register()
+        kopf_internals.reshape_webhooks(delegation_admission.namespace_selectors)
 
     health = probes.Health(api_check=_apiserver_answers, webhook=webhook.listen_address())
     endpoints: dict[tuple[str, int], list[Any]] = {}

@@ -114,6 +114,22 @@ def base_url(text: str, key: str, source: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def apiserver_url(text: str, key: str, source: str) -> str | None:
+    """An https URL of a Kubernetes apiserver; empty: none given."""
+    if not text.strip():
+        return None
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise bad(key, source, text, "is not a URL") from None
+    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password \
+            or parts.query or parts.fragment:
+        raise bad(key, source, text, "is not an https URL such as https://10.0.0.1:6443 "
+                  "(no credentials, query or fragment)")
+    return f"https://{parts.netloc}{parts.path.rstrip('/')}"
+
+
 def default_vm_domain(url: str) -> str:
     """vm.<x>.vers.sh for api.<x>.vers.sh (staging pairs this way); vm.vers.sh otherwise.
 

@@ -189,12 +189,17 @@ REEF_ADOPTION_NAMESPACES: Final = Setting[tuple[str, ...]](
     "namespaces whose VMNodes may adopt a VM without owner labels by `spec.vmId` (adoption "
     "labels it); a VM labelled for another namespace or node is never adopted",
     field="adoption_namespaces")
+REEF_DELEGATE_APISERVER: Final = Setting[str | None](
+    "REEF_DELEGATE_APISERVER", "https URL", parsers.apiserver_url, None,
+    "the apiserver address written into a delegating lieutenant's kubeconfig on its VM "
+    "(spec.delegation); not set: the operator's own apiserver URL, which a Local or "
+    "simulated VM reaches on the host's network", field="delegate_apiserver")
 
 OPERATOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     VERS_API_KEY, VERS_BASE_URL, VERS_VM_DOMAIN, VERS_SSH_PORT, VERS_SSH_CONNECT_HOST,
     VERS_TLS_VERIFY, REEF_DEFAULT_PROFILE, REEF_LOCAL_ROOT, REEF_LOCAL_PROVIDER, REEF_PLATFORM_RATE,
     REEF_PLATFORM_BURST, REEF_MAX_AGENT_STARTS, REEF_DEFAULT_MODEL_PROVIDER,
-    REEF_DEFAULT_MODEL_ID, REEF_ADOPTION_NAMESPACES,
+    REEF_DEFAULT_MODEL_ID, REEF_ADOPTION_NAMESPACES, REEF_DELEGATE_APISERVER,
 )
 
 # --- where the layers are: environment only -------------------------------------------------

@@ -32,7 +32,7 @@ import kopf
 from reef_operator.api.budget import SPEC_TASKS_BUDGET, spec_tasks_bytes
 from reef_operator.api.lieutenant import FINISHED_TASK_PHASES as FINISHED
 from reef_operator.constants import GROUP, LABEL_TASK, VERSION
-from reef_operator.controllers import policy_admission, runtime
+from reef_operator.controllers import delegation_admission, policy_admission, runtime
 from reef_operator.lieutenants.inputs import credentials_consented, unlabelled_credentials_message
 from reef_operator.profiles.validation import secret_namespace_problems
 
@@ -256,3 +256,4 @@ def register() -> None:
                      ignore_failures=True, id="bootprofile-secrets-in-operator-namespace")(
         bootprofile_reads_secrets_only_from_the_operator)
     policy_admission.register()
+    delegation_admission.register()

@@ -1,5 +1,10 @@
 """The one place the operator reaches into kopf's private internals.
 
+kopf builds the webhooks of the ValidatingWebhookConfiguration it manages with
+`build_webhooks` and has no field for a namespaceSelector; `reshape_webhooks` passes
+what it builds through a function of ours (the delegates' fail-closed webhook selects
+only the namespaces that enable delegation: controllers/delegation_admission.py).
+
 kopf gives every daemon a finalizer so it can stop the daemon before its object
 goes, and has no public switch to leave it off. Where the finalizer is two writes
 per object for nothing, `without_finalizer` re-registers the daemon without it.
@@ -13,6 +18,7 @@ fails there, not in a cluster.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -36,3 +42,20 @@ def without_finalizer(daemon: Callable[..., Any],
     for i in found:
         handlers[i] = dataclasses.replace(handlers[i], requires_finalizer=False)
     spawning._handlers = handlers
+
+
+Webhooks = list[dict[str, Any]]
+
+
+def reshape_webhooks(reshape: Callable[[Webhooks], Webhooks]) -> None:
+    """Have kopf's managed webhook configuration pass through `reshape` (idempotent)."""
+    from kopf._core.engines import admission as engine
+
+    built: Callable[..., Webhooks] = getattr(engine.build_webhooks, "__wrapped__",
+                                             engine.build_webhooks)
+
+    @functools.wraps(built)
+    def build(*args: Any, **kwargs: Any) -> Webhooks:
+        return reshape(built(*args, **kwargs))
+
+    engine.build_webhooks = build

@@ -37,6 +37,7 @@ class KubeApi:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
+        self.rbac = client.RbacAuthorizationV1Api(api)
 
     async def patch_status(self, plural: str, namespace: str | None, name: str,
                            status: dict[str, Any]) -> None:
@@ -133,6 +134,17 @@ class KubeApi:
             raise
         metadata = json.loads(cast(bytes, answer.data)).get("metadata") or {}
         return {str(key): str(value) for key, value in (metadata.get("labels") or {}).items()}
+
+    async def read_namespace_labels(self, namespace: str) -> dict[str, str]:
+        found: Any = await asyncio.to_thread(self.core.read_namespace, namespace)
+        return dict(found.metadata.labels or {})
+
+    def apiserver(self) -> tuple[str, bytes | None]:
+        """The apiserver's URL as this client reaches it, and the CA that signs its
+        certificate (None when the client does not verify it)."""
+        configuration = self.api.configuration
+        ca = configuration.ssl_ca_cert if configuration.verify_ssl else None
+        return str(configuration.host), Path(ca).read_bytes() if ca else None
 
     async def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
         try:

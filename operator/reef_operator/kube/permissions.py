@@ -18,12 +18,27 @@ def _each(group: str, resources: tuple[str, ...], verbs: tuple[str, ...]) -> lis
     return [(group, resource, verb) for resource in resources for verb in verbs]
 
 
-# kube/api.py read_secret, read_configmap (a lieutenant's inputs, in its namespace; a
-# BootProfile's secretKeyRefs); config/sources.py (the operator's own ConfigMap and Secret):
-# by name, never listed. Needed only in the namespaces it serves and its own.
-READ_IN_NAMESPACES: Final[frozenset[Permission]] = frozenset({
+# Needed only in the namespaces it serves and its own:
+IN_SERVED_NAMESPACES: Final[frozenset[Permission]] = frozenset({
+    # kube/api.py read_secret, read_configmap (a lieutenant's inputs, in its namespace; a
+    # BootProfile's secretKeyRefs); config/sources.py (the operator's own ConfigMap and
+    # Secret): by name, never listed.
     ("", "secrets", "get"),
     ("", "configmaps", "get"),
+    # lieutenants/delegation.py: a delegating lieutenant's ServiceAccount, Role,
+    # RoleBinding and the Secret its tokens are bound to, made and revoked; its tokens
+    # (TokenRequest).
+    *_each("", ("serviceaccounts", "secrets"), ("create", "delete")),
+    ("", "serviceaccounts/token", "create"),
+    *_each("rbac.authorization.k8s.io", ("roles", "rolebindings"), ("create", "delete")),
+})
+
+# api/delegation.py DELEGATE_RULES: the apiserver lets the operator make a Role only with
+# rights it holds itself (no `escalate`), so it holds every right it grants a delegate.
+DELEGATED: Final[frozenset[Permission]] = frozenset({
+    *_each(GROUP, ("lieutenants", "vmnodes"),
+           ("get", "list", "watch", "create", "update", "patch", "delete")),
+    *_each(GROUP, ("taskrecords",), ("get", "list", "watch")),
 })
 
 USED: Final[frozenset[Permission]] = frozenset({
@@ -51,9 +66,11 @@ USED: Final[frozenset[Permission]] = frozenset({
     *_each(GROUP, ("lieutenants/finalizers", "vmnodes/finalizers"), ("update",)),
     # controllers/runtime.py post_event → kopf.event: core/v1 Events.
     ("", "events", "create"),
-    *READ_IN_NAMESPACES,
-    # kopf: the namespaces it serves (--namespace), the CRDs of the kinds it serves.
-    *_each("", ("namespaces",), ("list", "watch")),
+    *IN_SERVED_NAMESPACES,
+    *DELEGATED,
+    # kopf: the namespaces it serves (--namespace), the CRDs of the kinds it serves;
+    # lieutenants/delegation.py reads a namespace's delegation label.
+    *_each("", ("namespaces",), ("list", "watch", "get")),
     *_each("apiextensions.k8s.io", ("customresourcedefinitions",), ("list", "watch")),
     # kopf peering: the active replica's keep-alive; standbys watch.
     *_each("kopf.dev", ("clusterkopfpeerings", "kopfpeerings"), ("list", "watch", "patch")),

@@ -81,8 +81,20 @@ def system_prompt(name: str, spec: Mapping[str, Any]) -> str:
     return f"{prompt}\n{CLOSING_INSTRUCTION}\n"
 
 
+def identity_env(namespace: str, name: str, spec: Mapping[str, Any],
+                 vm_id: str) -> dict[str, str]:
+    """What the agent knows about itself, as the seed's lieutenants knew it: its name,
+    namespace, VM and parent (empty when none), and GIT_EDITOR=true so a `git commit` or
+    `git rebase` the agent runs never waits for an editor nobody will close. It wins over
+    spec.env: the agent's identity is the operator's to say."""
+    return {"REEF_LIEUTENANT": name, "REEF_NAMESPACE": namespace, "REEF_VM_ID": vm_id,
+            "REEF_PARENT": str((spec.get("parentRef") or {}).get("name") or ""),
+            "GIT_EDITOR": "true"}
+
+
 async def session_spec(reader: InputReader, namespace: str, name: str,
-                       spec: Mapping[str, Any], defaults: ModelDefaults) -> SessionSpec:
+                       spec: Mapping[str, Any], defaults: ModelDefaults,
+                       vm_id: str = "") -> SessionSpec:
     provider, model_id = model(spec, defaults)
     credentials: dict[str, Secret] = {}
     secret_ref = (spec.get("credentialsSecretRef") or {}).get("name")
@@ -104,6 +116,7 @@ async def session_spec(reader: InputReader, namespace: str, name: str,
                              "has no key models.json")
         models_json = Secret(data["models.json"])
     env = {e["name"]: e["value"] for e in spec.get("env") or []}
+    env |= identity_env(namespace, name, spec, vm_id)
     return SessionSpec(name=name, provider=provider, model=model_id,
                        thinking=(spec.get("model") or {}).get("thinkingLevel"),
                        system_prompt=system_prompt(name, spec), credentials=credentials,

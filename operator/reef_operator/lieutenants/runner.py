@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, cast
@@ -27,7 +28,7 @@ from reef_operator.agent.session import PiSession, SessionError
 from reef_operator.constants import GROUP
 from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import Condition, find_condition, now_iso
-from reef_operator.lieutenants import delivery, inputs, node, phases
+from reef_operator.lieutenants import delegation, delivery, inputs, node, phases
 from reef_operator.lieutenants.holding import UNTIL_CHANGED, Holding
 from reef_operator.lieutenants.holds import Hold
 from reef_operator.lieutenants.inputs import InputError
@@ -70,6 +71,9 @@ class LieutenantRunner:
         self.attached_at: float | None = None
         self.backlog_bytes: int | None = None
         self.holding = Holding(rt, body, self.ledger, self.writer)
+        # The agent's Kubernetes identity while attached (spec.delegation,
+        # lieutenants/delegation.py).
+        self.identity: delegation.DelegateIdentity | None = None
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -157,7 +161,26 @@ class LieutenantRunner:
         return self.stop_when_done() and self.phase == "Stopped" and \
             self.ledger.next_pending() is None and self.ledger.running is None
 
+    async def revoke_identity(self) -> None:
+        """No token of this lieutenant's agent works any more, when it had an identity
+        (status.delegation names it until it is revoked)."""
+        self.identity = None
+        if self.writer.marks.get("delegation"):
+            await delegation.revoke(self.rt.kube, self.namespace, self.name)
+            self.writer.marks.pop("delegation")
+            await self.flush(force=True)
+
+    async def ensure_identity(self) -> None:
+        """The identity exists and the namespace still allows it; revoked when not."""
+        assert self.identity is not None
+        try:
+            await self.identity.ensure()
+        except delegation.DelegationNotEnabled:
+            await self.revoke_identity()
+            raise
+
     async def _destroyed(self, found: Mapping[str, Any] | None) -> float:
+        await self.revoke_identity()
         released = found is None or (find_condition(found, "Ready").get("reason") == "Destroyed"
                                      and node.observed(found))
         hold = self.held()
@@ -212,8 +235,20 @@ class LieutenantRunner:
                                  "labelled for that node; the agent is not started on it")
         shell: Shell = await provider.shell(vm_id,
                                             node_status.get("hostKeyFingerprint") or None)
-        session = PiSession(shell, await inputs.session_spec(
-            self.rt.kube, self.namespace, self.name, self.spec, self.rt.config))
+        session_spec = await inputs.session_spec(
+            self.rt.kube, self.namespace, self.name, self.spec, self.rt.config, vm_id)
+        if delegation.wants_delegation(self.spec):
+            self.identity = delegation.DelegateIdentity(self.rt.kube, self.body,
+                                                        self.rt.config.delegate_apiserver)
+            # Marked before it is made: a crash in between leaves it known, to revoke.
+            self.writer.marks["delegation"] = self.identity.account
+            await self.flush(force=True)
+            await self.ensure_identity()
+            session_spec = dataclasses.replace(session_spec, env={
+                **session_spec.env, **await self.identity.hand_over(shell)})
+        else:
+            await self.revoke_identity()
+        session = PiSession(shell, session_spec)
         started = await session.start()
         info = self.writer.session
         # A session that was stopped on purpose (StopWhenDone) is started, not restarted.
@@ -398,6 +433,12 @@ class Attachment:
             await self._deliver_pending()
             if runner.stopping() or runner.deleting():
                 raise StepOut("the lieutenant's loop is stopping")
+            if runner.identity is not None:
+                if not delegation.wants_delegation(runner.spec):
+                    raise StepOut("spec.delegation was removed: the agent's identity goes")
+                if runner.identity.due():   # and the namespace's consent asked again
+                    await runner.ensure_identity()
+                    await runner.identity.rotate(self.shell)
             desired = runner.desired()
             idle = self.protocol.activity == "idle" and ledger.running is None
             if desired == "Destroyed":

@@ -27,6 +27,13 @@ class ModelDefaults(Protocol):
     def default_model_id(self) -> str: ...
 
 
+class RunnerSettings(ModelDefaults, Protocol):
+    """The operator's settings a lieutenant's runner reads."""
+
+    @property
+    def delegate_apiserver(self) -> str | None: ...
+
+
 class NodeMetadata(Protocol):
     def metadata_for_new(self, namespace: str, name: str,
                          spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,7 +66,7 @@ class StatusHost(Protocol):
 
 class LieutenantRuntime(StatusHost, Protocol):
     @property
-    def config(self) -> ModelDefaults: ...
+    def config(self) -> RunnerSettings: ...
 
     @property
     def kube(self) -> KubeApi: ...

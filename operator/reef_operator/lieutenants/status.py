@@ -41,7 +41,7 @@ from reef_operator.lieutenants.trimming import fit
 logger = logging.getLogger(__name__)
 
 PLURAL = "lieutenants"
-MARKS = ("expiredAt", "destroyedAt")
+MARKS = ("expiredAt", "destroyedAt", "delegation")
 FLUSH_INTERVAL = 1.0          # at most one status patch per second while streaming
 
 # Event reasons for a task's life, posted on the Lieutenant once its status says so.

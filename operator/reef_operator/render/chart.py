@@ -48,7 +48,7 @@ def admission_webhooks() -> list[dict[str, Any]]:
     # chart tests) fail if a kopf upgrade changes its conventions.
     from kopf._core.engines.admission import build_webhooks
 
-    from reef_operator.controllers import admission
+    from reef_operator.controllers import admission, delegation_admission
 
     registry = kopf.OperatorRegistry()
     previous = kopf.get_default_registry()
@@ -68,7 +68,8 @@ def admission_webhooks() -> list[dict[str, Any]]:
         if not all(_PATH_SEGMENT.match(part) for part in path.strip("/").split("/")):
             raise ValueError(f"admission handler path {path!r}: a Service clientConfig takes "
                              "only lowercase DNS labels; give the handler such an id=")
-    return [{k: v for k, v in webhook.items() if v is not None} for webhook in webhooks]
+    return [{k: v for k, v in webhook.items() if v is not None}
+            for webhook in delegation_admission.namespace_selectors(webhooks)]
 
 
 def _define(name: str, body: str) -> str:
