@@ -141,7 +141,7 @@ def delegated_write_problems(caller: tuple[str, str], leader: Mapping[str, Any] 
                 f"(its own children); this one's is {parent_of(body) or 'not set'}")
     if problems:
         return problems[:1]
-    if write.kind == "VMNode" and is_child_lieutenants_node(write.old or write.new):
+    if write.kind == "VMNode" and any(is_child_lieutenants_node(b) for b in (write.old, write.new)):
         return [f"{target} belongs to lieutenant {write.name}: change that lieutenant instead"]
     if write.operation == "DELETE":
         return []

@@ -35,6 +35,8 @@ IN_SERVED_NAMESPACES: Final[frozenset[Permission]] = frozenset({
 
 # api/delegation.py DELEGATE_RULES: the apiserver lets the operator make a Role only with
 # rights it holds itself (no `escalate`), so it holds every right it grants a delegate.
+# Of them it uses itself: lieutenants get (lieutenants/parent.py, a child's parent, and
+# api/delegation.py's leader, listed by controllers/delegation_admission.py).
 DELEGATED: Final[frozenset[Permission]] = frozenset({
     *_each(GROUP, ("lieutenants", "vmnodes"),
            ("get", "list", "watch", "create", "update", "patch", "delete")),

@@ -28,7 +28,7 @@ from reef_operator.agent.session import PiSession, SessionError
 from reef_operator.constants import GROUP
 from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import Condition, find_condition, now_iso
-from reef_operator.lieutenants import delegation, delivery, inputs, node, phases
+from reef_operator.lieutenants import delegation, delivery, inputs, node, parent, phases
 from reef_operator.lieutenants.holding import UNTIL_CHANGED, Holding
 from reef_operator.lieutenants.holds import Hold
 from reef_operator.lieutenants.inputs import InputError
@@ -74,6 +74,7 @@ class LieutenantRunner:
         # The agent's Kubernetes identity while attached (spec.delegation,
         # lieutenants/delegation.py).
         self.identity: delegation.DelegateIdentity | None = None
+        self.owned_by_parent = False        # lieutenants/parent.py, once per runner
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -100,6 +101,8 @@ class LieutenantRunner:
             return UNTIL_CHANGED  # tasks wait; pi finishes what it was given on its own
         self.ledger.sync_spec(self.spec)
         self.holding.refresh()
+        if not self.owned_by_parent:
+            self.owned_by_parent = await parent.ensure_owned_by_parent(self.rt.kube, self.body)
         if self.holding.expiry_unwritten():
             # Written before the VM is released: expiry stays final across a crash.
             await self.flush(force=True)
