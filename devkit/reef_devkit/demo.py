@@ -4,7 +4,8 @@ Brings up a real local control plane and the operator, then walks the seed's
 tutorial with `kubectl reef`: a lieutenant `api` builds an API in three
 dependent tasks, shows its history, pauses, resumes, is steered mid-task and
 is destroyed, printing what `kubectl get lieutenants` and `kubectl reef` show
-at each step.
+at each step. Then a lieutenant `lead` with spec.delegation has its own agent spawn a
+worker below it, with the identity the operator gives it, and is refused a second one.
 
     python -m reef_devkit.demo [--keep] [--state-dir DIR] [--vers-sim] [--dashboard-port N]
 
@@ -33,8 +34,9 @@ from pathlib import Path
 import yaml
 
 from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.controlplane.processes import free_port
 from reef_devkit.operator_process import OperatorProcess, simulator_env
-from reef_operator.constants import LABEL_AGENT_CREDENTIALS
+from reef_operator.constants import DELEGATION_ENABLED, LABEL_AGENT_CREDENTIALS, LABEL_DELEGATION
 from reef_operator.providers.local import kill_every_vm
 
 NAMESPACE = "reef-demo"
@@ -47,6 +49,19 @@ TASK3 = ("Add user CRUD routes in src/routes/users.ts using the pool from db.ts,
 TASK4 = ("Add input validation to the user routes, and explain each choice as you go "
          "in detail.")
 STEER = "Stop adding Prisma. Use raw pg queries — keep this dependency-light."
+SPAWN = ("Spawn a swarm worker VMNode named lead-worker-1 below you (spec.parentRef.name is "
+         "your own name, $REEF_LIEUTENANT; category Swarm; your own BootProfile) with kubectl: "
+         "KUBECONFIG is set. Then try a second one, lead-worker-2, and report what happened.")
+
+
+def _spawn(name: str) -> str:
+    """The agent's bash command: a worker below itself, on its own profile."""
+    node = ('{"apiVersion": "reef.vers.sh/v1alpha1", "kind": "VMNode", "metadata": {"name": '
+            f'"{name}"}}, "spec": {{"category": "Swarm", "profileRef": {{"name": "$P"}}, '
+            '"parentRef": {"name": "$REEF_LIEUTENANT"}}}')
+    return ("P=$(kubectl get lieutenant \"$REEF_LIEUTENANT\" -o "
+            "jsonpath='{.spec.profileRef.name}') && "
+            f'kubectl create -f - 2>&1 <<EOF\n{node}\nEOF')
 
 # What the scripted model answers: each task checks that the conversation carries the
 # earlier ones, as the real model would need them to.
@@ -92,6 +107,11 @@ SCRIPT = yaml.safe_dump({"tasks": [
      "steps": [
          {"text": "Understood: no Prisma. Validation stays in plain functions and the routes "
                   "keep raw pg queries."}]},
+    {"match": "Spawn a swarm worker", "steps": [
+        {"tool_calls": [{"name": "bash", "arguments": {"command": _spawn("lead-worker-1")}}]},
+        {"tool_calls": [{"name": "bash", "arguments": {"command": _spawn("lead-worker-2")}}]},
+        {"text": "Spawned lead-worker-1 below me. lead-worker-2 was refused: my delegation "
+                 "allows one child at a time."}]},
 ]}, sort_keys=False)
 
 
@@ -111,6 +131,9 @@ class Platform:
     operator_env: dict[str, str]
     profile: str                   # the BootProfile the lieutenant boots from
     documents: tuple[dict[str, object], ...] = ()
+    # Whether its VMs reach the apiserver the operator uses (the host's network), so an
+    # agent there can use the identity delegation gives it.
+    reaches_apiserver: bool = True
 
 
 class Tutorial:
@@ -156,14 +179,14 @@ class Tutorial:
     def lieutenants(self) -> str:
         return self.run("get", "lieutenants", "-n", NAMESPACE)
 
-    def wait_phase(self, phase: str, within: float = 300) -> None:
+    def wait_phase(self, phase: str, within: float = 300, name: str = "api") -> None:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            if self.run("get", "lieutenant", "api", "-n", NAMESPACE, "-o",
+            if self.run("get", "lieutenant", name, "-n", NAMESPACE, "-o",
                         "jsonpath={.status.phase}", show=False) == phase:
                 return
             time.sleep(0.3)
-        raise SystemExit(f"lieutenant api did not reach {phase} within {within:g}s")
+        raise SystemExit(f"lieutenant {name} did not reach {phase} within {within:g}s")
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
@@ -281,6 +304,13 @@ def _tutorial(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack)
     tutorial.wait_phase("Destroyed")
     tutorial.lieutenants()
     tutorial.reef("read", "api", "--history", "1")
+
+    step("14. a lieutenant that leads: its own agent spawns a worker below it")
+    if platform.reaches_apiserver:
+        _lead_and_worker(tutorial, model, profile)
+    else:
+        print("skipped: real Vers VMs cannot reach this machine's apiserver; set "
+              "REEF_DELEGATE_APISERVER to an address they can reach")
     if not args.keep:
         tutorial.run("delete", "lieutenant", "api", "-n", NAMESPACE, "--wait=true",
                      timeout=180)
@@ -309,13 +339,19 @@ def _model(work: Path, stack: contextlib.ExitStack) -> Model:
 def _platform(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> Platform:
     """The operator's environment and the BootProfile the lieutenant uses."""
     step("the VMs")
-    # Short: tmux's socket path (under the VM's TMPDIR) must fit in 107 bytes.
-    env = {"REEF_LOCAL_ROOT": str(work / "vms")}
+    # Short: tmux's socket path (under the VM's TMPDIR) must fit in 107 bytes. The admission
+    # webhook checks what the leading lieutenant's agent writes (step 14).
+    env = {"REEF_LOCAL_ROOT": str(work / "vms"), "REEF_WEBHOOK_PORT": str(free_port()),
+           "REEF_WEBHOOK_ADDR": "127.0.0.1"}
     golden = os.environ.get("REEF_DEMO_GOLDEN_COMMIT", "")
     if os.environ.get("VERS_API_KEY") and golden:
         print(f"VERS_API_KEY and REEF_DEMO_GOLDEN_COMMIT are set: real Vers VMs from {golden}")
         env["VERS_API_KEY"] = os.environ["VERS_API_KEY"]
-        return Platform(env, "demo-vers", (_vers_profile("demo-vers", golden),))
+        apiserver = os.environ.get("REEF_DELEGATE_APISERVER", "")
+        if apiserver:
+            env["REEF_DELEGATE_APISERVER"] = apiserver
+        return Platform(env, "demo-vers", (_vers_profile("demo-vers", golden),),
+                        reaches_apiserver=bool(apiserver))
     if args.vers_sim:
         from reef_devkit.versim.harness import VersSimulator
 
@@ -341,7 +377,9 @@ def _vers_profile(name: str, golden: str | None) -> dict[str, object]:
 def _setup_documents(model: Model, platform: Platform) -> str:
     """The namespace, the model's credentials (and provider file), the Vers profile."""
     documents: list[dict[str, object]] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        # Its admin lets lieutenants here lead their own workers (step 14).
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": NAMESPACE, "labels": {LABEL_DELEGATION: DELEGATION_ENABLED}}},
         *platform.documents]
     if model.scripted:
         documents.append({"apiVersion": "v1", "kind": "ConfigMap",
@@ -356,6 +394,39 @@ def _setup_documents(model: Model, platform: Platform) -> str:
                                    "labels": {LABEL_AGENT_CREDENTIALS: "true"}},
                       "stringData": {key[0]: key[1]}})
     return "---\n".join(yaml.safe_dump(d) for d in documents)
+
+
+def _lead_and_worker(tutorial: Tutorial, model: Model, profile: str) -> None:
+    """Step 14: `lead` spawns a worker through the Kubernetes API, is refused a second (its
+    delegation allows one child), and takes its worker with it when deleted."""
+    tutorial.run("apply", "-f", "-", stdin=_lead(model, profile))
+    tutorial.wait_phase("Idle", name="lead")
+    tutorial.reef("send", "lead", SPAWN, "--task-name", "spawn")
+    tutorial.reef("read", "lead", "--follow")
+    tutorial.reef("wait", "vmnode/lead-worker-1", "--for=condition=Ready", "--timeout", "300")
+    tutorial.reef("tree")
+    # The agent's identity, tried by hand on its VM: api's VM is not its child.
+    tutorial.reef("exec", "lead", "--", "KUBECONFIG=$HOME/.reef/kube/config kubectl delete "
+                  "vmnode api 2>&1; true")
+    tutorial.run("delete", "lieutenant", "lead", "-n", NAMESPACE, "--wait=true", timeout=180)
+    tutorial.run("wait", "--for=delete", "vmnode/lead-worker-1", "-n", NAMESPACE,
+                 "--timeout=120s", check=False, timeout=150)
+    tutorial.run("get", "vmnodes", "-n", NAMESPACE)
+
+
+def _lead(model: Model, profile: str) -> str:
+    """A lieutenant whose agent may keep one child of its own, on its own profile."""
+    spec: dict[str, object] = {
+        "role": "Split work into parts and hand each to a worker",
+        "profileRef": {"name": profile}, "model": {"provider": model.provider,
+                                                   "id": model.model_id},
+        "credentialsSecretRef": {"name": "model-credentials"},
+        "delegation": {"maxChildren": 1, "profiles": [profile]}}
+    if model.scripted:
+        spec["providersConfigMapRef"] = {"name": "demo-models"}
+    return yaml.safe_dump({"apiVersion": "reef.vers.sh/v1alpha1", "kind": "Lieutenant",
+                           "metadata": {"name": "lead", "namespace": NAMESPACE},
+                           "spec": spec})
 
 
 def _worker(tutorial: Tutorial, profile: str) -> str:

@@ -50,6 +50,17 @@ def test_demo_runs_the_tutorial_from_a_clean_state(tmp_path: Path,
     found = out[out.index("$ kubectl reef -n reef-demo tree --capability npm"):]
     assert found.splitlines()[2].startswith("└── api-worker-1 [Swarm]")  # below its parent
     assert _row(out, "=== 13.", "api ").split()[1] == "Destroyed"
+    # A lieutenant that leads: its agent spawned a worker below it, was refused a second
+    # (maxChildren 1), and the worker went with it.
+    lead = out[out.index("=== 14. a lieutenant that leads"):]
+    assert "Spawned lead-worker-1 below me" in lead
+    assert "VMNode api: the agent of lieutenant lead may only touch objects whose " \
+           "spec.parentRef.name is lead (its own children); this one's is not set" in lead
+    tree = lead[lead.index("$ kubectl reef -n reef-demo tree"):].splitlines()
+    top = next(i for i, line in enumerate(tree) if line.startswith("lead [Lieutenant]"))
+    assert tree[top + 1].startswith("└── lead-worker-1 [Swarm]")
+    remaining = lead[lead.index("$ kubectl get vmnodes"):]
+    assert "lead-worker-1" not in remaining
     assert "control plane stopped" in out
     assert not (tmp_path / "cp").exists()                # the control plane was torn down
 
