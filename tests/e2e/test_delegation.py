@@ -68,17 +68,49 @@ SCRIPT = yaml.safe_dump({"tasks": [{
     "match": "Lead the team",
     "steps": [*({"tool_calls": [{"name": "bash", "arguments": {"command": command}}]}
                 for command in STEPS),
+              # A tool of the pi package the operator put on the VM (REEF_PI_PACKAGE).
+              {"tool_calls": [{"name": "reef_probe", "arguments": {}}]},
               {"text": "Two workers started; the rest was refused."}]}]})
+
+# A stand-in for the reef pi package: one tool, one runtime dependency (which must travel
+# with it), one development dependency and tests (which must not).
+PACKAGE = {
+    "package.json": json.dumps({"name": "pi-reef", "type": "module",
+                                "dependencies": {"tiny-dep": "1.0.0"},
+                                "devDependencies": {"dev-tool": "1.0.0"}}),
+    "index.ts": """import { Type } from "typebox";
+import tiny from "tiny-dep";
+export default function (pi: any) {
+  pi.registerTool({
+    name: "reef_probe", label: "Reef probe", description: "Says who runs it",
+    parameters: Type.Object({}),
+    async execute() {
+      const text = `probe: ${process.env.REEF_LIEUTENANT} ${tiny.word}`;
+      return { content: [{ type: "text", text }], details: {} };
+    },
+  });
+}
+""",
+    "node_modules/tiny-dep/package.json": json.dumps({"name": "tiny-dep", "main": "index.js"}),
+    "node_modules/tiny-dep/index.js": 'module.exports = { word: "carried" };\n',
+    "node_modules/dev-tool/index.js": "module.exports = {};\n",
+    "test/probe.test.ts": "// not for the VM\n",
+}
 
 
 @pytest.fixture(scope="module")
 def operator(control_plane: LocalControlPlane, local_root: Path, versim: VersSimulator,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """The operator serving its webhook, holding a platform API key (which no VM may see)."""
+    package = tmp_path_factory.mktemp("pi-package") / "pi-reef"
+    for name, text in PACKAGE.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
     process = OperatorProcess(
         control_plane.operator_kubeconfig,
         tmp_path_factory.mktemp("operator") / "operator.log",
         {**simulator_env(versim), "REEF_LOCAL_ROOT": str(local_root),
+         "REEF_PI_PACKAGE": str(package),
          "REEF_WEBHOOK_PORT": str(free_port()), "REEF_WEBHOOK_ADDR": "127.0.0.1"})
     process.start()
     yield process
@@ -178,6 +210,12 @@ def test_a_lieutenant_leads_its_own_workers_within_its_delegation(
            "spec.parentRef.name is lead (its own children); this one's is other" in seen
     vm_id = _status(admin, namespace, "lead")["vmId"]
     assert f"REEF_VM_ID={vm_id}" in seen and "REEF_LIEUTENANT=lead" in seen
+    # The pi package was on the VM before pi started: its tool ran, with its dependency.
+    assert "probe: lead carried" in seen
+    [installed] = [p for p in _vm_dir(local_root, vm_id).rglob("pi-reef")
+                   if p.parent.name == "extensions"]
+    assert (installed / "node_modules/tiny-dep/index.js").is_file()
+    assert not (installed / "node_modules/dev-tool").exists() and not (installed / "test").exists()
 
     nodes = _names(admin, namespace, "vmnodes")
     assert {"w1", "theirs", "lead"} <= nodes and not {"w2", "stray"} & nodes

@@ -58,6 +58,7 @@ SAMPLES: dict[str, tuple[str, Any, str]] = {
     "REEF_DEFAULT_MODEL_PROVIDER": ("openai", "openai", "open ai"),
     "REEF_DEFAULT_MODEL_ID": ("gpt-5", "gpt-5", "gpt 5"),
     "REEF_ADOPTION_NAMESPACES": ("team-a, legacy", ("team-a", "legacy"), "Team_A"),
+    "REEF_PI_PACKAGE": ("/opt/pi-reef", Path("/opt/pi-reef"), "pi-reef"),
     "REEF_DELEGATE_APISERVER": ("https://10.0.0.1:6443/", "https://10.0.0.1:6443",
                                 "http://10.0.0.1:6443"),
 }

@@ -63,6 +63,7 @@ class OperatorConfig:
     default_model_id: str
     adoption_namespaces: tuple[str, ...]
     delegate_apiserver: str | None
+    pi_package: Path | None
     # Not hashed: a dict cannot be, and two configs with equal values are the same config.
     sources: dict[str, str] = field(default_factory=dict, hash=False)
 

@@ -195,11 +195,27 @@ REEF_DELEGATE_APISERVER: Final = Setting[str | None](
     "(spec.delegation); not set: the operator's own apiserver URL, which a Local or "
     "simulated VM reaches on the host's network", field="delegate_apiserver")
 
+
+def checkout_pi_package() -> Path | None:
+    """The pi package of the source checkout the operator runs from (an editable install:
+    the repository's extensions/pi-reef); None when installed from a wheel."""
+    package = Path(__file__).resolve().parents[3] / "extensions" / "pi-reef"
+    return package if (package / "index.ts").is_file() else None
+
+
+REEF_PI_PACKAGE: Final = Setting[Path | None](
+    "REEF_PI_PACKAGE", "absolute path (`~` allowed)", parsers.absolute_path,
+    Derived(lambda _env, _values: checkout_pi_package(),
+            "the source checkout's `extensions/pi-reef`, if the operator runs from one"),
+    "the pi package (the lieutenant tools) copied onto a delegating lieutenant's VM, where "
+    "pi loads it; not set: none is installed", field="pi_package")
+
 OPERATOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     VERS_API_KEY, VERS_BASE_URL, VERS_VM_DOMAIN, VERS_SSH_PORT, VERS_SSH_CONNECT_HOST,
     VERS_TLS_VERIFY, REEF_DEFAULT_PROFILE, REEF_LOCAL_ROOT, REEF_LOCAL_PROVIDER, REEF_PLATFORM_RATE,
     REEF_PLATFORM_BURST, REEF_MAX_AGENT_STARTS, REEF_DEFAULT_MODEL_PROVIDER,
     REEF_DEFAULT_MODEL_ID, REEF_ADOPTION_NAMESPACES, REEF_DELEGATE_APISERVER,
+    REEF_PI_PACKAGE,
 )
 
 # --- where the layers are: environment only -------------------------------------------------

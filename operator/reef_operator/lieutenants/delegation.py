@@ -23,11 +23,13 @@ import asyncio
 import base64
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from reef_operator.agent import extensions
 from reef_operator.agent.session import SessionError
 from reef_operator.api.delegation import DELEGATE_RULES, service_account
 from reef_operator.constants import (
@@ -190,6 +192,18 @@ async def _run(shell: Shell, command: str, stdin: str | None) -> str:
         raise SessionError(f"write the delegate's kubeconfig failed (exit "
                            f"{result.exit_status}): {result.stderr.strip()[-300:]}")
     return result.stdout
+
+
+async def install_tools(shell: Shell, package: Path | None) -> None:
+    """The pi package (REEF_PI_PACKAGE) under pi's extensions on the VM, so the agent has
+    the lieutenant tools; before pi starts, which loads it."""
+    if package is None:
+        return
+    try:
+        packed = await asyncio.to_thread(extensions.archive, package)
+    except (OSError, ValueError) as error:
+        raise SessionError(f"REEF_PI_PACKAGE: {error}") from None
+    await extensions.install(shell, package.name, packed)
 
 
 async def revoke(kube: KubeApi, namespace: str, name: str) -> None:

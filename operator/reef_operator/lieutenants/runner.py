@@ -249,6 +249,7 @@ class LieutenantRunner:
             await self.ensure_identity()
             session_spec = dataclasses.replace(session_spec, env={
                 **session_spec.env, **await self.identity.hand_over(shell)})
+            await delegation.install_tools(shell, self.rt.config.pi_package)
         else:
             await self.revoke_identity()
         session = PiSession(shell, session_spec)

@@ -7,6 +7,7 @@ test can hand the runner's rooms something smaller.
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from reef_operator.kube.api import KubeApi
@@ -32,6 +33,9 @@ class RunnerSettings(ModelDefaults, Protocol):
 
     @property
     def delegate_apiserver(self) -> str | None: ...
+
+    @property
+    def pi_package(self) -> Path | None: ...
 
 
 class NodeMetadata(Protocol):
