@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
 
-import pytest
-
 from reef_operator.kube.api import KubeApi
 from reef_operator.lieutenants import delegation
 from reef_operator.providers.base import CommandResult, Shell
@@ -49,12 +47,10 @@ LEAD = {"metadata": {"name": "lead", "namespace": "team-a", "uid": "u1"},
         "spec": {"delegation": {"maxChildren": 1}}}
 
 
-async def test_the_token_travels_on_stdin_and_a_new_one_replaces_it_when_due(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_token_travels_on_stdin_and_a_new_one_replaces_it_when_due() -> None:
     kube, shell = _Kube(), _Shell()
     now = [1000.0]
-    monkeypatch.setattr(delegation.time, "monotonic", lambda: now[0])
-    identity = delegation.DelegateIdentity(cast(KubeApi, kube), LEAD, None)
+    identity = delegation.DelegateIdentity(cast(KubeApi, kube), LEAD, None, lambda: now[0])
     env = await identity.hand_over(cast(Shell, shell))
     assert env == {"KUBECONFIG": "/home/vm/.reef/kube/config"}
     [request] = kube.core.issued

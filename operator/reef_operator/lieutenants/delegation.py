@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,14 +104,15 @@ async def _delete(call: Any, name: str, namespace: str) -> None:
 class DelegateIdentity:
     """One delegating lieutenant's identity, as the runner holds it while attached."""
 
-    def __init__(self, kube: KubeApi, lieutenant: Mapping[str, Any],
-                 server: str | None) -> None:
+    def __init__(self, kube: KubeApi, lieutenant: Mapping[str, Any], server: str | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         meta = lieutenant.get("metadata") or {}
         self.kube = kube
         self.lieutenant = lieutenant
         self.namespace, self.name = str(meta.get("namespace")), str(meta.get("name"))
         self.account = service_account(self.name)
         self.server = server
+        self.clock = clock
         self.issued_at: float | None = None
         self.home = ""
 
@@ -156,7 +157,7 @@ class DelegateIdentity:
 
     def due(self) -> bool:
         return self.issued_at is None or \
-            time.monotonic() - self.issued_at > TOKEN_SECONDS * ROTATE_AFTER
+            self.clock() - self.issued_at > TOKEN_SECONDS * ROTATE_AFTER
 
     async def hand_over(self, shell: Shell) -> dict[str, str]:
         """Write a fresh token (and the kubeconfig, the first time) on the VM; the
@@ -173,7 +174,7 @@ class DelegateIdentity:
     async def rotate(self, shell: Shell) -> None:
         token = await self.token()
         await _write(shell, "token", token.reveal())
-        self.issued_at = time.monotonic()
+        self.issued_at = self.clock()
 
 
 async def _write(shell: Shell, name: str, content: str) -> None:
