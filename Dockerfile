@@ -42,6 +42,12 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
     && npm cache clean --force \
     && pi --version
 
+# The pi package (the lieutenant tools), copied onto delegating lieutenants' VMs
+# (REEF_PI_PACKAGE, docs/delegation.md), with its runtime dependencies only.
+COPY extensions/pi-reef /opt/reef/pi-reef
+RUN cd /opt/reef/pi-reef && npm ci --omit=dev --no-audit && npm cache clean --force
+ENV REEF_PI_PACKAGE=/opt/reef/pi-reef
+
 COPY --from=wheels /wheels /tmp/wheels
 RUN pip install --no-index --find-links /tmp/wheels reef-operator \
     && rm -rf /tmp/wheels \

@@ -2,9 +2,9 @@
 gives it (spec.delegation), within what admission allows that identity.
 
 Real apiserver with the operator's admission webhook, the operator as its own process,
-Local VMs, the real pi and the scripted model. The agent acts through its bash tool with
-`kubectl` and the kubeconfig the operator wrote on its VM: exactly the Kubernetes calls the
-pi package's tools make, with the same identity.
+Local VMs, the real pi and the scripted model. The agent acts with the identity the
+operator wrote on its VM (its kubeconfig): through the pi package's `vers_lt_create`, which
+the operator installed there, and through its bash tool with `kubectl`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from reef_devkit.operator_process import OperatorProcess, simulator_env
 from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import API_VERSION, GROUP, LABEL_DELEGATION, VERSION
-from tests.conftest import Kube
+from tests.conftest import REPO_ROOT, Kube
 from tests.e2e.conftest import apply_lieutenant, wait_for
 from tests.e2e.plugin import ok, reef
 
 pytestmark = pytest.mark.controlplane
+PI_PACKAGE = REPO_ROOT / "extensions" / "pi-reef"
 
 
 
@@ -49,15 +50,12 @@ def _node(name: str, parent: str, namespace: str | None = None) -> dict[str, Any
                      "parentRef": {"name": parent}}}
 
 
-SUB = {"apiVersion": API_VERSION, "kind": "Lieutenant", "metadata": {"name": "sub"},
-       "spec": {"role": "Write the tests", "profileRef": {"name": "local"},
-                "parentRef": {"kind": "Lieutenant", "name": "lead"},
-                "model": {"provider": "scripted", "id": "scripted-1"},
-                "providersConfigMapRef": {"name": "scripted-models"}}}
-
+# The second child comes from the pi package's tool, as a leading agent would make it.
+CREATE_SUB = {"name": "vers_lt_create", "arguments": {
+    "name": "sub", "role": "Write the tests", "profile": "local",
+    "model": "scripted/scripted-1", "providers": "scripted-models"}}
 STEPS = [
     _kubectl(_node("w1", "lead")),                       # 1st child: admitted
-    _kubectl(SUB),                                       # 2nd child: admitted
     _kubectl(_node("w2", "lead")),                       # 3rd: over maxChildren
     _kubectl(_node("stray", "someone-else")),            # another parent
     _kubectl(_node("far", "lead", namespace="default")),  # another namespace
@@ -66,51 +64,22 @@ STEPS = [
 ]
 SCRIPT = yaml.safe_dump({"tasks": [{
     "match": "Lead the team",
-    "steps": [*({"tool_calls": [{"name": "bash", "arguments": {"command": command}}]}
-                for command in STEPS),
-              # A tool of the pi package the operator put on the VM (REEF_PI_PACKAGE).
-              {"tool_calls": [{"name": "reef_probe", "arguments": {}}]},
+    "steps": [{"tool_calls": [{"name": "bash", "arguments": {"command": STEPS[0]}}]},
+              {"tool_calls": [CREATE_SUB]},
+              *({"tool_calls": [{"name": "bash", "arguments": {"command": command}}]}
+                for command in STEPS[1:]),
               {"text": "Two workers started; the rest was refused."}]}]})
-
-# A stand-in for the reef pi package: one tool, one runtime dependency (which must travel
-# with it), one development dependency and tests (which must not).
-PACKAGE = {
-    "package.json": json.dumps({"name": "pi-reef", "type": "module",
-                                "dependencies": {"tiny-dep": "1.0.0"},
-                                "devDependencies": {"dev-tool": "1.0.0"}}),
-    "index.ts": """import { Type } from "typebox";
-import tiny from "tiny-dep";
-export default function (pi: any) {
-  pi.registerTool({
-    name: "reef_probe", label: "Reef probe", description: "Says who runs it",
-    parameters: Type.Object({}),
-    async execute() {
-      const text = `probe: ${process.env.REEF_LIEUTENANT} ${tiny.word}`;
-      return { content: [{ type: "text", text }], details: {} };
-    },
-  });
-}
-""",
-    "node_modules/tiny-dep/package.json": json.dumps({"name": "tiny-dep", "main": "index.js"}),
-    "node_modules/tiny-dep/index.js": 'module.exports = { word: "carried" };\n',
-    "node_modules/dev-tool/index.js": "module.exports = {};\n",
-    "test/probe.test.ts": "// not for the VM\n",
-}
-
 
 @pytest.fixture(scope="module")
 def operator(control_plane: LocalControlPlane, local_root: Path, versim: VersSimulator,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """The operator serving its webhook, holding a platform API key (which no VM may see)."""
-    package = tmp_path_factory.mktemp("pi-package") / "pi-reef"
-    for name, text in PACKAGE.items():
-        (package / name).parent.mkdir(parents=True, exist_ok=True)
-        (package / name).write_text(text)
+    """The operator serving its webhook, holding a platform API key (which no VM may see),
+    putting the repository's pi package on delegating lieutenants' VMs."""
     process = OperatorProcess(
         control_plane.operator_kubeconfig,
         tmp_path_factory.mktemp("operator") / "operator.log",
         {**simulator_env(versim), "REEF_LOCAL_ROOT": str(local_root),
-         "REEF_PI_PACKAGE": str(package),
+         "REEF_PI_PACKAGE": str(PI_PACKAGE),
          "REEF_WEBHOOK_PORT": str(free_port()), "REEF_WEBHOOK_ADDR": "127.0.0.1"})
     process.start()
     yield process
@@ -210,12 +179,12 @@ def test_a_lieutenant_leads_its_own_workers_within_its_delegation(
            "spec.parentRef.name is lead (its own children); this one's is other" in seen
     vm_id = _status(admin, namespace, "lead")["vmId"]
     assert f"REEF_VM_ID={vm_id}" in seen and "REEF_LIEUTENANT=lead" in seen
-    # The pi package was on the VM before pi started: its tool ran, with its dependency.
-    assert "probe: lead carried" in seen
+    # The pi package was on the VM before pi started: its vers_lt_create made the child.
+    assert 'Lieutenant \\"sub\\" created in namespace' in seen
     [installed] = [p for p in _vm_dir(local_root, vm_id).rglob("pi-reef")
                    if p.parent.name == "extensions"]
-    assert (installed / "node_modules/tiny-dep/index.js").is_file()
-    assert not (installed / "node_modules/dev-tool").exists() and not (installed / "test").exists()
+    assert (installed / "index.ts").is_file() and (installed / "node_modules/yaml").is_dir()
+    assert not (installed / "node_modules/typescript").exists()
 
     nodes = _names(admin, namespace, "vmnodes")
     assert {"w1", "theirs", "lead"} <= nodes and not {"w2", "stray"} & nodes
