@@ -45,7 +45,7 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
 # The pi package (the lieutenant tools), copied onto delegating lieutenants' VMs
 # (REEF_PI_PACKAGE, docs/delegation.md), with its runtime dependencies only.
 COPY extensions/pi-reef /opt/reef/pi-reef
-RUN cd /opt/reef/pi-reef && npm ci --omit=dev --no-audit && npm cache clean --force
+RUN cd /opt/reef/pi-reef && npm ci --omit=peer --omit=dev --no-audit && npm cache clean --force
 ENV REEF_PI_PACKAGE=/opt/reef/pi-reef
 
 COPY --from=wheels /wheels /tmp/wheels

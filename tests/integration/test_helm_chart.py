@@ -274,10 +274,18 @@ def test_the_webhook_is_served_where_the_configuration_points() -> None:
     assert {w["clientConfig"]["service"]["path"] for w in expected} == {
         "/lieutenant-tasks-are-kept", "/vmnode-vm-id-is-immutable",
         "/lieutenant-credentials-are-labelled", "/bootprofile-secrets-in-operator-namespace",
-        "/lieutenant-fits-the-policy", "/vmnode-fits-the-policy", "/reefpolicy-is-the-only-one"}
+        "/lieutenant-fits-the-policy", "/vmnode-fits-the-policy", "/reefpolicy-is-the-only-one",
+        "/delegated-lieutenant-writes", "/delegated-vmnode-writes"}
     for webhook, kopf_built in zip(configuration["webhooks"], expected, strict=True):
         assert webhook["rules"] == kopf_built["rules"]
-        assert webhook["failurePolicy"] == "Ignore"
+        # A delegate's writes are never admitted unchecked, and only namespaces that enable
+        # delegation depend on the operator for them (docs/delegation.md); the rest fail open.
+        if webhook["name"].startswith("delegated-"):
+            assert webhook["failurePolicy"] == "Fail"
+            assert webhook["namespaceSelector"] == {
+                "matchLabels": {"reef.vers.sh/delegation": "enabled"}}
+            continue
+        assert webhook["failurePolicy"] == "Ignore" and "namespaceSelector" not in webhook
         assert webhook["sideEffects"] == "None"
         assert webhook["timeoutSeconds"] == 10
         assert webhook["clientConfig"]["service"] == {
@@ -848,7 +856,8 @@ def test_the_service_account_may_do_nothing_else(kubectl: Path, release: Release
     assert denied.returncode != 0 and "Forbidden" in denied.stderr
 
 
-def _admission_review(kind: str, plural: str, old: Object | None, new: Object) -> Object:
+def _admission_review(kind: str, plural: str, old: Object | None, new: Object,
+                      user: str = "someone") -> Object:
     operation = "UPDATE" if old is not None else "CREATE"
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": str(uuid.uuid4()),
@@ -857,7 +866,7 @@ def _admission_review(kind: str, plural: str, old: Object | None, new: Object) -
         "requestKind": {"group": GROUP, "version": VERSION, "kind": kind},
         "requestResource": {"group": GROUP, "version": VERSION, "resource": plural},
         "name": new["metadata"]["name"], "namespace": "default", "operation": operation,
-        "userInfo": {"username": "someone", "groups": ["system:authenticated"]},
+        "userInfo": {"username": user, "groups": ["system:authenticated"]},
         "object": new, "oldObject": old, "dryRun": False,
         "options": {"apiVersion": "meta.k8s.io/v1", "kind": f"{operation.title()}Options"}}}
 
@@ -884,6 +893,7 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
         # A Secret in the lieutenant's namespace that is not labelled for agents.
         admin.core.create_namespaced_secret("default", client.V1Secret(
             metadata=client.V1ObjectMeta(name="x-unlabelled"), string_data={"K": "v"}))
+        delegate = "system:serviceaccount:default:reef-delegate-lead"
         profile_env = [{"name": "K", "valueFrom": {"secretKeyRef": {
             "namespace": "default", "name": "x-unlabelled", "key": "K"}}}]
         reviews = {
@@ -910,6 +920,13 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
                 {"metadata": meta, "spec": {"profileRef": {"name": "x"}}}),
             "/reefpolicy-is-the-only-one": _admission_review(
                 "ReefPolicy", "reefpolicies", None, {"metadata": meta, "spec": {}}),
+            # A delegated identity whose lieutenant does not exist may create nothing.
+            "/delegated-lieutenant-writes": _admission_review(
+                "Lieutenant", "lieutenants", None,
+                {"metadata": meta, "spec": {"parentRef": {"name": "lead"}}}, delegate),
+            "/delegated-vmnode-writes": _admission_review(
+                "VMNode", "vmnodes", None,
+                {"metadata": meta, "spec": {"parentRef": {"name": "lead"}}}, delegate),
         }
         expected = {"/lieutenant-tasks-are-kept": "cannot be removed from spec.tasks",
                     "/vmnode-vm-id-is-immutable": "cannot change",
@@ -918,7 +935,11 @@ def test_the_webhook_answers_where_the_chart_points_the_apiserver(
                         "reads Secrets only from the operator's namespace",
                     "/lieutenant-fits-the-policy": "model provider 'openai' is not allowed",
                     "/vmnode-fits-the-policy": "BootProfile 'x' is not allowed",
-                    "/reefpolicy-is-the-only-one": "already has ReefPolicy 'x-policy'"}
+                    "/reefpolicy-is-the-only-one": "already has ReefPolicy 'x-policy'",
+                    "/delegated-lieutenant-writes": "the agent of lieutenant lead has no "
+                                                    "delegation",
+                    "/delegated-vmnode-writes": "the agent of lieutenant lead has no "
+                                                "delegation"}
         for webhook in configuration["webhooks"]:
             service = webhook["clientConfig"]["service"]
             target = get(admin, "services", service["name"], service["namespace"])

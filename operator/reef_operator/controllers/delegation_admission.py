@@ -60,7 +60,8 @@ async def delegated_writes(body: kopf.Body, **kwargs: Any) -> None:
     old, new = dict(kwargs.get("old") or {}), dict(kwargs.get("new") or {})
     meta = body.get("metadata") or {}
     write = delegation.Write(
-        operation=str(kwargs.get("operation") or ""), kind=str(body.get("kind") or ""),
+        operation=str(kwargs.get("operation") or ""),
+        kind=str(getattr(kwargs.get("resource"), "kind", None) or body.get("kind") or ""),
         namespace=str(meta.get("namespace") or ""), name=str(meta.get("name") or ""),
         old=old, new=new)
     try:
