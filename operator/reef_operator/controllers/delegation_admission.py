@@ -81,7 +81,10 @@ async def delegated_writes(body: kopf.Body, **kwargs: Any) -> None:
 
 
 def register() -> None:
+    # persistent: kopf managing the configuration (REEF_WEBHOOK_MANAGED) removes the other
+    # webhooks when the operator stops; this one must stay, so a stopped operator leaves
+    # delegates refused rather than unchecked.
     for kind, plural in (("lieutenant", "lieutenants"), ("vmnode", "vmnodes")):
         kopf.on.validate(GROUP, VERSION, plural, operations=["CREATE", "UPDATE", "DELETE"],
-                         ignore_failures=False, id=f"{HANDLER_PREFIX}{kind}-writes")(
-            delegated_writes)
+                         ignore_failures=False, persistent=True,
+                         id=f"{HANDLER_PREFIX}{kind}-writes")(delegated_writes)
