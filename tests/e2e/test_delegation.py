@@ -70,6 +70,14 @@ SCRIPT = yaml.safe_dump({"tasks": [{
                 for command in STEPS[1:]),
               {"text": "Two workers started; the rest was refused."}]}]})
 
+@pytest.fixture(autouse=True)
+def label_removed_after(admin: Kube, namespace: str) -> Iterator[None]:
+    """The namespace leaves delegation before it is deleted: the delegates' webhook (which
+    stays when the operator stops) then no longer holds up the deletion of its objects."""
+    yield
+    admin.core.patch_namespace(namespace, {"metadata": {"labels": {LABEL_DELEGATION: None}}})
+
+
 @pytest.fixture(scope="module")
 def operator(control_plane: LocalControlPlane, local_root: Path, versim: VersSimulator,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:

@@ -28,6 +28,14 @@ WEBHOOK = True
 SCRIPT = "tasks: [{match: never, steps: [{text: unused}]}]"
 
 
+@pytest.fixture(autouse=True)
+def label_removed_after(admin: Kube, namespace: str) -> Iterator[None]:
+    """The namespace leaves delegation before it is deleted: the delegates' webhook (which
+    stays when the operator stops) then no longer holds up the deletion of its objects."""
+    yield
+    admin.core.patch_namespace(namespace, {"metadata": {"labels": {LABEL_DELEGATION: None}}})
+
+
 @pytest.fixture
 def unlabelled(admin: Kube) -> Iterator[str]:
     name = f"t-plain-{uuid.uuid4().hex[:6]}"
