@@ -1,5 +1,6 @@
 """What a delegating lieutenant's agent may write (api/delegation.py), and the webhook that
-asks it only in namespaces that enable delegation (controllers/delegation_admission.py)."""
+asks it only in namespaces that enable delegation (controllers/delegation_admission.py),
+and a child lieutenant owned by its parent (lieutenants/parent.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from reef_operator.api.delegation import Write
 from reef_operator.constants import LABEL_LIEUTENANT
 from reef_operator.controllers.delegation_admission import namespace_selectors
 from reef_operator.lieutenants.delegation import kubeconfig
+from reef_operator.lieutenants.parent import owners_with, parent_lieutenant
 
 CALLER = ("team-a", "lead")
 LEAD: dict[str, Any] = {"metadata": {"name": "lead", "namespace": "team-a"},
@@ -146,3 +148,14 @@ def test_the_kubeconfig_reads_its_token_from_the_file_and_holds_none() -> None:
     assert "tokenFile: /home/vm/.reef/kube/token" in text
     assert "namespace: team-a" in text and "server: https://10.0.0.1:6443" in text
     assert "token:" not in text
+
+
+def test_a_child_lieutenant_is_given_its_parent_as_owner_once() -> None:
+    assert parent_lieutenant({"parentRef": {"kind": "Lieutenant", "name": "lead"}}) == "lead"
+    assert parent_lieutenant({"parentRef": {"name": "lead"}}) is None     # a VMNode parent
+    assert parent_lieutenant({}) is None
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "c1"}
+    owners = owners_with([other], "lead", "u1")
+    assert owners == [other, {"apiVersion": "reef.vers.sh/v1alpha1", "kind": "Lieutenant",
+                              "name": "lead", "uid": "u1"}]
+    assert owners_with(owners, "lead", "u1") is None
