@@ -7,9 +7,11 @@ starts (or re-attaches to) pi, then consumes pi's event stream from
 something asks it to step out (pause, destroy, a dropped connection).
 
 The runner orchestrates rooms of one job each: node.py (the lieutenant's VMNode),
-inputs.py (what pi needs from the spec, Secrets and ConfigMaps), protocol.py (pi's
-event protocol and the task ledger it feeds), delivery.py (writing tasks into pi),
-phases.py (the phase and conditions of each situation) and status.py (writing it all).
+inputs.py (what pi needs from the spec, Secrets and ConfigMaps), delegation.py (the
+agent's Kubernetes identity, spec.delegation), parent.py (a child lieutenant owned by its
+parent), protocol.py (pi's event protocol and the task ledger it feeds), delivery.py
+(writing tasks into pi), phases.py (the phase and conditions of each situation) and
+status.py (writing it all).
 """
 
 from __future__ import annotations
@@ -182,6 +184,23 @@ class LieutenantRunner:
             await self.revoke_identity()
             raise
 
+    async def _delegate(self, shell: Shell) -> dict[str, str]:
+        """With spec.delegation: the agent's identity made and handed over on the VM, the pi
+        package beside it; the environment pi needs for them. Without: any identity left
+        from before revoked."""
+        if not delegation.wants_delegation(self.spec):
+            await self.revoke_identity()
+            return {}
+        self.identity = delegation.DelegateIdentity(self.rt.kube, self.body,
+                                                    self.rt.config.delegate_apiserver)
+        # Marked before it is made: a crash in between leaves it known, to revoke.
+        self.writer.marks["delegation"] = self.identity.account
+        await self.flush(force=True)
+        await self.ensure_identity()
+        env = await self.identity.hand_over(shell)
+        await delegation.install_tools(shell, self.rt.config.pi_package)
+        return env
+
     async def _destroyed(self, found: Mapping[str, Any] | None) -> float:
         await self.revoke_identity()
         released = found is None or (find_condition(found, "Ready").get("reason") == "Destroyed"
@@ -240,19 +259,8 @@ class LieutenantRunner:
                                             node_status.get("hostKeyFingerprint") or None)
         session_spec = await inputs.session_spec(
             self.rt.kube, self.namespace, self.name, self.spec, self.rt.config, vm_id)
-        if delegation.wants_delegation(self.spec):
-            self.identity = delegation.DelegateIdentity(self.rt.kube, self.body,
-                                                        self.rt.config.delegate_apiserver)
-            # Marked before it is made: a crash in between leaves it known, to revoke.
-            self.writer.marks["delegation"] = self.identity.account
-            await self.flush(force=True)
-            await self.ensure_identity()
-            session_spec = dataclasses.replace(session_spec, env={
-                **session_spec.env, **await self.identity.hand_over(shell)})
-            await delegation.install_tools(shell, self.rt.config.pi_package)
-        else:
-            await self.revoke_identity()
-        session = PiSession(shell, session_spec)
+        session = PiSession(shell, dataclasses.replace(session_spec, env={
+            **session_spec.env, **await self._delegate(shell)}))
         started = await session.start()
         info = self.writer.session
         # A session that was stopped on purpose (StopWhenDone) is started, not restarted.
