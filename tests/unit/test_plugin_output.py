@@ -109,3 +109,15 @@ def test_the_dashboard_answers_only_to_its_own_names() -> None:
     assert not dashboard.host_allowed("127.0.0.1:9999", "127.0.0.1", 8474)
     assert not dashboard.host_allowed("", "127.0.0.1", 8474)
     assert not dashboard.host_allowed("127.0.0.1.evil.example:8474", "127.0.0.1", 8474)
+
+
+def test_a_lieutenant_without_its_vmnode_yet_is_drawn_below_its_parent() -> None:
+    nodes = [_node("lead"), _node("w1", "lead")]
+    lieutenants: list[dict[str, Any]] = [
+        {"metadata": {"name": "lead", "namespace": "ns"}, "spec": {}},
+        {"metadata": {"name": "sub", "namespace": "ns"},
+         "spec": {"parentRef": {"kind": "Lieutenant", "name": "lead"}}}]
+    lines = fleet.tree(fleet.with_lieutenants_awaiting_a_vm(nodes, lieutenants))
+    assert lines[0].startswith("lead [Lieutenant]")
+    assert lines[1].startswith("├── w1 [Swarm]")
+    assert lines[2].startswith("└── sub [Lieutenant] no VM yet vm=-")

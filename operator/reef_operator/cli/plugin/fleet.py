@@ -65,6 +65,26 @@ def category_of(node: Mapping[str, Any]) -> str:
     return str((node.get("spec") or {}).get("category", "Agent"))
 
 
+def with_lieutenants_awaiting_a_vm(vmnodes: list[Obj], lieutenants: list[Obj]) -> list[Obj]:
+    """The VMNodes, and in the place its VMNode will take a row for each lieutenant that has
+    none yet (just created by its parent, waiting for room, stalled), so a lieutenant's
+    children are all below it from the start. A lieutenant's VMNode carries its name and
+    its parentRef."""
+    have = {(n["metadata"].get("namespace"), n["metadata"]["name"]) for n in vmnodes}
+    waiting: list[Obj] = []
+    for lieutenant in lieutenants:
+        meta, spec = lieutenant["metadata"], lieutenant.get("spec") or {}
+        if (meta.get("namespace"), meta["name"]) in have:
+            continue
+        node_spec: Obj = {"category": "Lieutenant", "state": "no VM yet"}
+        parent = (spec.get("parentRef") or {}).get("name")
+        if parent:
+            node_spec["parentRef"] = {"name": parent}
+        waiting.append({"metadata": {"name": meta["name"], "namespace": meta.get("namespace")},
+                        "spec": node_spec, "status": {}})
+    return vmnodes + waiting
+
+
 def state_of(node: Mapping[str, Any]) -> str:
     """The VM's state as the platform reports it, else the state asked for."""
     return str((node.get("status") or {}).get("vmState")

@@ -1,5 +1,6 @@
 """`kubectl reef tree [ROOT]`: the VMNode lineage, filtered by category, module or
-capability (a match keeps its ancestors, so each shown node stays in its place)."""
+capability (a match keeps its ancestors, so each shown node stays in its place). A
+lieutenant whose VMNode is not made yet is shown where it will be, below its parent."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(cluster: Cluster, args: argparse.Namespace) -> int:
-    nodes = cluster.items("vmnodes", all_namespaces=args.all_namespaces)
+    nodes = fleet.with_lieutenants_awaiting_a_vm(
+        cluster.items("vmnodes", all_namespaces=args.all_namespaces),
+        cluster.items("lieutenants", all_namespaces=args.all_namespaces))
     if args.root and not any(n["metadata"]["name"] == args.root for n in nodes):
         raise PluginError(f"vmnode {args.root!r} not found in namespace {cluster.namespace}")
     wanted = None
