@@ -1,4 +1,4 @@
--- Argo CD health check for reef.vers.sh Lieutenant, VMNode, BootProfile and ReefPolicy.
+-- Argo CD health check for reef.vers.sh Lieutenant, VMNode, BootProfile, ReefPolicy and VMPool.
 --
 -- The source of truth: `python -m reef_operator.render` copies this file into
 -- argocd-cm-patch.yaml under resource.customizations.health.reef.vers.sh_<Kind>, and

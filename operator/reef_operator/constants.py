@@ -29,10 +29,16 @@ LABEL_DELEGATION: Final = f"{GROUP}/delegation"
 DELEGATION_ENABLED: Final = "enabled"
 # Marks the ServiceAccount, Role, RoleBinding and token Secret of a delegating lieutenant.
 LABEL_DELEGATE_OF: Final = f"{GROUP}/delegate-of"
+# A warm member of a VMPool (the pool's name); and a node whose VM was taken from one.
+LABEL_POOL: Final = f"{GROUP}/pool"
+LABEL_FROM_POOL: Final = f"{GROUP}/from-pool"
 
 # When the node's current VM was first requested: written before the create is sent and
 # kept while the node has that VM (removed when the VM is released on purpose).
 ANNOTATION_VM_REQUESTED: Final = f"{GROUP}/vm-requested-at"
+# The uid of the VMNode that claimed a pool member (written with the member's
+# resourceVersion, so one claim wins); the member is inert from then on.
+ANNOTATION_CLAIMED_BY: Final = f"{GROUP}/claimed-by"
 ANNOTATION_PAUSED: Final = f"{GROUP}/paused"
 ANNOTATION_RECONCILE_REQUESTED_AT: Final = f"{GROUP}/reconcile-requested-at"
 

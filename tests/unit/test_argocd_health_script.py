@@ -26,7 +26,7 @@ def _obj(kind: str, *conditions: tuple[str, str, str], **status: Any) -> dict[st
 
 def test_every_kind_gets_the_same_script() -> None:
     scripts = installed_health_scripts()
-    assert set(scripts) == {"Lieutenant", "VMNode", "BootProfile", "ReefPolicy"}
+    assert set(scripts) == {"Lieutenant", "VMNode", "BootProfile", "ReefPolicy", "VMPool"}
     assert len(set(scripts.values())) == 1
 
 

@@ -31,6 +31,13 @@
 - apiGroups:
   - reef.vers.sh
   resources:
+  - vmpools
+  verbs:
+  - list
+  - watch
+- apiGroups:
+  - reef.vers.sh
+  resources:
   - reefpolicies
   verbs:
   - list
@@ -52,6 +59,7 @@
   - vmnodes/status
   - bootprofiles/status
   - reefpolicies/status
+  - vmpools/status
   verbs:
   - patch
 - apiGroups:
@@ -59,6 +67,7 @@
   resources:
   - lieutenants/finalizers
   - vmnodes/finalizers
+  - vmpools/finalizers
   verbs:
   - update
 - apiGroups:

@@ -147,6 +147,11 @@ VMNODE = KindConditions(
                       (("ProfileCurrent", "True"),
                        ("ProfileChanged", "False: recreate the node to apply the new "
                                           "profile"))),
+        ConditionType("Pooled", "The VM was taken from the VMPool spec.poolRef names "
+                      "(written only on nodes with a poolRef).",
+                      (("Claimed", "True: a warm member's VM, booted ahead"),
+                       ("PoolEmpty", "False: the pool had no ready member (or does not "
+                                     "exist): the node boots a VM of its own"))),
         ConditionType("Reconciling", f"{RECONCILING}: creating or booting the VM, or "
                       "retrying a platform error.", abnormal_true=True),
         ConditionType("Stalled", f"{STALLED}: a bad reference, a VM that is gone, dead or "
@@ -338,7 +343,29 @@ REEFPOLICY = KindConditions(
     ),
 )
 
+VMPOOL = KindConditions(
+    types=(
+        ConditionType("Ready", f"{READY}: minReady members are booted and unclaimed."),
+        ConditionType("Reconciling", f"{RECONCILING}: members are booting, or the pool "
+                      "waits for room to boot them.", abnormal_true=True),
+        ConditionType("Stalled", f"{STALLED}: the pool cannot boot members as written.",
+                      abnormal_true=True),
+    ),
+    summaries=(
+        Summary("Filled", True, False, False, "Healthy", "minReady members are ready"),
+        Summary("Filling", False, True, False, "Progressing",
+                "members are booting (after a claim, or replacing an unhealthy one)"),
+        Summary("QuotaExceeded", False, True, False, "Progressing",
+                "the namespace's ReefPolicy maxRunningVMs leaves no room for another "
+                "member; the pool boots it when there is room (warm members count)"),
+        Summary("ProfileNotFound", False, False, True, "Degraded",
+                "spec.profileRef names a BootProfile that does not exist"),
+        Summary("SizeInvalid", False, False, True, "Degraded",
+                "spec.minReady is over spec.maxSize"),
+    ),
+)
+
 BY_KIND: dict[str, KindConditions] = {
     "Lieutenant": LIEUTENANT, "VMNode": VMNODE, "BootProfile": BOOTPROFILE,
-    "ReefPolicy": REEFPOLICY,
+    "ReefPolicy": REEFPOLICY, "VMPool": VMPOOL,
 }

@@ -82,6 +82,12 @@ SPEC = obj(
             "BootProfile the lieutenant's VM is made from (default: the operator's default "
             "profile).", "BootProfile",
         ),
+        "poolRef": name_ref(
+            "VMPool (same namespace) whose warm VM the lieutenant takes instead of booting "
+            "one: its agent starts as soon as the claim lands. With no ready member it boots "
+            "a VM as usual (its VMNode says Pooled=False, PoolEmpty). The profile is the "
+            "pool's unless profileRef names another (then no member fits).", "VMPool",
+        ),
         "commitId": string(
             "Commit to boot from, overriding the profile's source: a commit a BootProfile "
             "names, or a checkpoint of a node in this namespace (else Stalled, "

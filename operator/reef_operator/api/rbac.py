@@ -28,10 +28,17 @@ CLUSTER_RULES: list[dict[str, Any]] = [
         "resources": ["lieutenants", "vmnodes"],
         "verbs": ["get", "create", "update", "delete"],
     },
-    {
+    {   # VMNodes: watched and patched; a pool's members are made and, when unhealthy or
+        # handed over, deleted (the rule above); a claim is a patch guarded by the
+        # member's resourceVersion.
         "apiGroups": [GROUP],
         "resources": ["vmnodes"],
         "verbs": ["list", "watch", "patch"],
+    },
+    {   # VMPools: watched (each pool's members are kept), their status written.
+        "apiGroups": [GROUP],
+        "resources": ["vmpools"],
+        "verbs": ["list", "watch"],
     },
     {   # ReefPolicies: watched (each namespace's defaults and limits), their status written.
         "apiGroups": [GROUP],
@@ -48,13 +55,14 @@ CLUSTER_RULES: list[dict[str, Any]] = [
     {
         "apiGroups": [GROUP],
         "resources": ["lieutenants/status", "vmnodes/status", "bootprofiles/status",
-                      "reefpolicies/status"],
+                      "reefpolicies/status", "vmpools/status"],
         "verbs": ["patch"],
     },
-    {   # ownerReferences with blockOwnerDeletion (a lieutenant's VMNode, a child VMNode) need
-        # this where the OwnerReferencesPermissionEnforcement admission plugin is on.
+    {   # ownerReferences with blockOwnerDeletion (a lieutenant's VMNode, a child VMNode, a
+        # pool's member) need this where the OwnerReferencesPermissionEnforcement admission
+        # plugin is on.
         "apiGroups": [GROUP],
-        "resources": ["lieutenants/finalizers", "vmnodes/finalizers"],
+        "resources": ["lieutenants/finalizers", "vmnodes/finalizers", "vmpools/finalizers"],
         "verbs": ["update"],
     },
     {   # Events for every transition and failure (kopf posts core/v1 Events).

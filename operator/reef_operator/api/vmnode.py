@@ -34,6 +34,12 @@ SPEC = obj(
         ),
         "profileRef": name_ref("BootProfile the VM is made and booted from.", "BootProfile"),
         "source": common.source("VM"),
+        "poolRef": name_ref(
+            "VMPool (same namespace) to take a warm VM from: a ready member's VM, booted "
+            "from the pool's profile, instead of booting one (the profile is the pool's "
+            "unless profileRef says otherwise; a pool with no ready member means a VM of "
+            "its own, condition Pooled=False PoolEmpty). Read when the node has no VM.",
+            "VMPool"),
         "resources": common.resources("node"),
         "parentRef": obj(
             "The VMNode that spawned this one. Deleting the parent deletes this node too.",

@@ -3,6 +3,6 @@
 Importing this package registers every handler with kopf.
 """
 
-from reef_operator.controllers import bootprofile, lieutenant, reefpolicy, startup, vmnode
+from reef_operator.controllers import bootprofile, lieutenant, reefpolicy, startup, vmnode, vmpool
 
-__all__ = ["bootprofile", "lieutenant", "reefpolicy", "startup", "vmnode"]
+__all__ = ["bootprofile", "lieutenant", "reefpolicy", "startup", "vmnode", "vmpool"]

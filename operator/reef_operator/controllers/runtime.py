@@ -41,6 +41,9 @@ class Runtime:
     policies: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     # The policies' daemons: their wake-ups, (namespace, name) -> event.
     policy_wakers: dict[Key, asyncio.Event] = field(default_factory=dict)
+    # VMPools as last seen by the watch, and their daemons' wake-ups; (namespace, name).
+    pools: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    pool_wakers: dict[Key, asyncio.Event] = field(default_factory=dict)
     # Agent starts in flight are bounded (REEF_MAX_AGENT_STARTS).
     agent_starts: StartGate = field(init=False)
 
@@ -84,6 +87,14 @@ class Runtime:
         for (policy_namespace, _), waker in list(self.policy_wakers.items()):
             if policy_namespace == namespace:
                 waker.set()
+
+    def pool(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.pools.get((namespace, name))
+
+    def wake_pool(self, key: Key) -> None:
+        waker = self.pool_wakers.get(key)
+        if waker is not None:
+            waker.set()
 
     def wake_lieutenants(self, namespace: str) -> None:
         for (lt_namespace, _), waker in list(self.lieutenant_wakers.items()):

@@ -19,6 +19,7 @@ from reef_operator.providers import factory
 from reef_operator.providers.base import Provider
 from reef_operator.providers.instrumented import InstrumentedProvider
 from reef_operator.vmnodes.fleet import Fleet
+from reef_operator.vmnodes.pooling import PoolClaims
 from reef_operator.vmnodes.profiles import ProfileBook
 from reef_operator.vmnodes.reconcile import VmNodeReconciler
 
@@ -81,4 +82,8 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         meta = body.get("metadata", {})
         rt.policies.setdefault(meta.get("namespace", ""), {})[meta.get("name", "")] = body
     reconciler.policy = rt.policy
+    for body in await kube.list_all("vmpools"):
+        meta = body.get("metadata", {})
+        rt.pools[(meta.get("namespace", ""), meta.get("name", ""))] = body
+    reconciler.pool_claims = PoolClaims(kube, rt.vmnode_bodies, rt.pool)
     runtime.install(rt)

@@ -10,7 +10,13 @@ from typing import Any
 import kopf
 
 from reef_operator import fairshare, metrics
-from reef_operator.constants import ANNOTATION_VM_REQUESTED, GROUP, VERSION
+from reef_operator.constants import (
+    ANNOTATION_CLAIMED_BY,
+    ANNOTATION_VM_REQUESTED,
+    GROUP,
+    LABEL_POOL,
+    VERSION,
+)
 from reef_operator.controllers import daemon, runtime
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
 from reef_operator.providers.base import VmRequest
@@ -39,6 +45,9 @@ async def vmnode_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> Non
         if before is None or (before.state, before.parent) != (after.state, after.parent):
             rt.wake_subtree(*key)
     rt.wake_policies(key[0])            # its runningVMs may have changed (rate-limited)
+    pool = (body.metadata.labels or {}).get(LABEL_POOL)
+    if pool:
+        rt.wake_pool((key[0], pool))    # one of its members changed: count again
     if occupied and not rt.fleet.occupies(key):
         rt.wake_quota_waiters(key[0])   # a running VM paused or went: room for another
 
@@ -120,6 +129,8 @@ async def _release_vm(body: kopf.Body, retry: int) -> None:
             # here: a VM this node adopted carries its labels by now).
             verdict = judge(vm_id, observed.owner, meta.namespace or "", meta.uid or "", ())
             if observed.state != "gone" and verdict.outcome != "mine":
+                if ANNOTATION_CLAIMED_BY in meta.annotations:
+                    return   # a pool member whose VM was handed to its claimer
                 runtime.post_event(body, "Warning", "VMOwnedElsewhere",
                                    f"released nothing: {verdict.message}")
                 return

@@ -54,6 +54,19 @@ class KubeApi:
         await asyncio.to_thread(self.custom.patch_namespaced_custom_object,
                                 GROUP, VERSION, namespace, plural, name, {"metadata": metadata})
 
+    async def patch_guarded(self, plural: str, namespace: str, name: str,
+                            patch: dict[str, Any]) -> bool:
+        """A merge patch carrying metadata.resourceVersion: False when the object changed
+        since that version was read (409) or is gone (404), so the write did not land."""
+        try:
+            await asyncio.to_thread(self.custom.patch_namespaced_custom_object,
+                                    GROUP, VERSION, namespace, plural, name, patch)
+        except ApiException as error:
+            if error.status in (404, 409):
+                return False
+            raise
+        return True
+
     async def create_object(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
         """Create a namespaced object; False when one of that name already exists."""
         try:

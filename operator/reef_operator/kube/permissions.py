@@ -53,6 +53,12 @@ USED: Final[frozenset[Permission]] = frozenset({
     # (what the namespace uses, from memory and from the namespace's TaskRecords, listed).
     *_each(GROUP, ("reefpolicies",), ("list", "watch")),
     (GROUP, "reefpolicies/status", "patch"),
+    # controllers/vmpool.py: each namespace's VMPools, watched, their status written; the
+    # members made (vmnodes create, below), an unhealthy one deleted; vmnodes/pooling.py:
+    # a claimed member deleted once its VM is handed over (the claim itself is a patch).
+    *_each(GROUP, ("vmpools",), ("list", "watch")),
+    (GROUP, "vmpools/status", "patch"),
+    (GROUP, "vmnodes", "delete"),
     # lieutenants/runner.py: a Destroyed lieutenant deletes itself once its
     # ttlSecondsAfterDestroyed is over.
     (GROUP, "lieutenants", "delete"),
@@ -65,7 +71,9 @@ USED: Final[frozenset[Permission]] = frozenset({
     *_each(GROUP, ("lieutenants/status", "vmnodes/status", "bootprofiles/status"), ("patch",)),
     # lieutenants/node.py and vmnodes/lineage.py set ownerReferences with blockOwnerDeletion,
     # which the OwnerReferencesPermissionEnforcement admission plugin checks as this.
-    *_each(GROUP, ("lieutenants/finalizers", "vmnodes/finalizers"), ("update",)),
+    # A pool member is owned by its VMPool the same way.
+    *_each(GROUP, ("lieutenants/finalizers", "vmnodes/finalizers", "vmpools/finalizers"),
+           ("update",)),
     # controllers/runtime.py post_event → kopf.event: core/v1 Events.
     ("", "events", "create"),
     *IN_SERVED_NAMESPACES,

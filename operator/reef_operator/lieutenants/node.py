@@ -44,6 +44,9 @@ def node_spec(spec: Mapping[str, Any], state: str) -> dict[str, Any]:
     profile = (spec.get("profileRef") or {}).get("name")
     if profile:
         wanted["profileRef"] = {"name": profile}
+    pool = (spec.get("poolRef") or {}).get("name")
+    if pool:
+        wanted["poolRef"] = {"name": pool}
     if spec.get("commitId"):
         wanted["source"] = {"commitId": spec["commitId"]}
     parent = (spec.get("parentRef") or {}).get("name")

@@ -18,7 +18,7 @@ from reef_operator.constants import GROUP
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HEALTH_LUA = "manifests/argocd/health.lua"
 CM_PATCH = "manifests/argocd/argocd-cm-patch.yaml"
-KINDS = ("Lieutenant", "VMNode", "BootProfile", "ReefPolicy")
+KINDS = ("Lieutenant", "VMNode", "BootProfile", "ReefPolicy", "VMPool")
 
 # Status fields written often (streamed output about once a second, heartbeats): Argo CD
 # need not refresh the Application for them. It still re-evaluates health on every update,

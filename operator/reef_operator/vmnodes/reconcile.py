@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from reef_operator.api import reefpolicy
-from reef_operator.constants import ANNOTATION_VM_REQUESTED, FINALIZER
+from reef_operator.constants import ANNOTATION_CLAIMED_BY, ANNOTATION_VM_REQUESTED, FINALIZER
 from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import (
     Condition,
@@ -47,6 +47,7 @@ from reef_operator.vmnodes.fleet import Fleet, LineageError
 from reef_operator.vmnodes.heartbeat import HeartbeatPolicy
 from reef_operator.vmnodes.lineage import lineage_labels, lineage_patch
 from reef_operator.vmnodes.ownership import judge
+from reef_operator.vmnodes.pooling import Outcome, PoolClaims, owner_lieutenant, wants_pool
 from reef_operator.vmnodes.profiles import ProfileBook, ProfileView
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ class VmNodeReconciler:
         self._waiting: set[tuple[str, str]] = set()
         # The namespace's ReefPolicy as the watch last saw it (set by the runtime).
         self.policy: Callable[[str], Mapping[str, Any] | None] = lambda namespace: None
+        # Warm VMs of the namespace's VMPools (the runtime gives it the watch's picture).
+        self.pool_claims = PoolClaims(kube, {}, lambda namespace, name: None)
 
     def forget(self, namespace: str, name: str) -> None:
         """The node is gone: drop what memory holds for it."""
@@ -144,6 +147,9 @@ class VmNodeReconciler:
     async def _pass(self, body: Mapping[str, Any]) -> float:
         meta = body.get("metadata", {})
         if meta.get("deletionTimestamp") or reconciliation_paused(meta):
+            return IDLE
+        if ANNOTATION_CLAIMED_BY in (meta.get("annotations") or {}):
+            await self.pool_claims.settle_member(body)   # a pool member, taken by a claim
             return IDLE
         current = copy.deepcopy(dict(body.get("status") or {}))
         work = Pass(body, copy.deepcopy(current))
@@ -190,10 +196,16 @@ class VmNodeReconciler:
             if refusal:
                 self._invalid(work, "CommitNotAllowed", refusal)
                 return IDLE
-            if not self._policy_allows(work, profile):
-                return IDLE
-            vm_id = await self._create(work, provider, profile, metadata_patch)
-            metadata_patch = {}
+            taken = await self._from_pool(work, provider, profile)
+            if taken is not None and taken.kind == "again":
+                return BOOT_POLL
+            if taken is not None and taken.kind == "claimed":
+                vm_id = taken.vm_id
+            else:
+                if not self._policy_allows(work, profile):
+                    return IDLE
+                vm_id = await self._create(work, provider, profile, metadata_patch)
+                metadata_patch = {}
         if metadata_patch:
             await self.kube.patch_metadata(PLURAL, work.namespace, work.name, metadata_patch)
 
@@ -260,7 +272,9 @@ class VmNodeReconciler:
 
     # -- steps --------------------------------------------------------------------------
     def _profile(self, work: Pass, status: dict[str, Any]) -> ProfileView | None:
-        name = (work.spec.get("profileRef") or {}).get("name") or self.default_profile
+        pool = (work.spec.get("poolRef") or {}).get("name")
+        name = (work.spec.get("profileRef") or {}).get("name") or \
+            (pool and self.pool_claims.profile_of(work.namespace, pool)) or self.default_profile
         profile = self.profiles.get(name)
         if profile is None:
             self._invalid(work, "ProfileNotFound",
@@ -281,6 +295,33 @@ class VmNodeReconciler:
                           "operator is not configured for (for Vers: set VERS_API_KEY)")
             return None
         return profile
+
+    async def _from_pool(self, work: Pass, provider: Provider,
+                         profile: ProfileView) -> Outcome | None:
+        """A warm VM from the node's VMPool (vmnodes/pooling.py), said in the Pooled
+        condition and an Event on the node and its lieutenant; None: the node does not
+        claim (no poolRef, a VM of its own asked for already, or a profile the namespace's
+        ReefPolicy refuses, which the cold path reports)."""
+        pool = wants_pool(work.body)
+        resources = work.spec.get("resources") or profile.resources
+        if not pool or reefpolicy.profile_problems(self.policy(work.namespace), profile.name,
+                                                   resources):
+            return None
+        outcome = await self.pool_claims.take(work.body, pool, profile.name, provider,
+                                              self._request(work, profile, None))
+        if outcome.kind == "again":
+            self._summarize(work, "Booting", outcome.message, reconciling=True)
+            return outcome
+        claimed = outcome.kind == "claimed"
+        reason = "Claimed" if claimed else "PoolEmpty"
+        work.condition("Pooled", claimed, reason, outcome.message)
+        work.status.update(outcome.status or {})
+        before = find_condition(work.body, "Pooled")
+        if (before.get("reason"), before.get("message")) != (reason, outcome.message):
+            for body in (work.body, owner_lieutenant(work.body)):
+                if body is not None:
+                    self.post_event(body, "Normal", reason, outcome.message)
+        return outcome
 
     def _policy_allows(self, work: Pass, profile: ProfileView) -> bool:
         """The namespace's ReefPolicy, asked before a VM is created or resumed: a profile or
@@ -315,11 +356,16 @@ class VmNodeReconciler:
         labels, the finalizer, the vm-requested-at mark (a lookup before the first
         create costs one platform call; a create is about to be sent anyway).
         """
-        requested = now_iso()
-        self.fresh_requests.add((namespace, name, requested))
-        metadata: dict[str, Any] = {"finalizers": [FINALIZER],
-                                    "annotations": {ANNOTATION_VM_REQUESTED: requested}}
+        metadata: dict[str, Any] = {"finalizers": [FINALIZER]}
+        # A node that takes a warm VM from a pool asks for one of its own only when the
+        # pool has none (vmnodes/pooling.py): it is marked then.
+        if not (spec.get("poolRef") or {}).get("name"):
+            requested = now_iso()
+            self.fresh_requests.add((namespace, name, requested))
+            metadata["annotations"] = {ANNOTATION_VM_REQUESTED: requested}
+        pool = (spec.get("poolRef") or {}).get("name")
         profile = self.profiles.get((spec.get("profileRef") or {}).get("name")
+                                    or (pool and self.pool_claims.profile_of(namespace, pool))
                                     or self.default_profile)
         parent = (spec.get("parentRef") or {}).get("name")
         try:
