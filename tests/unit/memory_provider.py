@@ -137,10 +137,32 @@ class MemoryProvider:
 
 @dataclass
 class MemoryKube:
-    """The two writes the reconciler makes, applied to one object and journaled."""
+    """The writes the reconciler makes, applied to one object and journaled; `others` are
+    the other VMNodes (a pool's members) for the guarded claim and deletes."""
 
     journal: Journal
     body: dict[str, Any]
+    others: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def patch_guarded(self, plural: str, namespace: str, name: str,
+                            patch: Mapping[str, Any]) -> bool:
+        """As the apiserver: refused unless the resourceVersion is the object's current."""
+        self.journal.append(("patch_guarded", name))
+        target = self.others.get(name)
+        meta = dict(patch["metadata"])
+        if target is None or \
+                target["metadata"].get("resourceVersion") != meta.pop("resourceVersion"):
+            return False
+        target["metadata"]["annotations"] = {**(target["metadata"].get("annotations") or {}),
+                                             **meta.get("annotations", {})}
+        target["metadata"]["ownerReferences"] = meta["ownerReferences"]
+        target["metadata"]["resourceVersion"] = \
+            str(int(target["metadata"]["resourceVersion"]) + 1)
+        return True
+
+    async def delete_object(self, plural: str, namespace: str, name: str) -> None:
+        self.journal.append(("delete_object", name))
+        self.others.pop(name, None)
 
     async def patch_metadata(self, plural: str, namespace: str, name: str,
                              patch: Mapping[str, Any]) -> None:
