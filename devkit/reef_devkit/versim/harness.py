@@ -79,6 +79,11 @@ class VersSimulator:
     def vm_action(self, vm_id: str, action: str) -> None:
         self._control.post(f"/_sim/vms/{vm_id}/{action}").raise_for_status()
 
+    def delete_vm(self, vm_id: str) -> None:
+        """Delete the VM through the platform's API, as someone other than the operator
+        would (behind its back)."""
+        self._control.delete(f"/api/v1/vm/{vm_id}").raise_for_status()
+
     def cut_ssh(self, vm_id: str) -> int:
         """Kill the VM's sshd session processes: every SSH connection to it drops at once,
         as on a network cut (its sshd keeps listening). Returns how many were cut."""
