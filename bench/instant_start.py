@@ -1,0 +1,193 @@
+"""What a warm pool buys: create-to-Idle of a lieutenant, booted cold and taken from a
+VMPool, on the Vers simulator with a boot delay (a real VM takes seconds to boot).
+
+Real control plane, the operator, the real pi on Vers simulator VMs, the scripted model.
+Create-to-Idle is the time from the Lieutenant's create to its status saying Idle (its
+VM runs, pi answered the handshake, it takes tasks), over RUNS lieutenants made one
+after the other (p50, p95):
+  - cold: each boots its own VM (BOOT_DELAY seconds on the platform, then the profile's
+    boot script);
+  - pool: each names a VMPool of POOL_SIZE members in spec.poolRef and takes a member
+    booted ahead (the pool is refilled before the next lieutenant; refills are not timed).
+
+    .venv/bin/python -m bench.instant_start [--runs N] [--boot-delay SECONDS]
+        [--pool-size N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from bench.errors import BenchError
+from bench.long_session import nearest_rank
+from reef_devkit.controlplane import LocalControlPlane
+from reef_devkit.operator_process import OperatorProcess, simulator_env
+from reef_devkit.scripted_model.harness import ScriptedModel
+from reef_devkit.versim.harness import VersSimulator
+from reef_operator.constants import GROUP, VERSION
+
+NAMESPACE = "bench"
+PROFILE = "bench-vers"
+POOL = "warm"
+TARGET = 5.0                  # the pool should be at least this many times faster
+WAIT_SECONDS = 180            # a step not done in this long fails the run
+SCRIPT = """
+tasks: []
+"""
+
+
+@dataclass
+class Figures:
+    runs: int
+    boot_delay: float
+    pool_size: int
+    cold: list[float] = field(default_factory=list)
+    pool: list[float] = field(default_factory=list)
+    cold_p50: float = 0.0
+    cold_p95: float = 0.0
+    pool_p50: float = 0.0
+    pool_p95: float = 0.0
+    speedup_p50: float = 0.0
+
+
+class StartBench:
+    """One control plane, simulator, scripted model and operator for every measurement."""
+
+    def __init__(self, work: Path, boot_delay: float) -> None:
+        self.plane = LocalControlPlane(work / "cp", log=lambda m: print(m, file=sys.stderr))
+        self.plane.up()
+        self.versim = VersSimulator(work / "versim", boot_delay=boot_delay)
+        self.model = ScriptedModel(SCRIPT, work / "model")
+        self.operator = OperatorProcess(self.plane.operator_kubeconfig, work / "operator.log",
+                                        {**simulator_env(self.versim),
+                                         "REEF_LOCAL_ROOT": str(work / "vms")})
+        configuration = client.Configuration()
+        config.load_kube_config(str(self.plane.kubeconfig), client_configuration=configuration)
+        api_client = client.ApiClient(configuration)
+        self.custom = client.CustomObjectsApi(api_client)
+        core = client.CoreV1Api(api_client)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+        core.create_namespaced_config_map(NAMESPACE, client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="models"),
+            data={"models.json": self.model.models_json()}))
+        self.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile",
+            "metadata": {"name": PROFILE},
+            "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
+        self.operator.start()
+
+    def close(self) -> None:
+        self.operator.stop()
+        self.model.stop()
+        self.versim.stop()
+        self.plane.down()
+
+    def until(self, check: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.05)
+        raise BenchError(f"timed out waiting for {what}; the operator's log ends:\n"
+                         f"{self.operator.log_tail(40)}")
+
+    def get(self, plural: str, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.custom.get_namespaced_custom_object(  # type: ignore[assignment]
+            GROUP, VERSION, NAMESPACE, plural, name)
+        return found
+
+    def create_to_idle(self, name: str, **spec: Any) -> float:
+        """Seconds from the Lieutenant's create to its status saying Idle; then it goes."""
+        started = time.monotonic()
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "lieutenants", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": name},
+            "spec": {"role": "bench", "profileRef": {"name": PROFILE},
+                     "model": {"provider": "scripted", "id": "scripted-1"},
+                     "providersConfigMapRef": {"name": "models"}, "tasks": [], **spec}})
+        self.until(lambda: (self.get("lieutenants", name).get("status") or {}).get("phase")
+                   == "Idle", f"{name} Idle")
+        elapsed = time.monotonic() - started
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "lieutenants",
+                                                    name)
+        return elapsed
+
+    def pool_ready(self, count: int) -> bool:
+        try:
+            status = self.get("vmpools", POOL).get("status") or {}
+        except client.ApiException:
+            return False
+        return int(status.get("ready") or 0) >= count
+
+    def measure(self, figures: Figures) -> None:
+        figures.cold = [self.create_to_idle(f"cold{n}") for n in range(figures.runs)]
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "vmpools", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "VMPool", "metadata": {"name": POOL},
+            "spec": {"profileRef": {"name": PROFILE}, "minReady": figures.pool_size,
+                     "maxSize": figures.pool_size}})
+        for n in range(figures.runs):
+            self.until(lambda: self.pool_ready(figures.pool_size), "the pool filled")
+            figures.pool.append(self.create_to_idle(f"warm{n}", poolRef={"name": POOL}))
+            pooled = self.get("vmnodes", f"warm{n}")
+            if not any(c.get("type") == "Pooled" and c.get("status") == "True"
+                       for c in (pooled.get("status") or {}).get("conditions") or []):
+                raise BenchError(f"warm{n} did not take a VM from the pool")
+        figures.cold_p50, figures.cold_p95 = statistics.median(figures.cold), \
+            nearest_rank(figures.cold, 0.95)
+        figures.pool_p50, figures.pool_p95 = statistics.median(figures.pool), \
+            nearest_rank(figures.pool, 0.95)
+        figures.speedup_p50 = figures.cold_p50 / figures.pool_p50
+
+
+def measure(runs: int, boot_delay: float, pool_size: int) -> Figures:
+    work = Path(tempfile.mkdtemp(prefix="reef-is-"))
+    bench = StartBench(work, boot_delay)
+    figures = Figures(runs, boot_delay, pool_size)
+    try:
+        bench.measure(figures)
+        return figures
+    finally:
+        bench.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.instant_start")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--boot-delay", type=float, default=10.0,
+                        help="seconds the simulator takes to boot a VM (default %(default)s)")
+    parser.add_argument("--pool-size", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        figures = measure(args.runs, args.boot_delay, args.pool_size)
+    except BenchError as error:
+        print(f"bench.instant_start: {error}", file=sys.stderr)
+        return 1
+    print(f"create→Idle, simulator boot delay {figures.boot_delay:.1f}s, "
+          f"{figures.runs} lieutenants each")
+    print(f"  {'':<22}{'p50':>8}{'p95':>8}")
+    print(f"  {'cold (own VM)':<22}{figures.cold_p50:>7.2f}s{figures.cold_p95:>7.2f}s")
+    print(f"  {f'warm pool of {figures.pool_size}':<22}"
+          f"{figures.pool_p50:>7.2f}s{figures.pool_p95:>7.2f}s")
+    verdict = "met" if figures.speedup_p50 >= TARGET else "NOT met"
+    print(f"  pool is {figures.speedup_p50:.1f}× faster at p50 (target ≥ {TARGET:.0f}×: "
+          f"{verdict})")
+    if args.json:
+        args.json.write_text(json.dumps(asdict(figures), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
