@@ -12,7 +12,6 @@ real pi, the scripted model.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,7 +89,7 @@ def pool_status(admin: Kube, namespace: str) -> dict[str, Any]:
 
 def members(admin: Kube, namespace: str) -> list[dict[str, Any]]:
     """The pool's members: unclaimed, not being deleted."""
-    found = admin.custom.list_namespaced_custom_object(
+    found: list[dict[str, Any]] = admin.custom.list_namespaced_custom_object(  # type: ignore[index]
         GROUP, VERSION, namespace, "vmnodes", label_selector=f"{LABEL_POOL}={POOL}")["items"]
     return [m for m in found if not m["metadata"].get("deletionTimestamp") and
             ANNOTATION_CLAIMED_BY not in (m["metadata"].get("annotations") or {})]

@@ -79,7 +79,7 @@ def test_sigkills_during_claims_change_nothing(
     operator.start()
 
     def nodes() -> list[dict[str, Any]]:
-        return list(admin.custom.list_namespaced_custom_object(
+        return list(admin.custom.list_namespaced_custom_object(  # type: ignore[index]
             GROUP, VERSION, namespace, "vmnodes")["items"])
 
     def claim_landed() -> bool:

@@ -37,7 +37,7 @@ from tests.unit.memory_provider import Journal, MemoryKube, MemoryProvider, Memo
 from tests.unit.test_vmnode_reconcile import Node
 
 NOW = datetime.datetime(2026, 12, 2, 8, 0, tzinfo=datetime.UTC)
-POOL = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "VMPool",
+POOL: dict[str, Any] = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "VMPool",
         "metadata": {"name": "warm", "namespace": "team-a", "uid": "uid-pool", "generation": 1},
         "spec": {"profileRef": {"name": "agent"}, "minReady": 3, "maxSize": 5}}
 
@@ -118,12 +118,14 @@ def test_a_claimed_member_goes_once_its_claimer_holds_the_vm_or_is_gone() -> Non
     assert handed_over(body, None)
 
 
-def test_a_node_claims_only_when_it_never_asked_for_a_vm_of_its_own() -> None:
+def test_a_node_claims_only_without_a_vm_or_a_source_of_its_own() -> None:
     pooled = {"metadata": {}, "spec": {"poolRef": {"name": "warm"}}}
     assert wants_pool(pooled) == "warm"
     assert wants_pool({"metadata": {"annotations": {ANNOTATION_VM_REQUESTED: "t"}},
                        "spec": {"poolRef": {"name": "warm"}}}) == ""
     assert wants_pool({"metadata": {}, "spec": {}}) == ""
+    assert wants_pool({"metadata": {}, "spec": {"poolRef": {"name": "warm"},
+                                               "source": {"commitId": "c0ffee"}}}) == ""
 
 
 # -- one pool pass -------------------------------------------------------------------------
@@ -358,3 +360,19 @@ async def test_a_pooled_node_whose_member_turns_out_dead_waits_a_moment_and_clai
     assert await node.reconcile() == BOOT_POLL
     assert "create" not in node.calls() and "m0" not in node.kube.others
     assert node.summary()[3] == "Booting"
+
+
+# -- admission ------------------------------------------------------------------------------
+def test_admission_judges_a_pooled_object_by_its_pools_profile() -> None:
+    from types import SimpleNamespace
+
+    from reef_operator.controllers.policy_admission import _default_profile
+
+    rt: Any = SimpleNamespace(config=SimpleNamespace(default_profile="default"),
+                              pool=lambda ns, name: POOL if (ns, name) == ("team-a", "warm")
+                              else None)
+    pooled = {"metadata": {"namespace": "team-a"}, "spec": {"poolRef": {"name": "warm"}}}
+    assert _default_profile(rt, pooled) == "agent"
+    assert _default_profile(rt, {"metadata": {"namespace": "team-a"},
+                                 "spec": {"poolRef": {"name": "nope"}}}) == "default"
+    assert _default_profile(rt, {"metadata": {"namespace": "team-a"}, "spec": {}}) == "default"

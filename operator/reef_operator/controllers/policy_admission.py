@@ -2,8 +2,8 @@
 
 - A second ReefPolicy in a namespace is refused.
 - A Lieutenant create over limits.maxLieutenants is refused.
-- A Lieutenant or VMNode whose BootProfile (spec.profileRef, or the operator's default
-  profile) is not in limits.allowedProfiles, or whose VM would be larger than
+- A Lieutenant or VMNode whose BootProfile (spec.profileRef, else its VMPool's, else the
+  operator's default profile) is not in limits.allowedProfiles, or whose VM would be larger than
   limits.maxVCPUPerVM / maxMemoryMiBPerVM, is refused.
 - A Lieutenant whose model provider (spec.model.provider, or the operator's default) is
   not in limits.allowedModelProviders is refused.
@@ -81,6 +81,15 @@ def _namespace(body: Mapping[str, Any]) -> str:
     return str((body.get("metadata") or {}).get("namespace") or "")
 
 
+def _default_profile(rt: runtime.Runtime, body: Mapping[str, Any]) -> str:
+    """The profile an object without spec.profileRef boots: its VMPool's, if it names one
+    the operator knows, else the operator's default."""
+    pool = (_spec(body).get("poolRef") or {}).get("name")
+    found = rt.pool(_namespace(body), pool) if pool else None
+    return str(((found or {}).get("spec") or {}).get("profileRef", {}).get("name")
+               or rt.config.default_profile)
+
+
 def _resources_of(rt: runtime.Runtime) -> Resources:
     def resources(name: str) -> Mapping[str, Any] | None:
         profile = rt.profiles.get(name)
@@ -99,7 +108,7 @@ def lieutenant_fits_the_policy(body: kopf.Body, **kwargs: Any) -> None:
     namespace = _namespace(new)
     _refuse(lieutenant_problems(
         old, new, rt.policy(namespace), rt.lieutenants_in(namespace),
-        default_profile=rt.config.default_profile,
+        default_profile=_default_profile(rt, new),
         default_provider=rt.config.default_model_provider, resources_of=_resources_of(rt)))
 
 
@@ -107,7 +116,7 @@ def vmnode_fits_the_policy(body: kopf.Body, **kwargs: Any) -> None:
     rt = runtime.current()
     old, new = kwargs.get("old") or {}, kwargs.get("new") or body
     _refuse(vmnode_problems(old, new, rt.policy(_namespace(new)),
-                            default_profile=rt.config.default_profile,
+                            default_profile=_default_profile(rt, new),
                             resources_of=_resources_of(rt)))
 
 

@@ -58,9 +58,11 @@ class Outcome:
 
 
 def wants_pool(body: Mapping[str, Any]) -> str:
-    """The pool the node would claim from now ("" when it would not)."""
+    """The pool the node would claim from now ("" when it would not): not once it asked
+    for a VM of its own, nor when it boots from a source of its own (a commit, a fork),
+    which no member booted from."""
     meta, spec = body.get("metadata") or {}, body.get("spec") or {}
-    if ANNOTATION_VM_REQUESTED in (meta.get("annotations") or {}):
+    if ANNOTATION_VM_REQUESTED in (meta.get("annotations") or {}) or spec.get("source"):
         return ""
     return str((spec.get("poolRef") or {}).get("name") or "")
 
