@@ -87,6 +87,7 @@ class StartBench:
             "metadata": {"name": PROFILE},
             "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
         self.operator.start()
+        self.pooled: dict[str, dict[str, Any]] = {}   # each lieutenant's node's Pooled
 
     def close(self) -> None:
         self.operator.stop()
@@ -119,6 +120,9 @@ class StartBench:
         self.until(lambda: (self.get("lieutenants", name).get("status") or {}).get("phase")
                    == "Idle", f"{name} Idle")
         elapsed = time.monotonic() - started
+        self.pooled[name] = next(
+            (c for c in (self.get("vmnodes", name).get("status") or {}).get("conditions") or []
+             if c.get("type") == "Pooled"), {})
         self.custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "lieutenants",
                                                     name)
         return elapsed
@@ -139,10 +143,10 @@ class StartBench:
         for n in range(figures.runs):
             self.until(lambda: self.pool_ready(figures.pool_size), "the pool filled")
             figures.pool.append(self.create_to_idle(f"warm{n}", poolRef={"name": POOL}))
-            pooled = self.get("vmnodes", f"warm{n}")
-            if not any(c.get("type") == "Pooled" and c.get("status") == "True"
-                       for c in (pooled.get("status") or {}).get("conditions") or []):
-                raise BenchError(f"warm{n} did not take a VM from the pool")
+            if self.pooled[f"warm{n}"].get("status") != "True":
+                raise BenchError(f"warm{n} did not take a VM from the pool: "
+                                 f"{self.pooled[f'warm{n}'].get('message')}\n"
+                                 f"{self.operator.log_tail(60)}")
         figures.cold_p50, figures.cold_p95 = statistics.median(figures.cold), \
             nearest_rank(figures.cold, 0.95)
         figures.pool_p50, figures.pool_p95 = statistics.median(figures.pool), \
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {f'warm pool of {figures.pool_size}':<22}"
           f"{figures.pool_p50:>7.2f}s{figures.pool_p95:>7.2f}s")
     verdict = "met" if figures.speedup_p50 >= TARGET else "NOT met"
-    print(f"  pool is {figures.speedup_p50:.1f}× faster at p50 (target ≥ {TARGET:.0f}×: "
+    print(f"  pool is {figures.speedup_p50:.1f}x faster at p50 (target >= {TARGET:.0f}x: "
           f"{verdict})")
     if args.json:
         args.json.write_text(json.dumps(asdict(figures), indent=2))
