@@ -7,11 +7,12 @@ VM runs, pi answered the handshake, it takes tasks), over RUNS lieutenants made 
 after the other (p50, p95):
   - cold: each boots its own VM (BOOT_DELAY seconds on the platform, then the profile's
     boot script);
-  - pool: each names a VMPool of POOL_SIZE members in spec.poolRef and takes a member
-    booted ahead (the pool is refilled before the next lieutenant; refills are not timed).
+  - pool: each names a VMPool in spec.poolRef and takes a member booted ahead. The pool
+    is filled with RUNS members first, then told to boot no more (minReady 0): the
+    simulator's VMs are processes on this machine, so a refill booting beside a measured
+    start would take its CPU, where a platform's VMs boot elsewhere.
 
-    .venv/bin/python -m bench.instant_start [--runs N] [--boot-delay SECONDS]
-        [--pool-size N] [--json PATH]
+    .venv/bin/python -m bench.instant_start [--runs N] [--boot-delay SECONDS] [--json PATH]
 """
 
 from __future__ import annotations
@@ -120,12 +121,18 @@ class StartBench:
         self.until(lambda: (self.get("lieutenants", name).get("status") or {}).get("phase")
                    == "Idle", f"{name} Idle")
         elapsed = time.monotonic() - started
-        self.pooled[name] = next(
-            (c for c in (self.get("vmnodes", name).get("status") or {}).get("conditions") or []
-             if c.get("type") == "Pooled"), {})
+        if spec.get("poolRef"):
+            # The node's pass that took the VM writes Pooled when it ends, which may be
+            # after pi answered: the handover itself wrote the VM into its status first.
+            self.until(lambda: bool(self._pooled(name)), f"{name}'s node says Pooled")
+            self.pooled[name] = self._pooled(name)
         self.custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "lieutenants",
                                                     name)
         return elapsed
+
+    def _pooled(self, name: str) -> dict[str, Any]:
+        conditions = (self.get("vmnodes", name).get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c.get("type") == "Pooled"), {})
 
     def pool_ready(self, count: int) -> bool:
         try:
@@ -140,8 +147,10 @@ class StartBench:
             "apiVersion": f"{GROUP}/{VERSION}", "kind": "VMPool", "metadata": {"name": POOL},
             "spec": {"profileRef": {"name": PROFILE}, "minReady": figures.pool_size,
                      "maxSize": figures.pool_size}})
+        self.until(lambda: self.pool_ready(figures.pool_size), "the pool filled")
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "vmpools", POOL,
+                                                   {"spec": {"minReady": 0}})
         for n in range(figures.runs):
-            self.until(lambda: self.pool_ready(figures.pool_size), "the pool filled")
             figures.pool.append(self.create_to_idle(f"warm{n}", poolRef={"name": POOL}))
             if self.pooled[f"warm{n}"].get("status") != "True":
                 raise BenchError(f"warm{n} did not take a VM from the pool: "
@@ -154,10 +163,10 @@ class StartBench:
         figures.speedup_p50 = figures.cold_p50 / figures.pool_p50
 
 
-def measure(runs: int, boot_delay: float, pool_size: int) -> Figures:
+def measure(runs: int, boot_delay: float) -> Figures:
     work = Path(tempfile.mkdtemp(prefix="reef-is-"))
     bench = StartBench(work, boot_delay)
-    figures = Figures(runs, boot_delay, pool_size)
+    figures = Figures(runs, boot_delay, runs)
     try:
         bench.measure(figures)
         return figures
@@ -171,11 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--boot-delay", type=float, default=10.0,
                         help="seconds the simulator takes to boot a VM (default %(default)s)")
-    parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     try:
-        figures = measure(args.runs, args.boot_delay, args.pool_size)
+        figures = measure(args.runs, args.boot_delay)
     except BenchError as error:
         print(f"bench.instant_start: {error}", file=sys.stderr)
         return 1

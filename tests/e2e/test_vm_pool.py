@@ -117,6 +117,15 @@ def answered(admin: Kube, namespace: str, name: str, operator: OperatorProcess
     return status
 
 
+def node_saying_pooled(admin: Kube, namespace: str, name: str,
+                       operator: OperatorProcess) -> dict[str, Any]:
+    def said() -> dict[str, Any] | None:
+        node = admin.get("vmnodes", name, namespace)
+        return node if find_condition(node, "Pooled") else None
+    found: dict[str, Any] = wait_for(said, 30, f"{name}'s node says Pooled", operator)
+    return found
+
+
 def test_five_lieutenants_share_a_pool_of_three_and_the_pool_refills(
         admin: Kube, namespace: str, operator: OperatorProcess, model: ScriptedModel,
         slow_boot: VersSimulator, profile: str) -> None:
@@ -134,7 +143,9 @@ def test_five_lieutenants_share_a_pool_of_three_and_the_pool_refills(
     from_pool = {name for name, vm in vms.items() if vm in warm}
     assert len(from_pool) == 3, (vms, warm)
     for name in names:
-        node = admin.get("vmnodes", name, namespace)
+        # The pass that took the VM writes Pooled as it ends (the VM went into the node's
+        # status first, so pi may have answered before).
+        node = node_saying_pooled(admin, namespace, name, operator)
         pooled = find_condition(node, "Pooled")
         assert (pooled.get("status"), pooled.get("reason")) == (
             ("True", "Claimed") if name in from_pool else ("False", "PoolEmpty")), (name, pooled)
