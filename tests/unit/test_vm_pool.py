@@ -376,3 +376,17 @@ def test_admission_judges_a_pooled_object_by_its_pools_profile() -> None:
     assert _default_profile(rt, {"metadata": {"namespace": "team-a"},
                                  "spec": {"poolRef": {"name": "nope"}}}) == "default"
     assert _default_profile(rt, {"metadata": {"namespace": "team-a"}, "spec": {}}) == "default"
+
+
+async def test_a_pass_from_a_body_older_than_the_handover_neither_claims_again_nor_forgets(
+        ) -> None:
+    node = _pooled_node("m0", "m1")
+    stale = copy.deepcopy(node.body)               # as the watch showed it before the claim
+    await node.reconcile()
+    taken = node.status["vmId"]
+    node.journal.clear()
+    await node.reconciler.reconcile(stale)
+    assert "patch_guarded" not in node.calls() and "create" not in node.calls()
+    assert node.status["vmId"] == taken
+    pooled = node.condition("Pooled")
+    assert (pooled["status"], pooled["reason"]) == ("True", "Claimed")

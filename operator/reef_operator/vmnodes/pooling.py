@@ -84,6 +84,23 @@ class PoolClaims:
         self.kube = kube
         self.nodes = nodes          # every VMNode as the watch last showed it
         self.pools = pools          # (namespace, name) -> the VMPool, if it exists
+        # What this process handed over, by node: a pass may start from a body older than
+        # the handover's status write, and must neither miss the VM nor claim another.
+        self._handed: dict[Key, Mapping[str, Any]] = {}
+
+    def handed(self, namespace: str, name: str,
+               status: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The handover's status when `status` (the pass's body) does not show it yet."""
+        done = self._handed.get((namespace, name))
+        if done is None or status.get("vmId"):
+            return {}
+        return done
+
+    def took(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self._handed
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._handed.pop((namespace, name), None)
 
     def profile_of(self, namespace: str, pool: str) -> str | None:
         found = self.pools(namespace, pool)
@@ -134,6 +151,7 @@ class PoolClaims:
         status = handover_status(member_body.get("status") or {})
         await self.kube.patch_metadata(PLURAL, namespace, str(meta.get("name")),
                                        {"labels": {LABEL_FROM_POOL: pool}})
+        self._handed[(namespace, str(meta.get("name")))] = status
         await self.kube.patch_status(PLURAL, namespace, str(meta.get("name")), dict(status))
         await self.kube.delete_object(PLURAL, namespace, taken.name)
         return Outcome("claimed", f"took VM {taken.vm_id} of VMPool {pool!r} (member "

@@ -28,7 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from reef_operator.api import reefpolicy
-from reef_operator.constants import ANNOTATION_CLAIMED_BY, ANNOTATION_VM_REQUESTED, FINALIZER
+from reef_operator.constants import (
+    ANNOTATION_CLAIMED_BY,
+    ANNOTATION_VM_REQUESTED,
+    FINALIZER,
+    LABEL_FROM_POOL,
+)
 from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import (
     Condition,
@@ -127,6 +132,7 @@ class VmNodeReconciler:
     def forget(self, namespace: str, name: str) -> None:
         """The node is gone: drop what memory holds for it."""
         self.heartbeats.forget((namespace, name))
+        self.pool_claims.forget(namespace, name)
         self.fresh_requests = {r for r in self.fresh_requests if r[:2] != (namespace, name)}
 
     # -- entry point --------------------------------------------------------------------
@@ -183,6 +189,9 @@ class VmNodeReconciler:
 
         provider = self.providers[profile.provider]
         desired = self.fleet.effective_state(work.namespace, work.name)
+        # A VM this process handed over from a pool, which the body may not show yet.
+        status.update(self.pool_claims.handed(work.namespace, work.name, status))
+        self._pooled(work)
         vm_id = status.get("vmId") or spec.get("vmId")
         if spec.get("vmId") and status.get("vmId") and spec["vmId"] != status["vmId"]:
             self._invalid(work, "VmIdChanged", f"spec.vmId changed from {status['vmId']} to "
@@ -314,14 +323,31 @@ class VmNodeReconciler:
             return outcome
         claimed = outcome.kind == "claimed"
         reason = "Claimed" if claimed else "PoolEmpty"
-        work.condition("Pooled", claimed, reason, outcome.message)
         work.status.update(outcome.status or {})
-        before = find_condition(work.body, "Pooled")
-        if (before.get("reason"), before.get("message")) != (reason, outcome.message):
+        self._pooled(work, cold=not claimed)
+        if find_condition(work.body, "Pooled").get("reason") != reason:
             for body in (work.body, owner_lieutenant(work.body)):
                 if body is not None:
                     self.post_event(body, "Normal", reason, outcome.message)
         return outcome
+
+    def _pooled(self, work: Pass, cold: bool = False) -> None:
+        """The Pooled condition, on every pass of a node with a poolRef that has its VM (a
+        pass may start from a body older than the one that wrote it): taken warm when the
+        node is labelled from the pool (or was just handed the VM), else its own. The
+        Events carry the details of the moment."""
+        pool = (work.spec.get("poolRef") or {}).get("name")
+        if not pool:
+            return
+        if self.pool_claims.took(work.namespace, work.name) or \
+                LABEL_FROM_POOL in (work.meta.get("labels") or {}):
+            work.condition("Pooled", True, "Claimed",
+                           f"the VM was taken warm from VMPool {pool!r}")
+        elif cold or work.status.get("vmId") or \
+                ANNOTATION_VM_REQUESTED in (work.meta.get("annotations") or {}):
+            work.condition("Pooled", False, "PoolEmpty",
+                           f"VMPool {pool!r} had no ready member of the node's profile when "
+                           "it needed a VM; it booted one of its own")
 
     def _policy_allows(self, work: Pass, profile: ProfileView) -> bool:
         """The namespace's ReefPolicy, asked before a VM is created or resumed: a profile or
