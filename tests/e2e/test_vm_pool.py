@@ -3,7 +3,8 @@
 A pool of 3; five lieutenants created at once (one kubectl apply) get the three warm VMs
 and two fresh ones, no VM twice, and each answers its task on the VM it got; the pool
 boots three more; `kubectl get vmpools` shows the counts; members whose VMs were deleted
-behind the operator's back are replaced and never handed out.
+behind the operator's back are replaced and never handed out; warm members count against
+the namespace's maxRunningVMs, and a lieutenant taking one needs no room of its own.
 
 Real apiserver, the operator as its own process, the Vers simulator with a boot delay,
 real pi, the scripted model.
@@ -192,3 +193,35 @@ def test_members_whose_vms_are_gone_are_replaced_not_handed_out(
     replaced = ready_members(admin, namespace, 2, operator)
     assert not {m["metadata"]["name"] for m in replaced} & {m["metadata"]["name"] for m in first}
     assert not {m["status"]["vmId"] for m in replaced} & gone
+
+
+def test_warm_members_count_as_running_vms_and_a_claim_takes_no_new_slot(
+        admin: Kube, namespace: str, operator: OperatorProcess, model: ScriptedModel,
+        slow_boot: VersSimulator, profile: str) -> None:
+    admin.core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="models"), data={"models.json": model.models_json()}))
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump({
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ReefPolicy", "metadata": {"name": "limits"},
+        "spec": {"limits": {"maxRunningVMs": 2}}}))
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(pool_body(3)))
+
+    def short(size: int) -> dict[str, Any] | None:
+        pool = admin.get("vmpools", POOL, namespace)
+        ready = find_condition(pool, "Ready")
+        status = pool.get("status") or {}
+        return pool if (status.get("ready"), status.get("size"), ready.get("reason")) == (
+            size, size, "QuotaExceeded") else None
+
+    wait_for(lambda: short(2), 120, "two members ready, the third waiting for room", operator)
+    assert "maxRunningVMs" in find_condition(short(2), "Reconciling")["message"]
+
+    # The lieutenant takes a member's VM, and with it the member's slot: it needs no room.
+    admin.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(
+        lieutenant_body("inside")))
+    status = answered(admin, namespace, "inside", operator)
+    assert find_condition(node_saying_pooled(admin, namespace, "inside", operator),
+                          "Pooled")["reason"] == "Claimed"
+    assert status["vmId"] in {vm["vm_id"] for vm in slow_boot.vms() if not vm["deleted"]}
+    # One member left and the lieutenant's VM fill the two running VMs: no refill.
+    wait_for(lambda: short(1), 60, "one member left, no room to refill", operator)
+    assert len(members(admin, namespace)) == 1
