@@ -41,6 +41,12 @@ ANNOTATION_VM_REQUESTED: Final = f"{GROUP}/vm-requested-at"
 ANNOTATION_CLAIMED_BY: Final = f"{GROUP}/claimed-by"
 ANNOTATION_PAUSED: Final = f"{GROUP}/paused"
 ANNOTATION_RECONCILE_REQUESTED_AT: Final = f"{GROUP}/reconcile-requested-at"
+# A checkpoint asked of a lieutenant, one annotation per request (the value: when it was
+# asked): `checkpoint.reef.vers.sh/<label>` by `kubectl reef checkpoint`, and
+# `fork.reef.vers.sh/<fork>` by the operator for a fork. The operator takes the checkpoint,
+# records it in status.checkpoints, then removes the annotation.
+CHECKPOINT_REQUEST_PREFIX: Final = f"checkpoint.{GROUP}/"
+FORK_REQUEST_PREFIX: Final = f"fork.{GROUP}/"
 
 # Where the operator runs by default, and its identity.
 OPERATOR_NAMESPACE: Final = "reef-system"

@@ -95,6 +95,32 @@ class PiSession:
             '&& echo started; fi', step="start pi under tmux")
         return "started" in result
 
+    async def take_over(self, source: str) -> bool:
+        """Make a VM booted from another lieutenant's checkpoint this session's own: True if
+        it did (once per VM; later calls find it done).
+
+        The checkpoint holds the source's whole VM: its pi (still running on a platform
+        that keeps memory), its event log, its sent-log and its FIFO are the source's and
+        go; its session file is copied to this session's path, so pi continues the
+        source's conversation, with the files and the memory, under its own name. The
+        mark `$STATE/lieutenant` is written last: a crash before it does all of this
+        again (nothing of this session exists yet), one after it finds the VM its own.
+        """
+        mine, theirs = shlex.quote(self.spec.name), shlex.quote(source)
+        result = await self._run(
+            f'name={mine}; src={theirs}; '
+            '[ "$(cat "$STATE/lieutenant" 2>/dev/null)" = "$name" ] && { echo mine; exit 0; }; '
+            '$T kill-server 2>/dev/null; '
+            'rm -f "$RUN/tmux.sock" "$RUN/in" "$RUN/out" "$RUN/err" "$RUN/sent" '
+            '"$RUN"/deliver-* && '
+            'mkdir -p "$STATE/sessions" && '
+            'if [ -f "$STATE/sessions/$src.jsonl" ]; then '
+            'cp "$STATE/sessions/$src.jsonl" "$STATE/sessions/$name.jsonl.new" && '
+            'mv "$STATE/sessions/$name.jsonl.new" "$STATE/sessions/$name.jsonl"; fi && '
+            'umask 077 && printf "%s\n" "$name" > "$STATE/lieutenant" && echo taken',
+            step="take over the forked session")
+        return "taken" in result
+
     async def running(self) -> bool:
         result = await self.shell.run(PRELUDE + "$T has-session -t pi-rpc 2>/dev/null",
                                       within=15)

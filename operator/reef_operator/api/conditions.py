@@ -201,7 +201,8 @@ LIEUTENANT = KindConditions(
                       "is the lieutenant doing its job, not the operator catching up).",
                       (("Working", "True"), ("Idle", "False: waiting for tasks"),
                        ("Paused", "False"), ("Destroyed", "False"),
-                       ("WaitingForVM", "False"), ("Pausing", "False: the VM is being frozen"),
+                       ("WaitingForVM", "False"), ("WaitingForCheckpoint", "False"),
+                       ("Pausing", "False: the VM is being frozen"),
                        ("IdlePaused", "False"), ("BudgetExhausted", "False"),
                        ("Expired", "False"), ("QuotaExceeded", "False"),
                        ("Stopped", "False: stopped after its tasks (StopWhenDone)"),
@@ -251,6 +252,9 @@ LIEUTENANT = KindConditions(
                 "when there is", phase="Starting"),
         Summary("WaitingForVM", False, True, False, "Progressing",
                 "the VMNode is not Ready yet (creating, booting, resuming)", phase="Starting"),
+        Summary("WaitingForCheckpoint", False, True, False, "Progressing",
+                "a fork (spec.forkFrom) waits for its source to checkpoint its VM, which "
+                "happens when the source's agent is between two tasks", phase="Starting"),
         Summary("AgentUnreachable", False, True, False, "Progressing",
                 "the agent could not be reached or started; retried with backoff",
                 when="attempts 1-4", phase="Starting"),
@@ -284,6 +288,16 @@ LIEUTENANT = KindConditions(
         Summary("InvalidSpec", False, False, True, "Degraded",
                 "a VMNode with the lieutenant's name exists and belongs to someone else",
                 phase="Error"),
+        Summary("ForkSourceNotFound", False, False, True, "Degraded",
+                "spec.forkFrom.lieutenant names no lieutenant of the namespace (checked again "
+                "when one of that name appears)", phase="Error"),
+        Summary("ForkSourceHasNoVM", False, False, True, "Degraded",
+                "spec.forkFrom names a lieutenant without a running VM to checkpoint (not "
+                "started yet, or destroyed) and no checkpoint; the fork starts once the "
+                "source has one", phase="Error"),
+        Summary("CheckpointNotFound", False, False, True, "Degraded",
+                "spec.forkFrom.checkpoint names no checkpoint in the source's "
+                "status.checkpoints (checked again when the source changes)", phase="Error"),
         Summary("ModelProviderNotAllowed", False, False, True, "Degraded",
                 "the namespace's ReefPolicy does not allow the lieutenant's model provider "
                 "(the policy changed after the lieutenant was admitted); checked before its "

@@ -9,6 +9,7 @@ from reef_operator.api.kinds import Column, Kind
 from reef_operator.api.schema import (
     DNS_LABEL,
     ENV_NAME,
+    Schema,
     array,
     boolean,
     conditions,
@@ -29,6 +30,13 @@ CONDITION_TYPES = LIEUTENANT_CONDITIONS.type_names
 THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
 MAX_TASKS = 1000
 MAX_TASK_MESSAGE = 32768
+MAX_CHECKPOINTS = 20
+FORK_POINT_FIELDS: dict[str, Schema] = {
+    "lieutenant": string("The lieutenant forked.", max_length=63),
+    "checkpoint": string("The named checkpoint forked from (absent: one taken for the fork).",
+                         max_length=63),
+    "commitId": string("The snapshot the fork's VM booted from.", max_length=128),
+}
 
 
 def usage_schema(what: str) -> dict[str, object]:
@@ -123,6 +131,23 @@ SPEC = obj(
             "Extra text for the system prompt, after the role and before its closing "
             "instruction (end each task with a summary of what was done and any open "
             "questions or next steps).", max_length=65536
+        ),
+        "forkFrom": obj(
+            "Start as a fork of another lieutenant of this namespace: its VM is booted from "
+            "a checkpoint of that lieutenant's VM (files and memory) and pi continues that "
+            "lieutenant's conversation as it was then; from there the two go their own ways "
+            "(tasks sent to either never reach the other). Without checkpoint, the operator "
+            "checkpoints the source now (between two of its tasks); with checkpoint, the fork "
+            "starts from that named checkpoint of the source (kubectl reef checkpoint), also "
+            "after the source moved on or was destroyed. Cannot change once set.",
+            {
+                "lieutenant": string("Name of the lieutenant to fork, in this namespace.",
+                                     pattern=DNS_LABEL, max_length=63),
+                "checkpoint": string(
+                    "Label of one of its named checkpoints (status.checkpoints); default: a "
+                    "checkpoint taken for this fork now.", pattern=DNS_LABEL, max_length=63),
+            },
+            required=("lieutenant",),
         ),
         "parentRef": obj(
             "The VM node or lieutenant that spawned this one, for the lineage tree.",
@@ -290,10 +315,44 @@ STATUS = obj(
                     "response": string("The agent's final text (bounded).", max_length=65536),
                     "truncated": boolean("Whether response was cut to fit."),
                     "usage": usage_schema("this response"),
+                    "forkedFrom": obj(
+                        "Set on the marker entry a fork's history starts with (task is "
+                        "empty): the conversation before it is the source's.",
+                        FORK_POINT_FIELDS,
+                    ),
                 },
                 required=("task",),
             ),
             max_items=100,
+        ),
+        "forkedFrom": obj(
+            "Where this fork started (spec.forkFrom), recorded before its VM is made.",
+            {**FORK_POINT_FIELDS,
+             "profile": string("The source's BootProfile: the fork's VM is made from it "
+                               "unless the fork's spec names one.", max_length=253),
+             "forkedAt": timestamp("When the fork point was recorded.")},
+        ),
+        "checkpoints": array(
+            "Checkpoints of this lieutenant's VM, oldest first: named ones (kubectl reef "
+            "checkpoint) and those taken for its forks. Each commit is kept on the platform "
+            "until this lieutenant and its forks are gone.",
+            obj(
+                "One checkpoint.",
+                {
+                    "label": string("Its name (absent on one taken for a fork).",
+                                    max_length=63),
+                    "fork": string("The fork it was taken for (absent on a named one).",
+                                   max_length=63),
+                    "commitId": string("The platform's snapshot (a Vers commit).",
+                                       max_length=128),
+                    "takenAt": timestamp("When it was taken."),
+                    "afterTask": string("The last task finished before it (absent: none).",
+                                        max_length=63),
+                },
+                required=("commitId",),
+            ),
+            max_items=MAX_CHECKPOINTS,
+            x_kubernetes_list_type="atomic",
         ),
         "taskCount": integer("Number of tasks delivered.", minimum=0),
         "lastActivityTime": timestamp("When the agent last did anything."),

@@ -5,7 +5,8 @@
   (known from status.tasks, or from the lieutenant's TaskRecords, since the status keeps
   only a window of finished tasks: asked within the same short budget, failing open).
 - spec.tasks stays within its byte budget (api/budget.py) unless the write shrinks it.
-- A VMNode's vmId cannot change once set.
+- A VMNode's vmId cannot change once set, nor a Lieutenant's forkFrom (nor can it be
+  added to an existing lieutenant).
 - A Lieutenant's credentialsSecretRef names a Secret labelled
   `reef.vers.sh/agent-credentials: "true"` (checked on CREATE and when the reference
   changes; reading the labels needs the operator's client, within a short budget).
@@ -33,6 +34,7 @@ from reef_operator.api.budget import SPEC_TASKS_BUDGET, spec_tasks_bytes
 from reef_operator.api.lieutenant import FINISHED_TASK_PHASES as FINISHED
 from reef_operator.constants import GROUP, LABEL_TASK, VERSION
 from reef_operator.controllers import delegation_admission, policy_admission, runtime
+from reef_operator.lieutenants.forking import fork_from_problems
 from reef_operator.lieutenants.inputs import credentials_consented, unlabelled_credentials_message
 from reef_operator.profiles.validation import secret_namespace_problems
 
@@ -188,7 +190,8 @@ async def _recorded_outcomes(new: Mapping[str, Any], names: list[str]) -> dict[s
 async def lieutenant_tasks_are_kept(body: kopf.Body, **kwargs: Any) -> None:
     old, new = kwargs.get("old") or {}, kwargs.get("new") or body
     recorded = await _recorded_outcomes(new, names_to_look_up(old, new))
-    problems = budget_problems(old, new) + task_problems(old, new, recorded)
+    problems = (budget_problems(old, new) + task_problems(old, new, recorded) +
+                fork_from_problems(old, new))
     if problems:
         raise kopf.AdmissionError("; ".join(problems), code=422)
 

@@ -42,6 +42,7 @@ async def lieutenant_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) ->
     if waker is not None:
         waker.set()
     rt.wake_policies(key[0])   # its count, or its tasks' cost, may have changed
+    rt.wake_forks_of(key)      # a fork waiting for its checkpoint, or for it to appear
 
 
 @kopf.daemon(GROUP, VERSION, "lieutenants", cancellation_timeout=10.0)
@@ -63,6 +64,7 @@ async def lieutenant_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
         wake_on_stop.cancel()
         # A lieutenant re-created under the same name may already have its own loop.
         if rt.lieutenants.get(key) is runner:
+            rt.watch_fork_source(key[0], key[1], None)
             rt.lieutenant_wakers.pop(key, None)
             rt.lieutenants.pop(key, None)
             rt.backing_off("Lieutenant", key, 0)

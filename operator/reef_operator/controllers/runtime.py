@@ -37,6 +37,8 @@ class Runtime:
     # objects of each kind whose loop is backing off after a failed pass.
     lieutenants: dict[Key, LieutenantRunner] = field(default_factory=dict)
     in_backoff: dict[str, set[Key]] = field(default_factory=dict)
+    # Forks waiting on their source: source (namespace, name) -> the forks' names.
+    fork_watchers: dict[Key, set[str]] = field(default_factory=dict)
     # ReefPolicies as last seen by the watch: namespace -> name -> body.
     policies: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     # The policies' daemons: their wake-ups, (namespace, name) -> event.
@@ -69,6 +71,26 @@ class Runtime:
                    if key[0] == namespace and not runner.gone]
         mine = next((age(key, r) for key, r in runners if key[1] == name), ("", name))
         return sum(1 for key, runner in runners if key[1] != name and age(key, runner) < mine)
+
+    def lieutenant_body(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        runner = self.lieutenants.get((namespace, name))
+        return None if runner is None or runner.gone else runner.body
+
+    def watch_fork_source(self, namespace: str, fork: str, source: str | None) -> None:
+        for key, forks in list(self.fork_watchers.items()):
+            if key[0] == namespace and key[1] != source:
+                forks.discard(fork)
+                if not forks:
+                    del self.fork_watchers[key]
+        if source is not None:
+            self.fork_watchers.setdefault((namespace, source), set()).add(fork)
+
+    def wake_forks_of(self, key: Key) -> None:
+        """A lieutenant changed: forks waiting on it look again."""
+        for fork in list(self.fork_watchers.get(key, ())):
+            waker = self.lieutenant_wakers.get((key[0], fork))
+            if waker is not None:
+                waker.set()
 
     def running_costs(self, namespace: str) -> list[float]:
         """What the namespace's running tasks have cost so far (their ledgers, in memory)."""

@@ -233,6 +233,16 @@ class Ledger:
     def next_pending(self) -> LedgerTask | None:
         return next((t for t in self.tasks if t.phase == "Pending"), None)
 
+    def in_flight(self) -> bool:
+        """A task is with the agent (written into pi's input, not finished)."""
+        return self.running is not None or any(t.phase in ("Queued", "Running")
+                                               for t in self.tasks)
+
+    def last_finished(self) -> str | None:
+        """The name of the last finished task (tasks run in order), if any."""
+        ended = [t for t in (*self.retired, *self.tasks) if t.finished]
+        return ended[-1].name if ended else None
+
     def any_finished(self) -> bool:
         return bool(self.retired) or any(t.finished for t in self.tasks)
 

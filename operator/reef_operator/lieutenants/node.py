@@ -15,6 +15,7 @@ from typing import Any, cast
 from kubernetes.client.exceptions import ApiException
 
 from reef_operator.constants import API_VERSION, GROUP, LABEL_LIEUTENANT, VERSION
+from reef_operator.lieutenants.forking import ForkPoint
 from reef_operator.lieutenants.inputs import InputError
 from reef_operator.lieutenants.runtime import LieutenantRuntime
 
@@ -38,18 +39,26 @@ def node_state(desired: str, task_running: bool) -> str:
     return desired
 
 
-def node_spec(spec: Mapping[str, Any], state: str) -> dict[str, Any]:
-    """The fields of the node's spec the lieutenant decides."""
+def node_spec(spec: Mapping[str, Any], state: str, fork: ForkPoint | None = None,
+              fork_parent: bool = False) -> dict[str, Any]:
+    """The fields of the node's spec the lieutenant decides.
+
+    A fork's VM boots from its fork point's commit, made from the source's profile unless
+    the fork names one, and sits under the source's VMNode in the lineage tree while that
+    node exists (`fork_parent`; the source may since be deleted).
+    """
     wanted: dict[str, Any] = {"state": state, "category": "Lieutenant"}
-    profile = (spec.get("profileRef") or {}).get("name")
+    profile = (spec.get("profileRef") or {}).get("name") or (fork and fork.profile)
     if profile:
         wanted["profileRef"] = {"name": profile}
     pool = (spec.get("poolRef") or {}).get("name")
-    if pool:
+    if pool and fork is None:       # a fork's VM comes from its commit, never from a pool
         wanted["poolRef"] = {"name": pool}
-    if spec.get("commitId"):
-        wanted["source"] = {"commitId": spec["commitId"]}
-    parent = (spec.get("parentRef") or {}).get("name")
+    commit = fork.commit_id if fork is not None else spec.get("commitId")
+    if commit:
+        wanted["source"] = {"commitId": commit}
+    parent = (spec.get("parentRef") or {}).get("name") or (
+        fork.lieutenant if fork is not None and fork_parent else None)
     if parent:
         wanted["parentRef"] = {"name": parent}
     return wanted
@@ -86,7 +95,7 @@ def new_node(lieutenant: Mapping[str, Any], metadata: Mapping[str, Any],
 
 
 async def ensure_vmnode(rt: LieutenantRuntime, lieutenant: Mapping[str, Any],
-                        state: str) -> dict[str, Any] | None:
+                        state: str, fork: ForkPoint | None = None) -> dict[str, Any] | None:
     """The lieutenant's VMNode as last seen, created or brought in line with the spec.
 
     None right after a create (or a create that found it made by an earlier pass): its
@@ -95,7 +104,8 @@ async def ensure_vmnode(rt: LieutenantRuntime, lieutenant: Mapping[str, Any],
     meta = lieutenant.get("metadata") or {}
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
     node = rt.vmnode_bodies.get((namespace, name))
-    wanted = node_spec(lieutenant.get("spec") or {}, state)
+    fork_parent = fork is not None and (namespace, fork.lieutenant) in rt.vmnode_bodies
+    wanted = node_spec(lieutenant.get("spec") or {}, state, fork, fork_parent)
     if node is None:
         metadata = rt.vmnodes.metadata_for_new(namespace, name, wanted)
         try:
@@ -118,9 +128,12 @@ async def ensure_vmnode(rt: LieutenantRuntime, lieutenant: Mapping[str, Any],
         raise OwnershipError(f"a VMNode named {name} already exists and belongs to "
                              "someone else; rename the lieutenant or delete that VMNode")
     current = node.get("spec") or {}
-    if any(current.get(k) != v for k, v in wanted.items()):
+    patch = dict(wanted)
+    if fork is not None and "parentRef" not in wanted and current.get("parentRef"):
+        patch["parentRef"] = None    # the source's VMNode is gone: the fork is a root now
+    if any(current.get(k) != v for k, v in patch.items()):
         await asyncio.to_thread(rt.kube.custom.patch_namespaced_custom_object, GROUP, VERSION,
-                                namespace, "vmnodes", name, {"spec": wanted})
+                                namespace, "vmnodes", name, {"spec": patch})
     return dict(node)
 
 

@@ -49,6 +49,14 @@ def waiting_for_vm(node: str) -> Phase:
                         _condition("Working", False, "WaitingForVM")]
 
 
+def waiting_for_checkpoint(source: str) -> Phase:
+    """A fork waits for its source to checkpoint its VM (between two of its tasks)."""
+    return "Starting", [*summary(KIND, "WaitingForCheckpoint",
+                                 f"waiting for lieutenant {source} to checkpoint its VM (taken "
+                                 "when its agent is between two tasks)", reconciling=True),
+                        _condition("Working", False, "WaitingForCheckpoint")]
+
+
 def quota_exceeded(message: str) -> Phase:
     """The namespace's ReefPolicy has no room for the lieutenant's VM (or for the
     lieutenant itself) now: it starts when there is."""

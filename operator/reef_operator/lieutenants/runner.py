@@ -30,7 +30,16 @@ from reef_operator.agent.session import PiSession, SessionError
 from reef_operator.constants import GROUP
 from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import Condition, find_condition, now_iso
-from reef_operator.lieutenants import delegation, delivery, inputs, node, parent, phases
+from reef_operator.lieutenants import (
+    checkpoints,
+    delegation,
+    delivery,
+    forking,
+    inputs,
+    node,
+    parent,
+    phases,
+)
 from reef_operator.lieutenants.holding import UNTIL_CHANGED, Holding
 from reef_operator.lieutenants.holds import Hold
 from reef_operator.lieutenants.inputs import InputError
@@ -39,7 +48,7 @@ from reef_operator.lieutenants.node import OwnershipError
 from reef_operator.lieutenants.protocol import Delivery, SessionProtocol, Wait
 from reef_operator.lieutenants.runtime import LieutenantRuntime
 from reef_operator.lieutenants.status import FLUSH_INTERVAL, StatusWriter
-from reef_operator.providers.base import Shell, VmOwner
+from reef_operator.providers.base import Provider, Shell, VmOwner
 from reef_operator.providers.errors import ProviderError
 
 __all__ = ["InputError", "LieutenantRunner", "OwnershipError", "StepOut"]
@@ -77,6 +86,7 @@ class LieutenantRunner:
         # lieutenants/delegation.py).
         self.identity: delegation.DelegateIdentity | None = None
         self.owned_by_parent = False        # lieutenants/parent.py, once per runner
+        self.fork = forking.ForkPoint.load(body.get("status") or {})
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -114,7 +124,11 @@ class LieutenantRunner:
         crowded = self.holding.crowded(desired)
         if crowded:
             return await self._settle_on(*phases.quota_exceeded(crowded))
-        found = await node.ensure_vmnode(self.rt, self.body, state)
+        if self.spec.get("forkFrom") and self.fork is None and desired != "Destroyed":
+            waiting = await self._find_fork_point()
+            if waiting is not None:
+                return waiting
+        found = await node.ensure_vmnode(self.rt, self.body, state, self.fork)
         if desired == "Destroyed":
             return await self._destroyed(found)
         self.writer.marks.pop("destroyedAt", None)
@@ -145,6 +159,72 @@ class LieutenantRunner:
             return await self._settle_on(*phases.stopped())
         await self._attach((found or {}).get("status") or {})
         return 0.0
+
+    async def _find_fork_point(self) -> float | None:
+        """Where the fork starts, recorded in status before its VMNode is made; until it is
+        known, the wait for it (or why it cannot be), and None once it is recorded."""
+        fork_from = self.spec["forkFrom"]
+        source = str(fork_from.get("lieutenant") or "")
+        self.rt.watch_fork_source(self.namespace, self.name, source)
+        decision = forking.resolve(self.name, self.namespace, fork_from,
+                                   self.rt.lieutenant_body(self.namespace, source))
+        if isinstance(decision, forking.Refusal):
+            return await self._settle_on(*phases.failed(decision.reason, decision.message))
+        if isinstance(decision, forking.Ask):
+            if not decision.asked:
+                await self.rt.kube.patch_metadata("lieutenants", self.namespace, source, {
+                    "annotations": {decision.key: now_iso()}})
+            return await self._settle_on(*phases.waiting_for_checkpoint(source))
+        forked_at = now_iso()
+        self.writer.fork = decision.status(forked_at)
+        self.ledger.history = [forking.marker(decision, forked_at), *self.ledger.history]
+        self.writer.set_phase(*phases.waiting_for_vm(self.name))
+        await self.flush(force=True)
+        if self.writer.gone:
+            return UNTIL_CHANGED
+        self.fork = decision
+        self.rt.watch_fork_source(self.namespace, self.name, None)
+        self.rt.post_event(self.body, "Normal", "Forked",
+                           f"forked from lieutenant {source} (commit {decision.commit_id})")
+        return None
+
+    async def take_checkpoints(self, provider: Provider, vm_id: str) -> None:
+        """Take the checkpoints asked of this lieutenant (its annotations), while the agent
+        is between two tasks (the caller holds deliveries): each is recorded in status
+        before its annotation is removed."""
+        annotations = (self.body.get("metadata") or {}).get("annotations") or {}
+        asked, problems = checkpoints.requests(annotations)
+        done: dict[str, None] = {}
+        for problem in problems:
+            self.rt.post_event(self.body, "Warning", "CheckpointRefused", problem)
+        done.update({key: None for key in annotations
+                     if key not in {r.key for r in asked} and
+                     key.startswith((checkpoints.request_key(label=""),
+                                     checkpoints.request_key(fork="")))})
+        for request in asked:
+            taken = self.writer.checkpoints
+            if not checkpoints.answered(request, taken):
+                full = checkpoints.full(taken)
+                if full:
+                    self.rt.post_event(self.body, "Warning", "CheckpointRefused",
+                                       f"checkpoint {request.name} not taken: {full}")
+                    done[request.key] = None
+                    continue
+                commit = await provider.snapshot(vm_id)
+                taken.append(checkpoints.entry(request, commit, now_iso(),
+                                               self.ledger.last_finished()))
+                await self.flush(force=True)
+                self.rt.post_event(self.body, "Normal", "CheckpointTaken",
+                                   f"checkpoint {request.name}: commit {commit} of VM {vm_id}")
+            done[request.key] = None
+        if done and not self.writer.gone:
+            await self.rt.kube.patch_metadata("lieutenants", self.namespace, self.name,
+                                              {"annotations": done})
+
+    def checkpoints_asked(self) -> bool:
+        annotations = (self.body.get("metadata") or {}).get("annotations") or {}
+        return any(key.startswith((checkpoints.request_key(label=""),
+                                   checkpoints.request_key(fork=""))) for key in annotations)
 
     async def _settle_on(self, phase: str, conditions: list[Condition]) -> float:
         """Write a phase that holds until something changes (a watch event wakes the loop)."""
@@ -261,6 +341,10 @@ class LieutenantRunner:
             self.rt.kube, self.namespace, self.name, self.spec, self.rt.config, vm_id)
         session = PiSession(shell, dataclasses.replace(session_spec, env={
             **session_spec.env, **await self._delegate(shell)}))
+        if self.fork is not None and await session.take_over(self.fork.lieutenant):
+            self.rt.post_event(self.body, "Normal", "SessionForked",
+                               f"pi continues lieutenant {self.fork.lieutenant}'s conversation "
+                               "on this VM")
         started = await session.start()
         info = self.writer.session
         # A session that was stopped on purpose (StopWhenDone) is started, not restarted.
@@ -285,7 +369,7 @@ class LieutenantRunner:
         self.ledger.recover_sent(await delivery.delivered_ids(shell), delivery.command_id)
         await self._replay_running_task(session)
         await session.send(self.protocol.attach())
-        await Attachment(self, session, shell, on_ready).follow()
+        await Attachment(self, session, shell, on_ready, (provider, vm_id)).follow()
 
     async def _replay_running_task(self, session: PiSession) -> None:
         """Rebuild the running task's transcript from the events read before a restart.
@@ -343,13 +427,14 @@ class Attachment:
     """
 
     def __init__(self, runner: LieutenantRunner, session: PiSession, shell: Shell,
-                 on_ready: Callable[[], None]) -> None:
+                 on_ready: Callable[[], None], vm: tuple[Provider, str]) -> None:
         self.runner = runner
         self.protocol = runner.protocol
         self.writer = runner.writer
         self.session = session
         self.shell = shell
         self.on_ready = on_ready
+        self.provider, self.vm_id = vm
         self.ready = asyncio.Event()
         self.deliver_lock = asyncio.Lock()
         self.last_event = time.monotonic()
@@ -406,6 +491,17 @@ class Attachment:
             self.writer.compacted(reaction.compacted)
         self.writer.dirty = True
 
+    async def _checkpoint_if_asked(self) -> None:
+        """A checkpoint is taken between two tasks: no task running or just written into
+        pi's input, so the copied session file ends with a whole exchange and the fork
+        starts idle."""
+        if not self.runner.checkpoints_asked():
+            return
+        async with self.deliver_lock:
+            if self.ready.is_set() and self.protocol.activity == "idle" and \
+                    not self.runner.ledger.in_flight():
+                await self.runner.take_checkpoints(self.provider, self.vm_id)
+
     async def _deliver_pending(self) -> None:
         async with self.deliver_lock:
             while self.ready.is_set() and not self.runner.pausing():
@@ -442,6 +538,7 @@ class Attachment:
                 raise StepOut("reconciliation paused by annotation")
             ledger.sync_spec(runner.spec)
             runner.holding.refresh()
+            await self._checkpoint_if_asked()
             await self._deliver_pending()
             if runner.stopping() or runner.deleting():
                 raise StepOut("the lieutenant's loop is stopping")

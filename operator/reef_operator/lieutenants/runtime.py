@@ -93,6 +93,14 @@ class LieutenantRuntime(StatusHost, Protocol):
         """The namespace's ReefPolicy as last seen by the watch, if it has one."""
         ...
 
+    def lieutenant_body(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """A lieutenant of this operator as the watch last saw it (None: no such)."""
+        ...
+
+    def watch_fork_source(self, namespace: str, fork: str, source: str | None) -> None:
+        """Wake lieutenant `fork` when lieutenant `source` changes (None: no longer)."""
+        ...
+
     def older_lieutenants(self, namespace: str, name: str) -> int:
         """Lieutenants of the namespace created before this one (then by name)."""
         ...

@@ -70,6 +70,12 @@ class StatusWriter:
         # ttlSecondsAfterDestroyed): kept in status so a restart keeps them.
         self.marks: dict[str, str] = {key: str(status[key]) for key in MARKS
                                       if status.get(key)}
+        # Where a fork started (recorded before its VM is made) and the checkpoints taken
+        # of this lieutenant's VM: written with every status, never trimmed.
+        self.fork: dict[str, Any] | None = dict(status["forkedFrom"]) \
+            if status.get("forkedFrom") else None
+        self.checkpoints: list[dict[str, Any]] = [dict(c) for c in
+                                                  status.get("checkpoints") or []]
         self.written: dict[str, Any] = {}
         self.dirty = False
         self.gone = False                   # a status write found the object deleted
@@ -124,6 +130,10 @@ class StatusWriter:
             **{key: self.marks.get(key) for key in MARKS
                if key in self.marks or status_now.get(key)},
         }
+        if self.fork is not None:
+            status["forkedFrom"] = self.fork
+        if self.checkpoints:
+            status["checkpoints"] = self.checkpoints
         status["conditions"] = merge_conditions(status_now.get("conditions"), self.conditions,
                                                 generation, now_iso())
         return status

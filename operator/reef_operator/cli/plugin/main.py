@@ -1,6 +1,7 @@
 """kubectl reef: lieutenants and their VMs from the command line.
 
     kubectl reef create api --role "Build the API" --task "Scaffold it"
+    kubectl reef fork api api-b [--role "Try GraphQL"] [--checkpoint L] | checkpoint api [--label L]
     kubectl reef send api "Add a /health route" [--mode prompt|steer|followUp]
     kubectl reef read api [--history 3] [--tail 2000] [--follow]
     kubectl reef status | pause api | resume api | destroy api|'*'

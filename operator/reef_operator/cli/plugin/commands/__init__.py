@@ -2,6 +2,7 @@
 
 from reef_operator.cli.plugin.command import Command
 from reef_operator.cli.plugin.commands import (
+    checkpoint,
     config,
     cp,
     create,
@@ -10,6 +11,7 @@ from reef_operator.cli.plugin.commands import (
     diff,
     discover,
     exec_,
+    fork,
     history,
     pause,
     policy,
@@ -23,7 +25,8 @@ from reef_operator.cli.plugin.commands import (
 )
 
 COMMANDS: tuple[Command, ...] = (
-    create.COMMAND, send.COMMAND, read.COMMAND, history.COMMAND, status.COMMAND,
+    create.COMMAND, fork.COMMAND, checkpoint.COMMAND, send.COMMAND, read.COMMAND,
+    history.COMMAND, status.COMMAND,
     pause.COMMAND, resume.COMMAND, prune.COMMAND, destroy.COMMAND, discover.COMMAND,
     tree.COMMAND, diff.COMMAND, exec_.COMMAND, cp.COMMAND, wait.COMMAND, dashboard.COMMAND,
     policy.COMMAND, config.COMMAND,
