@@ -316,8 +316,8 @@ STATUS = obj(
                     "truncated": boolean("Whether response was cut to fit."),
                     "usage": usage_schema("this response"),
                     "forkedFrom": obj(
-                        "Set on the marker entry a fork's history starts with (task is "
-                        "empty): the conversation before it is the source's.",
+                        "Set on the marker entry a fork's history starts with (task "
+                        "\"(forked)\"): the conversation before it is the source's.",
                         FORK_POINT_FIELDS,
                     ),
                 },

@@ -15,6 +15,10 @@ from typing import Any
 
 from reef_operator.lieutenants import checkpoints
 
+# The task of the marker entry a fork's history starts with: never a task's name (those
+# are DNS labels).
+MARKER_TASK = "(forked)"
+
 
 @dataclass(frozen=True)
 class ForkPoint:
@@ -104,7 +108,7 @@ def marker(point: ForkPoint, forked_at: str) -> dict[str, Any]:
     """The entry a fork's status.history starts with: where its conversation came from."""
     at = f"checkpoint {point.checkpoint!r}" if point.checkpoint else "a checkpoint taken for it"
     return {
-        "task": "", "completedAt": forked_at,
+        "task": MARKER_TASK, "completedAt": forked_at,
         "response": f"Forked from lieutenant {point.lieutenant} at {at} (commit "
                     f"{point.commit_id}): the conversation before this entry is "
                     f"{point.lieutenant}'s.",
