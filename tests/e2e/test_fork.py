@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -227,7 +227,8 @@ def test_a_fork_that_cannot_start_says_why(admin: Kube, scripted: str,
     assert "has no checkpoint 'nope'" in stalled["message"]
 
     # A source that appears later is forked then (the fork is woken by its source).
-    nodes = admin.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "vmnodes")
+    nodes = cast(dict[str, Any], admin.custom.list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "vmnodes"))
     assert "orphan" not in {n["metadata"]["name"] for n in nodes["items"]}
     apply_lieutenant(admin, namespace, "nobody", [{"name": "color", "message": COLOR}],
                      profile=vers_profile)

@@ -35,9 +35,9 @@ from reef_operator.constants import LABEL_LIEUTENANT, LABEL_TASK
 from reef_operator.providers.base import CommandResult
 
 NAMESPACE = "team"
-DOCUMENTED = ["create", "fork", "checkpoint", "send", "read", "history", "status", "pause", "resume", "prune",
-              "destroy", "discover", "tree", "diff", "exec", "cp", "wait", "dashboard", "policy",
-              "config"]
+DOCUMENTED = ["create", "fork", "checkpoint", "send", "read", "history", "status", "pause",
+              "resume", "prune", "destroy", "discover", "tree", "diff", "exec", "cp", "wait",
+              "dashboard", "policy", "config"]
 
 
 @dataclass
