@@ -134,6 +134,7 @@ class LieutenantRunner:
         self.writer.marks.pop("destroyedAt", None)
         ready = find_condition(found, "Ready").get("status") == "True"
         if desired == "Paused" and find_condition(found, "Paused").get("status") == "True":
+            await self._checkpoint_unattached(found)     # frozen with pi between tasks
             hold = self.held()
             wait = await self._settle_on(*(phases.held(hold) if hold else phases.paused()))
             self.holding.announce(hold)
@@ -154,6 +155,7 @@ class LieutenantRunner:
                     f"VMNode {self.name}: {summary.get('message', '')}"))
             return await self._settle_on(*phases.waiting_for_vm(self.name))
         if self._stopped_when_done():
+            await self._checkpoint_unattached(found)     # pi stopped after its tasks
             # StopWhenDone: pi stays stopped until a new task arrives (a spec change wakes
             # this loop); the VM keeps running and the session file keeps the conversation.
             return await self._settle_on(*phases.stopped())
@@ -220,6 +222,29 @@ class LieutenantRunner:
         if done and not self.writer.gone:
             await self.rt.kube.patch_metadata("lieutenants", self.namespace, self.name,
                                               {"annotations": done})
+
+    async def _checkpoint_unattached(self, found: Mapping[str, Any] | None) -> None:
+        """Checkpoints asked while no agent is attached (the VM paused, or pi stopped
+        after its tasks): the agent is between tasks, so they are taken now."""
+        vm_id = ((found or {}).get("status") or {}).get("vmId")
+        if not self.checkpoints_asked() or not vm_id:
+            return
+        provider = self._provider_of(found or {})
+        await self._own_vm(provider, found or {}, str(vm_id))
+        await self.take_checkpoints(provider, str(vm_id))
+
+    def _provider_of(self, found: Mapping[str, Any]) -> Provider:
+        labels = found.get("metadata", {}).get("labels", {})
+        return self.rt.providers[labels.get(f"{GROUP}/provider", "vers")]
+
+    async def _own_vm(self, provider: Provider, found: Mapping[str, Any], vm_id: str) -> None:
+        """The node's status is writable by whoever may write its status subresource:
+        the operator acts only on a VM the platform labels for this very node."""
+        node_uid = str(found.get("metadata", {}).get("uid", ""))
+        owner = (await provider.observe(vm_id)).owner
+        if owner != VmOwner(self.namespace, node_uid):
+            raise OwnershipError(f"VM {vm_id} in the status of VMNode {self.name} is not "
+                                 "labelled for that node; the operator does not act on it")
 
     def checkpoints_asked(self) -> bool:
         annotations = (self.body.get("metadata") or {}).get("annotations") or {}
@@ -324,17 +349,9 @@ class LieutenantRunner:
     async def _start_and_follow(self, node_status: Mapping[str, Any],
                                 on_ready: Callable[[], None]) -> None:
         found = self.rt.vmnode_bodies.get((self.namespace, self.name)) or {}
-        provider_key = found.get("metadata", {}).get("labels", {}).get(f"{GROUP}/provider",
-                                                                       "vers")
-        provider = self.rt.providers[provider_key]
+        provider = self._provider_of(found)
         vm_id = str(node_status["vmId"])
-        # The node's status is writable by whoever may write its status subresource: the
-        # agent starts only on a VM the platform labels for this very node.
-        node_uid = str(found.get("metadata", {}).get("uid", ""))
-        owner = (await provider.observe(vm_id)).owner
-        if owner != VmOwner(self.namespace, node_uid):
-            raise OwnershipError(f"VM {vm_id} in the status of VMNode {self.name} is not "
-                                 "labelled for that node; the agent is not started on it")
+        await self._own_vm(provider, found, vm_id)
         shell: Shell = await provider.shell(vm_id,
                                             node_status.get("hostKeyFingerprint") or None)
         session_spec = await inputs.session_spec(

@@ -130,10 +130,11 @@ class StatusWriter:
             **{key: self.marks.get(key) for key in MARKS
                if key in self.marks or status_now.get(key)},
         }
+        # Copies: the written status is compared with the next one.
         if self.fork is not None:
-            status["forkedFrom"] = self.fork
+            status["forkedFrom"] = dict(self.fork)
         if self.checkpoints:
-            status["checkpoints"] = self.checkpoints
+            status["checkpoints"] = [dict(c) for c in self.checkpoints]
         status["conditions"] = merge_conditions(status_now.get("conditions"), self.conditions,
                                                 generation, now_iso())
         return status
