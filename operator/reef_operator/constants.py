@@ -47,6 +47,10 @@ ANNOTATION_RECONCILE_REQUESTED_AT: Final = f"{GROUP}/reconcile-requested-at"
 # records it in status.checkpoints, then removes the annotation.
 CHECKPOINT_REQUEST_PREFIX: Final = f"checkpoint.{GROUP}/"
 FORK_REQUEST_PREFIX: Final = f"fork.{GROUP}/"
+# On a lieutenant's VMNode: the commits of the lieutenant's checkpoints (comma-separated),
+# deleted on the platform when the node is (its finalizer holds while a fork's VM still
+# uses one), so none is lost track of once the lieutenant's status is gone.
+ANNOTATION_CHECKPOINT_COMMITS: Final = f"{GROUP}/checkpoint-commits"
 
 # Where the operator runs by default, and its identity.
 OPERATOR_NAMESPACE: Final = "reef-system"

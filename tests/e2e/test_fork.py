@@ -114,7 +114,7 @@ def _stalled(admin: Kube, namespace: str, name: str, reason: str,
 @pytest.mark.parametrize("provider", ["Vers", "Local"])
 def test_a_fork_continues_the_conversation_and_then_goes_its_own_way(
         admin: Kube, scripted: str, operator: OperatorProcess, model: ScriptedModel,
-        vers_profile: str, provider: str) -> None:
+        versim: VersSimulator, vers_profile: str, provider: str) -> None:
     namespace = scripted
     profile = vers_profile if provider == "Vers" else "local"
     apply_lieutenant(admin, namespace, "src", [{"name": "color", "message": COLOR}],
@@ -166,6 +166,26 @@ def test_a_fork_continues_the_conversation_and_then_goes_its_own_way(
     tree = ok(reef(admin, "-n", namespace, "tree")).splitlines()
     assert tree[0].startswith("src [Lieutenant] running")
     assert tree[1].startswith("└── branch [Lieutenant] running")
+    if provider == "Vers":
+        _commit_kept_until_the_lieutenant_and_its_forks_are_gone(
+            admin, namespace, operator, versim, point["commitId"])
+
+
+def _commit_kept_until_the_lieutenant_and_its_forks_are_gone(
+        admin: Kube, namespace: str, operator: OperatorProcess, versim: VersSimulator,
+        commit: str) -> None:
+    assert commit in versim.commits()
+    admin.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", "src")
+    # The source's VMNode holds its finalizer: the fork's VM still uses the commit.
+    blocked = wait_for(lambda: (lambda c: c if c.get("reason") == "DeletionBlocked" else None)(
+        find_condition(admin.get("vmnodes", "src", namespace), "Ready")), 120,
+        "the source's node waits for the fork", operator)
+    assert "checkpoint commits" in blocked["message"]
+    assert commit in versim.commits()
+    admin.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants",
+                                                 "branch")
+    wait_for(lambda: commit not in versim.commits(), 180,
+             "the commit deleted once the fork is gone", operator)
 
 
 def test_a_fork_from_a_named_checkpoint_knows_what_came_before_it_and_nothing_after(

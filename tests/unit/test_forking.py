@@ -122,3 +122,13 @@ def test_the_ledger_says_when_a_task_is_in_flight_and_which_finished_last() -> N
     idle = Ledger.load({"tasks": [{"name": "t1", "message": "a"}]},
                        {"tasks": [{"name": "t1", "phase": "Succeeded"}]})
     assert not idle.in_flight() and idle.last_finished() == "t1"
+
+
+def test_the_nodes_annotation_gains_every_checkpoints_commit_and_loses_none() -> None:
+    taken = [{"label": "a", "commitId": "c2"}, {"fork": "b", "commitId": "c1"}]
+    assert checkpoints.commits_to_keep(taken, None) == "c1,c2"
+    assert checkpoints.commits_to_keep(taken, "c1,c2") is None          # nothing to write
+    assert checkpoints.commits_to_keep(taken, "c0") == "c0,c1,c2"       # none dropped
+    assert checkpoints.commits_to_keep([], None) is None
+    assert checkpoints.kept_commits("c2,,c1,c2") == ["c1", "c2"]
+    assert checkpoints.kept_commits(None) == []

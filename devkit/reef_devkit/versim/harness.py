@@ -76,6 +76,11 @@ class VersSimulator:
         result: list[dict[str, Any]] = self._get("/_sim/vms")
         return result
 
+    def commits(self) -> list[str]:
+        """The ids of the commits the platform holds (its public API's list)."""
+        answer: dict[str, Any] = self._get("/api/v1/commits?limit=1000")
+        return [str(c["commit_id"]) for c in answer["commits"]]
+
     def vm_action(self, vm_id: str, action: str) -> None:
         self._control.post(f"/_sim/vms/{vm_id}/{action}").raise_for_status()
 

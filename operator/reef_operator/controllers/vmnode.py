@@ -11,6 +11,7 @@ import kopf
 
 from reef_operator import fairshare, metrics
 from reef_operator.constants import (
+    ANNOTATION_CHECKPOINT_COMMITS,
     ANNOTATION_CLAIMED_BY,
     ANNOTATION_VM_REQUESTED,
     GROUP,
@@ -19,8 +20,9 @@ from reef_operator.constants import (
 )
 from reef_operator.controllers import daemon, runtime
 from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
-from reef_operator.providers.base import VmRequest
-from reef_operator.providers.errors import ProviderError
+from reef_operator.lieutenants.checkpoints import kept_commits
+from reef_operator.providers.base import Provider, VmOwner, VmRequest
+from reef_operator.providers.errors import NotFound, ProviderError
 from reef_operator.retry import RetryLater, backoff
 from reef_operator.vmnodes.ownership import judge
 
@@ -119,6 +121,7 @@ async def _release_vm(body: kopf.Body, retry: int) -> None:
     provider = rt.providers.get(meta.labels.get(f"{GROUP}/provider", "vers"))
     if provider is None:
         return
+    step = f"VM {vm_id}" if vm_id else "its VM"
     try:
         if not vm_id and ANNOTATION_VM_REQUESTED in meta.annotations:
             vm_id = await provider.find(VmRequest(owner_uid=meta.uid or "", name=meta.name or "",
@@ -136,9 +139,11 @@ async def _release_vm(body: kopf.Body, retry: int) -> None:
                 return
             await provider.delete(vm_id)
             runtime.post_event(body, "Normal", "Deleted", f"deleted VM {vm_id}")
+        step = "the lieutenant's checkpoint commits"
+        await _delete_checkpoint_commits(body, provider)
     except (ProviderError, RetryLater, OSError) as error:
         delay = backoff(retry + 1, cap=60)
-        message = f"cannot delete VM {vm_id} yet ({error}); the finalizer holds until it is gone"
+        message = f"cannot delete {step} yet ({error}); the finalizer holds until it is gone"
         conditions = merge_conditions(status.get("conditions"), [
             Condition("VMNode", "Ready", False, "DeletionBlocked", message)],
             meta.get("generation", 0), now_iso())
@@ -147,3 +152,22 @@ async def _release_vm(body: kopf.Body, retry: int) -> None:
                                        {"conditions": conditions})
         runtime.post_event(body, "Warning", "DeletionBlocked", message)
         raise kopf.TemporaryError(message, delay=delay) from error
+
+
+async def _delete_checkpoint_commits(body: kopf.Body, provider: Provider) -> None:
+    """The commits of the lieutenant's checkpoints, once its VMNode goes (the lieutenant
+    is deleted). A commit a fork's VM still uses is refused by the platform: the error
+    holds the finalizer and the deletion is retried, so none is lost track of. Only a
+    snapshot the platform says this node's VM was taken of is deleted (the annotation is
+    writable by whoever may edit the node)."""
+    meta = body.metadata
+    mine = VmOwner(meta.namespace or "", meta.uid or "")
+    for commit in kept_commits(meta.annotations.get(ANNOTATION_CHECKPOINT_COMMITS)):
+        try:
+            if await provider.snapshot_owner(commit) != mine:
+                continue
+            await provider.delete_snapshot(commit)
+        except NotFound:
+            continue            # gone already (an earlier attempt)
+        runtime.post_event(body, "Normal", "CheckpointDeleted",
+                           f"deleted checkpoint commit {commit}")

@@ -96,6 +96,19 @@ def full(checkpoints: Sequence[Mapping[str, Any]]) -> str:
             "what you need, or fork from an existing checkpoint")
 
 
+def commits_to_keep(checkpoints: Sequence[Mapping[str, Any]], kept: str | None) -> str | None:
+    """The value of the node's checkpoint-commits annotation that also holds every commit of
+    `checkpoints`; None when `kept` (its value now) already does."""
+    have = {c for c in (kept or "").split(",") if c}
+    wanted = have | {str(c["commitId"]) for c in checkpoints if c.get("commitId")}
+    return None if wanted == have else ",".join(sorted(wanted))
+
+
+def kept_commits(kept: str | None) -> list[str]:
+    """The commits a node's checkpoint-commits annotation names."""
+    return sorted({c for c in (kept or "").split(",") if c})
+
+
 def entry(request: Request, commit_id: str, taken_at: str,
           after_task: str | None) -> dict[str, Any]:
     """The status.checkpoints entry of a checkpoint just taken."""

@@ -27,7 +27,7 @@ from reef_operator import metrics
 from reef_operator.agent.events import message_usage
 from reef_operator.agent.framing import Rejected
 from reef_operator.agent.session import PiSession, SessionError
-from reef_operator.constants import GROUP
+from reef_operator.constants import ANNOTATION_CHECKPOINT_COMMITS, GROUP
 from reef_operator.kube.annotations import reconciliation_paused
 from reef_operator.kube.conditions import Condition, find_condition, now_iso
 from reef_operator.lieutenants import (
@@ -129,6 +129,7 @@ class LieutenantRunner:
             if waiting is not None:
                 return waiting
         found = await node.ensure_vmnode(self.rt, self.body, state, self.fork)
+        await self.keep_commits()
         if desired == "Destroyed":
             return await self._destroyed(found)
         self.writer.marks.pop("destroyedAt", None)
@@ -216,12 +217,27 @@ class LieutenantRunner:
                 taken.append(checkpoints.entry(request, commit, now_iso(),
                                                self.ledger.last_finished()))
                 await self.flush(force=True)
+                await self.keep_commits()
                 self.rt.post_event(self.body, "Normal", "CheckpointTaken",
                                    f"checkpoint {request.name}: commit {commit} of VM {vm_id}")
             done[request.key] = None
         if done and not self.writer.gone:
             await self.rt.kube.patch_metadata("lieutenants", self.namespace, self.name,
                                               {"annotations": done})
+
+    async def keep_commits(self) -> None:
+        """Every checkpoint's commit named on the lieutenant's VMNode, which deletes them
+        when it goes (ids before effects: a crash between the two finds it on the next
+        pass)."""
+        found = self.rt.vmnode_bodies.get((self.namespace, self.name))
+        if found is None or not self.writer.checkpoints:
+            return
+        annotations = (found.get("metadata") or {}).get("annotations") or {}
+        value = checkpoints.commits_to_keep(self.writer.checkpoints,
+                                            annotations.get(ANNOTATION_CHECKPOINT_COMMITS))
+        if value is not None:
+            await self.rt.kube.patch_metadata("vmnodes", self.namespace, self.name, {
+                "annotations": {ANNOTATION_CHECKPOINT_COMMITS: value}})
 
     async def _checkpoint_unattached(self, found: Mapping[str, Any] | None) -> None:
         """Checkpoints asked while no agent is attached (the VM paused, or pi stopped
