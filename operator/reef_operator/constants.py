@@ -17,6 +17,10 @@ LABEL_TASK: Final = f"{GROUP}/task"
 # A TaskRecord's UTC day of completion (YYYY-MM-DD): a namespace's spending of the day is
 # read from that day's records alone.
 LABEL_COMPLETED_DAY: Final = f"{GROUP}/completed-day"
+# On a fork's VMNode: the lieutenant it forked. Its parentRef places it under the source's
+# node in the tree, but the source owns nothing of it: no ownerReference (deleting the source
+# leaves the fork), no pause passed down.
+LABEL_FORKED_FROM: Final = f"{GROUP}/forked-from"
 LABEL_PROFILE: Final = f"{GROUP}/profile"
 LABEL_PROFILE_HASH: Final = f"{GROUP}/profile-hash"
 LABEL_PROVIDER: Final = f"{GROUP}/provider"

@@ -33,6 +33,10 @@ async def vmnode_changed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> Non
     key = (body.metadata.namespace or "", body.metadata.name or "")
     occupied = rt.fleet.occupies(key)
     if event.get("type") == "DELETED":
+        # A fork's node under it leaves the tree's gone branch: its lieutenant drops the
+        # parentRef (lieutenants/node.py).
+        for child in rt.fleet.children(*key):
+            _wake_lieutenant(rt, (child.namespace, child.name))
         rt.fleet.remove(*key)
         rt.wakers.pop(key, None)
         rt.vmnode_bodies.pop(key, None)

@@ -14,7 +14,13 @@ from typing import Any, cast
 
 from kubernetes.client.exceptions import ApiException
 
-from reef_operator.constants import API_VERSION, GROUP, LABEL_LIEUTENANT, VERSION
+from reef_operator.constants import (
+    API_VERSION,
+    GROUP,
+    LABEL_FORKED_FROM,
+    LABEL_LIEUTENANT,
+    VERSION,
+)
 from reef_operator.lieutenants.forking import ForkPoint
 from reef_operator.lieutenants.inputs import InputError
 from reef_operator.lieutenants.runtime import LieutenantRuntime
@@ -78,14 +84,17 @@ def owned_by(node: Mapping[str, Any], lieutenant: Mapping[str, Any]) -> bool:
 
 
 def new_node(lieutenant: Mapping[str, Any], metadata: Mapping[str, Any],
-             wanted: Mapping[str, Any]) -> dict[str, Any]:
-    """The VMNode object to create: the lieutenant's name and namespace, owned by it."""
+             wanted: Mapping[str, Any], fork: ForkPoint | None = None) -> dict[str, Any]:
+    """The VMNode object to create: the lieutenant's name and namespace, owned by it (a
+    fork's says which lieutenant it forked)."""
     meta = lieutenant.get("metadata") or {}
     name = str(meta.get("name"))
+    forked = {LABEL_FORKED_FROM: fork.lieutenant} if fork is not None else {}
     return {
         "apiVersion": API_VERSION, "kind": "VMNode",
         "metadata": {"name": name, "namespace": meta.get("namespace"), **metadata,
-                     "labels": {**metadata.get("labels", {}), LABEL_LIEUTENANT: name},
+                     "labels": {**metadata.get("labels", {}), LABEL_LIEUTENANT: name,
+                                **forked},
                      "ownerReferences": [{
                          "apiVersion": API_VERSION, "kind": "Lieutenant", "name": name,
                          "uid": meta.get("uid"), "controller": True,
@@ -104,14 +113,16 @@ async def ensure_vmnode(rt: LieutenantRuntime, lieutenant: Mapping[str, Any],
     meta = lieutenant.get("metadata") or {}
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
     node = rt.vmnode_bodies.get((namespace, name))
-    fork_parent = fork is not None and (namespace, fork.lieutenant) in rt.vmnode_bodies
+    source_node = rt.vmnode_bodies.get((namespace, fork.lieutenant)) if fork else None
+    fork_parent = source_node is not None and \
+        not (source_node.get("metadata") or {}).get("deletionTimestamp")
     wanted = node_spec(lieutenant.get("spec") or {}, state, fork, fork_parent)
     if node is None:
         metadata = rt.vmnodes.metadata_for_new(namespace, name, wanted)
         try:
             created = await asyncio.to_thread(
                 rt.kube.custom.create_namespaced_custom_object, GROUP, VERSION, namespace,
-                "vmnodes", new_node(lieutenant, metadata, wanted))
+                "vmnodes", new_node(lieutenant, metadata, wanted, fork))
         except ApiException as error:
             # 409: made by an earlier pass. A namespace being deleted refuses new objects
             # (403 NamespaceTerminating): the lieutenant goes with it, nothing to make.

@@ -22,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reef_operator.constants import LABEL_FORKED_FROM
+
 Key = tuple[str, str]  # (namespace, name)
 
 
@@ -36,6 +38,7 @@ class NodeInfo:
     profile: str | None = None
     created: str = ""
     vm_running: bool = False    # its status holds a VM that is not paused, dead or gone
+    forked: bool = False        # a fork's node: its source's pause does not pass down
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> NodeInfo:
@@ -51,6 +54,7 @@ class NodeInfo:
             profile=(spec.get("profileRef") or {}).get("name"),
             created=str(meta.get("creationTimestamp") or ""),
             vm_running=vm_running(body.get("status") or {}),
+            forked=LABEL_FORKED_FROM in (meta.get("labels") or {}),
         )
 
 
@@ -174,7 +178,8 @@ class Fleet:
         return Lineage(root, len(ancestors), tuple(ancestors))
 
     def effective_state(self, namespace: str, name: str) -> str:
-        """The node's own desired state, or Paused when an ancestor asks to be paused."""
+        """The node's own desired state, or Paused when an ancestor asks to be paused (up
+        to the nearest fork: a fork is not paused with its source)."""
         node = self.nodes.get((namespace, name))
         own = node.state if node else "Running"
         if own != "Running":
@@ -183,7 +188,20 @@ class Fleet:
             ancestors = self.lineage(namespace, name).ancestors
         except LineageError:
             return own
-        return "Paused" if any(a.state == "Paused" for a in ancestors) else own
+        # A fork's node sits under its source but is not its worker: a pause passes down
+        # to it and no further up than it.
+        below = node is not None and node.forked
+        for ancestor in ancestors:
+            if below:
+                break
+            if ancestor.state == "Paused":
+                return "Paused"
+            below = ancestor.forked
+        return own
+
+    def children(self, namespace: str, name: str) -> list[NodeInfo]:
+        return [node for node in list(self.nodes.values())
+                if node.namespace == namespace and node.parent == name]
 
     def descendants(self, namespace: str, name: str) -> Iterator[NodeInfo]:
         """Every node below this one (breadth first; safe against cycles)."""

@@ -13,6 +13,7 @@ from typing import Any
 from reef_operator.constants import (
     GROUP,
     LABEL_CATEGORY,
+    LABEL_FORKED_FROM,
     LABEL_PARENT,
     LABEL_PROFILE,
     LABEL_PROVIDER,
@@ -41,7 +42,8 @@ def lineage_patch(meta: Mapping[str, Any], spec: Mapping[str, Any], profile: Pro
     """The metadata merge patch that brings `meta` to what the lineage asks; {} if none.
 
     A parent label left from an earlier parentRef is removed; an ownerReference to
-    an earlier parent VMNode is replaced (other owners are kept).
+    an earlier parent VMNode is replaced (other owners are kept). A fork's node (labelled
+    forked-from) gets none: its source owns nothing of it.
     """
     labels = dict(meta.get("labels") or {})
     wanted = lineage_labels(spec, profile, root)
@@ -54,7 +56,9 @@ def lineage_patch(meta: Mapping[str, Any], spec: Mapping[str, Any], profile: Pro
     if label_patch:
         patch["labels"] = label_patch
     owners = list(meta.get("ownerReferences") or [])
-    if parent and parent_uid and not any(o.get("uid") == parent_uid for o in owners):
+    forked = LABEL_FORKED_FROM in labels
+    if parent and parent_uid and not forked and not any(o.get("uid") == parent_uid
+                                                        for o in owners):
         others = [o for o in owners if not (o.get("kind") == "VMNode"
                                             and o.get("apiVersion", "").startswith(GROUP))]
         patch["ownerReferences"] = [*others, {
