@@ -101,8 +101,9 @@ class PiSession:
 
         The checkpoint holds the source's whole VM: its pi (still running on a platform
         that keeps memory), its event log, its sent-log and its FIFO are the source's and
-        go; its session file is copied to this session's path, so pi continues the
-        source's conversation, with the files and the memory, under its own name. The
+        go, and so do the source's credentials and models.json (`start` writes this
+        session's own); its session file is copied to this session's path, so pi continues
+        the source's conversation, with the files and the memory, under its own name. The
         mark `$STATE/lieutenant` is written last: a crash before it does all of this
         again (nothing of this session exists yet), one after it finds the VM its own.
         """
@@ -112,7 +113,7 @@ class PiSession:
             '[ "$(cat "$STATE/lieutenant" 2>/dev/null)" = "$name" ] && { echo mine; exit 0; }; '
             '$T kill-server 2>/dev/null; '
             'rm -f "$RUN/tmux.sock" "$RUN/in" "$RUN/out" "$RUN/err" "$RUN/sent" '
-            '"$RUN"/deliver-* && '
+            '"$RUN"/deliver-* "$STATE/credentials.env" "$HOME/.pi/agent/models.json" && '
             'mkdir -p "$STATE/sessions" && '
             'if [ -f "$STATE/sessions/$src.jsonl" ]; then '
             'cp "$STATE/sessions/$src.jsonl" "$STATE/sessions/$name.jsonl.new" && '
