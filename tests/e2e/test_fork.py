@@ -254,3 +254,24 @@ def test_a_fork_that_cannot_start_says_why(admin: Kube, scripted: str,
                      profile=vers_profile)
     wait_for(lambda: _status(admin, namespace, "orphan").get("forkedFrom"), 180,
              "orphan forks nobody once it exists", operator)
+
+
+def test_a_paused_source_is_checkpointed_as_it_is_and_stays_paused(
+        admin: Kube, scripted: str, operator: OperatorProcess, model: ScriptedModel,
+        versim: VersSimulator, vers_profile: str) -> None:
+    namespace = scripted
+    apply_lieutenant(admin, namespace, "sleeper", [{"name": "color", "message": COLOR}],
+                     profile=vers_profile)
+    _answered(admin, namespace, "sleeper", "color", operator)
+    ok(reef(admin, "-n", namespace, "pause", "sleeper", "--wait"))
+    vm_id = _status(admin, namespace, "sleeper")["vmId"]
+
+    ok(reef(admin, "-n", namespace, "fork", "sleeper", "awake"))
+    _idle(admin, namespace, "awake", operator)
+    ask = RECALL.format(who="awake")
+    append_task(admin, namespace, "awake", {"name": "recall", "message": ask})
+    _answered(admin, namespace, "awake", "recall", operator)
+    assert COLOR in _asked(model, ask)
+    # The source was not woken for it: its VM is still paused on the platform.
+    assert _status(admin, namespace, "sleeper")["phase"] == "Paused"
+    assert next(vm["state"] for vm in versim.vms() if vm["vm_id"] == vm_id) == "paused"
