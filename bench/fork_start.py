@@ -23,26 +23,16 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
-from kubernetes import client, config
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.errors import BenchError
 from bench.long_session import nearest_rank
-from reef_devkit.controlplane import LocalControlPlane
-from reef_devkit.operator_process import OperatorProcess, simulator_env
-from reef_devkit.scripted_model.harness import ScriptedModel
-from reef_devkit.versim.harness import VersSimulator
-from reef_operator.constants import GROUP, VERSION
+from bench.rig import SimulatorRig
 
-NAMESPACE = "bench"
-PROFILE = "bench-vers"
-WAIT_SECONDS = 180            # a step not done in this long fails the run
 SCRIPT = """
 tasks:
   - match: "Task"
@@ -64,60 +54,9 @@ class Figures:
     pauses: list[float] = field(default_factory=list)
 
 
-class ForkBench:
+class ForkBench(SimulatorRig):
     def __init__(self, work: Path, boot_delay: float) -> None:
-        self.plane = LocalControlPlane(work / "cp", log=lambda m: print(m, file=sys.stderr))
-        self.plane.up()
-        self.versim = VersSimulator(work / "versim", boot_delay=boot_delay)
-        self.model = ScriptedModel(SCRIPT, work / "model")
-        self.operator = OperatorProcess(self.plane.operator_kubeconfig, work / "operator.log",
-                                        {**simulator_env(self.versim),
-                                         "REEF_LOCAL_ROOT": str(work / "vms")}, metrics=True)
-        configuration = client.Configuration()
-        config.load_kube_config(str(self.plane.kubeconfig), client_configuration=configuration)
-        api_client = client.ApiClient(configuration)
-        self.custom = client.CustomObjectsApi(api_client)
-        core = client.CoreV1Api(api_client)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-        core.create_namespaced_config_map(NAMESPACE, client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name="models"),
-            data={"models.json": self.model.models_json()}))
-        self.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile",
-            "metadata": {"name": PROFILE},
-            "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-        self.operator.start()
-
-    def close(self) -> None:
-        self.operator.stop()
-        self.model.stop()
-        self.versim.stop()
-        self.plane.down()
-
-    def create(self, name: str, **spec: Any) -> None:
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "lieutenants", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": name},
-            "spec": {"role": "bench", "profileRef": {"name": PROFILE},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "models"}, **spec}})
-
-    def status(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.custom.get_namespaced_custom_object(  # type: ignore[assignment]
-            GROUP, VERSION, NAMESPACE, "lieutenants", name)
-        return dict(found.get("status") or {})
-
-    def until(self, check: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(0.05)
-        found: dict[str, Any] = self.custom.list_namespaced_custom_object(  # type: ignore[assignment]
-            GROUP, VERSION, NAMESPACE, "lieutenants")
-        seen = {i["metadata"]["name"]: (i.get("status") or {}).get("conditions")
-                for i in found["items"]}
-        raise BenchError(f"timed out waiting for {what}; the lieutenants' conditions: {seen}; "
-                         f"the operator's log ends:\n{self.operator.log_tail(40)}")
+        super().__init__(work, SCRIPT, boot_delay=boot_delay, metrics=True)
 
     def snapshots(self) -> tuple[float, float]:
         """The operator's snapshot operations so far: (count, seconds in all)."""

@@ -24,26 +24,17 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
-
 from bench.audit import audit_counts
 from bench.errors import BenchError
 from bench.long_session import nearest_rank
-from reef_devkit.controlplane import LocalControlPlane
-from reef_devkit.operator_process import OperatorProcess, simulator_env
-from reef_devkit.scripted_model.harness import ScriptedModel
-from reef_devkit.versim.harness import VersSimulator
+from bench.rig import NAMESPACE, SimulatorRig
 from reef_operator.constants import GROUP, VERSION
 
-NAMESPACE = "bench"
-PROFILE = "bench-vers"
 PAUSE_AFTER = "5s"
-WAIT_SECONDS = 120            # a step not done in this long fails the run
 SCRIPT = """
 tasks:
   - match: "Task"
@@ -68,62 +59,14 @@ class Figures:
     kube_writes: dict[str, int] = field(default_factory=dict)
 
 
-class IdleBench:
+class IdleBench(SimulatorRig):
     """One control plane, simulator, scripted model and operator for every measurement."""
 
     def __init__(self, work: Path, resume_delay: float) -> None:
-        self.work = work
-        self.plane = LocalControlPlane(work / "cp", log=lambda m: print(m, file=sys.stderr))
-        self.plane.up()
+        super().__init__(work, SCRIPT, resume_delay=resume_delay)
         self.audit = self.plane.state_dir / "logs" / "audit.log"
-        self.versim = VersSimulator(work / "versim", resume_delay=resume_delay)
-        self.model = ScriptedModel(SCRIPT, work / "model")
-        self.operator = OperatorProcess(self.plane.operator_kubeconfig, work / "operator.log",
-                                        {**simulator_env(self.versim),
-                                         "REEF_LOCAL_ROOT": str(work / "vms")})
-        configuration = client.Configuration()
-        config.load_kube_config(str(self.plane.kubeconfig), client_configuration=configuration)
-        api_client = client.ApiClient(configuration)
-        self.custom = client.CustomObjectsApi(api_client)
-        core = client.CoreV1Api(api_client)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-        core.create_namespaced_config_map(NAMESPACE, client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name="models"),
-            data={"models.json": self.model.models_json()}))
-        self.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile",
-            "metadata": {"name": PROFILE},
-            "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-        self.operator.start()
-
-    def close(self) -> None:
-        self.operator.stop()
-        self.model.stop()
-        self.versim.stop()
-        self.plane.down()
 
     # -- lieutenants ------------------------------------------------------------------------
-    def create(self, name: str, **spec: Any) -> None:
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "lieutenants", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": name},
-            "spec": {"role": "bench", "profileRef": {"name": PROFILE},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "models"}, "tasks": [], **spec}})
-
-    def get(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.custom.get_namespaced_custom_object(  # type: ignore[assignment]
-            GROUP, VERSION, NAMESPACE, "lieutenants", name)
-        return found
-
-    def until(self, check: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(0.1)
-        raise BenchError(f"timed out waiting for {what}; the operator's log ends:\n"
-                         f"{self.operator.log_tail(40)}")
-
     def phase(self, name: str) -> str:
         return str((self.get(name).get("status") or {}).get("phase", ""))
 

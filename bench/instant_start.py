@@ -24,26 +24,19 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 from bench.errors import BenchError
 from bench.long_session import nearest_rank
-from reef_devkit.controlplane import LocalControlPlane
-from reef_devkit.operator_process import OperatorProcess, simulator_env
-from reef_devkit.scripted_model.harness import ScriptedModel
-from reef_devkit.versim.harness import VersSimulator
+from bench.rig import NAMESPACE, PROFILE, SimulatorRig
 from reef_operator.constants import GROUP, VERSION
 
-NAMESPACE = "bench"
-PROFILE = "bench-vers"
 POOL = "warm"
 TARGET = 5.0                  # the pool should be at least this many times faster
-WAIT_SECONDS = 180            # a step not done in this long fails the run
 SCRIPT = """
 tasks: []
 """
@@ -63,62 +56,18 @@ class Figures:
     speedup_p50: float = 0.0
 
 
-class StartBench:
+class StartBench(SimulatorRig):
     """One control plane, simulator, scripted model and operator for every measurement."""
 
     def __init__(self, work: Path, boot_delay: float) -> None:
-        self.plane = LocalControlPlane(work / "cp", log=lambda m: print(m, file=sys.stderr))
-        self.plane.up()
-        self.versim = VersSimulator(work / "versim", boot_delay=boot_delay)
-        self.model = ScriptedModel(SCRIPT, work / "model")
-        self.operator = OperatorProcess(self.plane.operator_kubeconfig, work / "operator.log",
-                                        {**simulator_env(self.versim),
-                                         "REEF_LOCAL_ROOT": str(work / "vms")})
-        configuration = client.Configuration()
-        config.load_kube_config(str(self.plane.kubeconfig), client_configuration=configuration)
-        api_client = client.ApiClient(configuration)
-        self.custom = client.CustomObjectsApi(api_client)
-        core = client.CoreV1Api(api_client)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-        core.create_namespaced_config_map(NAMESPACE, client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name="models"),
-            data={"models.json": self.model.models_json()}))
-        self.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile",
-            "metadata": {"name": PROFILE},
-            "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-        self.operator.start()
+        super().__init__(work, SCRIPT, boot_delay=boot_delay)
         self.pooled: dict[str, dict[str, Any]] = {}   # each lieutenant's node's Pooled
-
-    def close(self) -> None:
-        self.operator.stop()
-        self.model.stop()
-        self.versim.stop()
-        self.plane.down()
-
-    def until(self, check: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(0.05)
-        raise BenchError(f"timed out waiting for {what}; the operator's log ends:\n"
-                         f"{self.operator.log_tail(40)}")
-
-    def get(self, plural: str, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.custom.get_namespaced_custom_object(  # type: ignore[assignment]
-            GROUP, VERSION, NAMESPACE, plural, name)
-        return found
 
     def create_to_idle(self, name: str, **spec: Any) -> float:
         """Seconds from the Lieutenant's create to its status saying Idle; then it goes."""
         started = time.monotonic()
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "lieutenants", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "Lieutenant", "metadata": {"name": name},
-            "spec": {"role": "bench", "profileRef": {"name": PROFILE},
-                     "model": {"provider": "scripted", "id": "scripted-1"},
-                     "providersConfigMapRef": {"name": "models"}, "tasks": [], **spec}})
-        self.until(lambda: (self.get("lieutenants", name).get("status") or {}).get("phase")
+        self.create(name, **spec)
+        self.until(lambda: (self.get(name, "lieutenants").get("status") or {}).get("phase")
                    == "Idle", f"{name} Idle")
         elapsed = time.monotonic() - started
         if spec.get("poolRef"):
@@ -131,12 +80,12 @@ class StartBench:
         return elapsed
 
     def _pooled(self, name: str) -> dict[str, Any]:
-        conditions = (self.get("vmnodes", name).get("status") or {}).get("conditions") or []
+        conditions = (self.get(name, "vmnodes").get("status") or {}).get("conditions") or []
         return next((c for c in conditions if c.get("type") == "Pooled"), {})
 
     def pool_ready(self, count: int) -> bool:
         try:
-            status = self.get("vmpools", POOL).get("status") or {}
+            status = self.get(POOL, "vmpools").get("status") or {}
         except client.ApiException:
             return False
         return int(status.get("ready") or 0) >= count

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,14 @@ def append_task(admin: Kube, namespace: str, name: str, task: dict[str, str]) ->
     current = admin.get("lieutenants", name, namespace)["spec"].get("tasks", [])
     admin.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "lieutenants", name,
                                                 {"spec": {"tasks": [*current, task]}})
+
+
+@contextmanager
+def vers_boot_profile(admin: Kube, name: str) -> Iterator[str]:
+    """A Vers BootProfile for lieutenants whose golden image already carries pi (the
+    host's, in the simulator), deleted afterwards."""
+    admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile", "metadata": {"name": name},
+        "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
+    yield name
+    admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", name)

@@ -22,7 +22,7 @@ from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
 from tests.conftest import Kube
-from tests.e2e.conftest import append_task, apply_lieutenant, wait_for
+from tests.e2e.conftest import append_task, apply_lieutenant, vers_boot_profile, wait_for
 from tests.e2e.plugin import failed, ok, reef
 
 pytestmark = pytest.mark.controlplane
@@ -64,13 +64,8 @@ def operator(control_plane: LocalControlPlane, versim: VersSimulator, local_root
 
 @pytest.fixture(scope="module")
 def vers_profile(admin: Kube) -> Iterator[str]:
-    """A Vers profile whose golden image already carries pi (the host's, in the simulator)."""
-    name = "e2e-fork-vers"
-    admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile", "metadata": {"name": name},
-        "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-    yield name
-    admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", name)
+    with vers_boot_profile(admin, "e2e-fork-vers") as name:
+        yield name
 
 
 def _status(admin: Kube, namespace: str, name: str) -> dict[str, Any]:

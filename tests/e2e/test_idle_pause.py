@@ -24,7 +24,7 @@ from reef_operator.kube.conditions import find_condition
 from reef_operator.lieutenants.holds import PAUSED_BY_SPEC_NOTE as PAUSED_NOTE
 from reef_operator.providers.local import LocalProvider
 from tests.conftest import Kube
-from tests.e2e.conftest import append_task, apply_lieutenant, scraped, wait_for
+from tests.e2e.conftest import append_task, apply_lieutenant, scraped, vers_boot_profile, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -60,13 +60,8 @@ def operator(control_plane: LocalControlPlane, versim: VersSimulator, local_root
 
 @pytest.fixture(scope="module")
 def vers_profile(admin: Kube) -> Iterator[str]:
-    """A Vers profile whose golden image already carries pi (the host's, in the simulator)."""
-    name = "e2e-idle-vers"
-    admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile", "metadata": {"name": name},
-        "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-    yield name
-    admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", name)
+    with vers_boot_profile(admin, "e2e-idle-vers") as name:
+        yield name
 
 
 

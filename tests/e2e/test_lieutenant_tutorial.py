@@ -22,7 +22,7 @@ from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, VERSION
 from tests.conftest import Kube
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import vers_boot_profile, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -95,13 +95,8 @@ def _lieutenant(admin: Kube, namespace: str, name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def vers_profile(admin: Kube) -> Iterator[str]:
-    """A Vers profile whose golden image already carries pi (the host's, in the simulator)."""
-    name = "e2e-vers"
-    admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile", "metadata": {"name": name},
-        "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-    yield name
-    admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", name)
+    with vers_boot_profile(admin, "e2e-vers") as name:
+        yield name
 
 
 @pytest.mark.parametrize("provider", ["Local", "Vers"])

@@ -27,7 +27,7 @@ from reef_operator.constants import ANNOTATION_CLAIMED_BY, GROUP, LABEL_POOL, VE
 from reef_operator.kube.conditions import find_condition
 from reef_operator.providers.vers.provider import LABEL_UID
 from tests.conftest import Kube
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import vers_boot_profile, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -62,11 +62,8 @@ def operator(control_plane: LocalControlPlane, slow_boot: VersSimulator,
 
 @pytest.fixture(scope="module")
 def profile(admin: Kube) -> Iterator[str]:
-    admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile", "metadata": {"name": PROFILE},
-        "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-    yield PROFILE
-    admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", PROFILE)
+    with vers_boot_profile(admin, PROFILE) as name:
+        yield name
 
 
 def pool_body(min_ready: int = 3) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import GROUP, LABEL_AGENT_CREDENTIALS, VERSION
 from tests.conftest import Kube
+from tests.e2e.conftest import vers_boot_profile
 
 pytestmark = pytest.mark.controlplane
 
@@ -65,11 +66,8 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedModel]:
 
 @pytest.fixture(scope="module")
 def profile(admin: Kube) -> Iterator[str]:
-    admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile", "metadata": {"name": PROFILE},
-        "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-    yield PROFILE
-    admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", PROFILE)
+    with vers_boot_profile(admin, PROFILE) as name:
+        yield name
 
 
 class Chaos:

@@ -23,7 +23,7 @@ from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import API_VERSION, GROUP, VERSION
 from reef_operator.kube.conditions import find_condition
 from tests.conftest import Kube
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import vers_boot_profile, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -52,11 +52,8 @@ def slow_resume(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VersSimula
 
 @pytest.fixture(scope="module")
 def profile(admin: Kube) -> Iterator[str]:
-    admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile", "metadata": {"name": PROFILE},
-        "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-    yield PROFILE
-    admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", PROFILE)
+    with vers_boot_profile(admin, PROFILE) as name:
+        yield name
 
 
 def test_sigkills_while_pausing_for_idleness_and_resuming_for_a_task(

@@ -25,7 +25,7 @@ from reef_devkit.scripted_model.harness import ScriptedModel
 from reef_devkit.versim.harness import VersSimulator
 from reef_operator.constants import ANNOTATION_CLAIMED_BY, GROUP, LABEL_POOL, VERSION
 from tests.conftest import Kube
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import vers_boot_profile, wait_for
 from tests.e2e.test_vm_pool import (
     POOL,
     answered,
@@ -61,11 +61,8 @@ def slow_boot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VersSimulato
 
 @pytest.fixture(scope="module")
 def profile(admin: Kube) -> Iterator[str]:
-    admin.custom.create_cluster_custom_object(GROUP, VERSION, "bootprofiles", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "BootProfile", "metadata": {"name": PROFILE},
-        "spec": {"provider": "Vers", "category": "Lieutenant", "agent": {"install": False}}})
-    yield PROFILE
-    admin.custom.delete_cluster_custom_object(GROUP, VERSION, "bootprofiles", PROFILE)
+    with vers_boot_profile(admin, PROFILE) as name:
+        yield name
 
 
 def test_sigkills_during_claims_change_nothing(
