@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
@@ -103,6 +104,24 @@ async def run_passes(passes: Passes, *, waker: asyncio.Event, stopped: Stopped,
         backing_off(failures)
         if delay > 0:
             await sleep_until(waker, stopped, delay)
+
+
+async def run_keyed(wakers: dict[tuple[str, str], asyncio.Event], key: tuple[str, str],
+                    make_passes: Callable[[asyncio.Event], Passes], *, stopped: Stopped,
+                    logger: kopf.Logger,
+                    backing_off: Callable[[str, tuple[str, str], int], None]) -> None:
+    """The loop of an object others wake by its key (`wakers[key]`, set by event handlers):
+    its passes until stopped or gone; then its waker goes, unless a loop of an object
+    re-created under the same name already holds another."""
+    waker = wakers.setdefault(key, asyncio.Event())
+    passes = make_passes(waker)
+    try:
+        await run_passes(passes, waker=waker, stopped=stopped, logger=logger,
+                         backing_off=functools.partial(backing_off, passes.kind, key))
+    finally:
+        if wakers.get(key) is waker:
+            wakers.pop(key, None)
+        backing_off(passes.kind, key, 0)
 
 
 async def sleep_until(waker: asyncio.Event, stopped: Stopped, delay: float) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import functools
 import time
 from typing import Any
 
@@ -71,15 +70,8 @@ async def reefpolicy_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: 
                           **_: Any) -> None:
     rt = runtime.current()
     key = (body.metadata.namespace or "", body.metadata.name or "")
-    waker = rt.policy_wakers.setdefault(key, asyncio.Event())
-    try:
-        await daemon.run_passes(_PolicyPasses(rt, body, waker), waker=waker, stopped=stopped,
-                                logger=logger,
-                                backing_off=functools.partial(rt.backing_off, KIND, key))
-    finally:
-        if rt.policy_wakers.get(key) is waker:
-            rt.policy_wakers.pop(key, None)
-        rt.backing_off(KIND, key, 0)
+    await daemon.run_keyed(rt.policy_wakers, key, lambda waker: _PolicyPasses(rt, body, waker),
+                           stopped=stopped, logger=logger, backing_off=rt.backing_off)
 
 
 # Nothing to do when a policy goes: a finalizer would be two writes per policy for nothing

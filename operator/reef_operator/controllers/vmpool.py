@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import functools
 from typing import Any
 
 import kopf
@@ -48,15 +47,8 @@ async def vmpool_loop(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf
                       **_: Any) -> None:
     rt = runtime.current()
     key = (body.metadata.namespace or "", body.metadata.name or "")
-    waker = rt.pool_wakers.setdefault(key, asyncio.Event())
-    try:
-        await daemon.run_passes(_PoolPasses(rt, key, waker), waker=waker, stopped=stopped,
-                                logger=logger,
-                                backing_off=functools.partial(rt.backing_off, KIND, key))
-    finally:
-        if rt.pool_wakers.get(key) is waker:
-            rt.pool_wakers.pop(key, None)
-        rt.backing_off(KIND, key, 0)
+    await daemon.run_keyed(rt.pool_wakers, key, lambda waker: _PoolPasses(rt, key, waker),
+                           stopped=stopped, logger=logger, backing_off=rt.backing_off)
 
 
 without_finalizer(vmpool_loop)
