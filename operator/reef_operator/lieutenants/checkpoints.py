@@ -54,6 +54,11 @@ def request_key(label: str | None = None, fork: str | None = None) -> str:
         else f"{FORK_REQUEST_PREFIX}{fork}"
 
 
+def is_request(key: str) -> bool:
+    """Whether an annotation key asks for a checkpoint (named, or for a fork)."""
+    return key.startswith((CHECKPOINT_REQUEST_PREFIX, FORK_REQUEST_PREFIX))
+
+
 def requests(annotations: Mapping[str, str] | None) -> tuple[list[Request], list[str]]:
     """The requests the annotations make, oldest first, and the problems of those that
     cannot be taken (their annotations are to be removed, with the problem said)."""

@@ -201,9 +201,7 @@ class LieutenantRunner:
         for problem in problems:
             self.rt.post_event(self.body, "Warning", "CheckpointRefused", problem)
         done.update({key: None for key in annotations
-                     if key not in {r.key for r in asked} and
-                     key.startswith((checkpoints.request_key(label=""),
-                                     checkpoints.request_key(fork="")))})
+                     if key not in {r.key for r in asked} and checkpoints.is_request(key)})
         for request in asked:
             taken = self.writer.checkpoints
             if not checkpoints.answered(request, taken):
@@ -264,8 +262,7 @@ class LieutenantRunner:
 
     def checkpoints_asked(self) -> bool:
         annotations = (self.body.get("metadata") or {}).get("annotations") or {}
-        return any(key.startswith((checkpoints.request_key(label=""),
-                                   checkpoints.request_key(fork=""))) for key in annotations)
+        return any(checkpoints.is_request(key) for key in annotations)
 
     async def _settle_on(self, phase: str, conditions: list[Condition]) -> float:
         """Write a phase that holds until something changes (a watch event wakes the loop)."""
