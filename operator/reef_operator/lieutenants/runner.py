@@ -311,9 +311,10 @@ class LieutenantRunner:
             return {}
         self.identity = delegation.DelegateIdentity(self.rt.kube, self.body,
                                                     self.rt.config.delegate_apiserver)
-        # Marked before it is made: a crash in between leaves it known, to revoke.
-        self.writer.marks["delegation"] = self.identity.account
-        await self.flush(force=True)
+        if self.writer.marks.get("delegation") != self.identity.account:
+            # Marked before it is made: a crash in between leaves it known, to revoke.
+            self.writer.marks["delegation"] = self.identity.account
+            await self.flush(force=True)
         await self.ensure_identity()
         env = await self.identity.hand_over(shell)
         await delegation.install_tools(shell, self.rt.config.pi_package)
