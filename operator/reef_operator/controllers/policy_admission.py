@@ -26,6 +26,7 @@ import kopf
 from reef_operator.api import reefpolicy
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.controllers import runtime
+from reef_operator.pools.members import pool_profile
 
 Resources = Callable[[str], Mapping[str, Any] | None]   # a BootProfile's resources, by name
 
@@ -85,9 +86,8 @@ def _default_profile(rt: runtime.Runtime, body: Mapping[str, Any]) -> str:
     """The profile an object without spec.profileRef boots: its VMPool's, if it names one
     the operator knows, else the operator's default."""
     pool = (_spec(body).get("poolRef") or {}).get("name")
-    found = rt.pool(_namespace(body), pool) if pool else None
-    return str(((found or {}).get("spec") or {}).get("profileRef", {}).get("name")
-               or rt.config.default_profile)
+    return (pool_profile(rt.pool(_namespace(body), pool)) if pool else None) or \
+        rt.config.default_profile
 
 
 def _resources_of(rt: runtime.Runtime) -> Resources:

@@ -120,3 +120,10 @@ def handed_over(member_body: Mapping[str, Any], claimer: Mapping[str, Any] | Non
     if claimer is None:
         return True
     return bool(vm_id) and (claimer.get("status") or {}).get("vmId") == vm_id
+
+
+def pool_profile(pool: Mapping[str, Any] | None) -> str | None:
+    """The BootProfile a pool's members boot from, which a node taking from it boots too
+    when it names no profile of its own (None: no such pool, or it names none)."""
+    name = (((pool or {}).get("spec") or {}).get("profileRef") or {}).get("name")
+    return str(name) if name else None

@@ -38,6 +38,7 @@ from reef_operator.pools.members import (
     handed_over,
     handover_status,
     members_of,
+    pool_profile,
 )
 from reef_operator.providers.base import Provider, VmOwner, VmRequest
 
@@ -103,9 +104,7 @@ class PoolClaims:
         self._handed.pop((namespace, name), None)
 
     def profile_of(self, namespace: str, pool: str) -> str | None:
-        found = self.pools(namespace, pool)
-        name = (((found or {}).get("spec") or {}).get("profileRef") or {}).get("name")
-        return str(name) if name else None
+        return pool_profile(self.pools(namespace, pool))
 
     async def take(self, body: Mapping[str, Any], pool: str, profile: str,
                    provider: Provider, request: VmRequest) -> Outcome:

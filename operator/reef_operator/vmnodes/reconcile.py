@@ -280,10 +280,15 @@ class VmNodeReconciler:
         return await self._running(work, provider, profile, vm_id)
 
     # -- steps --------------------------------------------------------------------------
+    def _profile_name(self, namespace: str, spec: Mapping[str, Any]) -> str:
+        """The node's profileRef, else its pool's profile, else the operator's default."""
+        pool = (spec.get("poolRef") or {}).get("name")
+        return str((spec.get("profileRef") or {}).get("name")
+                   or (pool and self.pool_claims.profile_of(namespace, pool))
+                   or self.default_profile)
+
     def _profile(self, work: Pass, status: dict[str, Any]) -> ProfileView | None:
-        pool = (work.spec.get("poolRef") or {}).get("name")
-        name = (work.spec.get("profileRef") or {}).get("name") or \
-            (pool and self.pool_claims.profile_of(work.namespace, pool)) or self.default_profile
+        name = self._profile_name(work.namespace, work.spec)
         profile = self.profiles.get(name)
         if profile is None:
             self._invalid(work, "ProfileNotFound",
@@ -389,10 +394,7 @@ class VmNodeReconciler:
             requested = now_iso()
             self.fresh_requests.add((namespace, name, requested))
             metadata["annotations"] = {ANNOTATION_VM_REQUESTED: requested}
-        pool = (spec.get("poolRef") or {}).get("name")
-        profile = self.profiles.get((spec.get("profileRef") or {}).get("name")
-                                    or (pool and self.pool_claims.profile_of(namespace, pool))
-                                    or self.default_profile)
+        profile = self.profiles.get(self._profile_name(namespace, spec))
         parent = (spec.get("parentRef") or {}).get("name")
         try:
             root = self.fleet.lineage(namespace, parent).root if parent else name
