@@ -11,7 +11,12 @@ from reef_operator import metrics
 from reef_operator.constants import GROUP, VERSION
 from reef_operator.controllers import runtime
 from reef_operator.kube.annotations import reconciliation_paused
-from reef_operator.kube.conditions import Condition, merge_conditions, now_iso
+from reef_operator.kube.conditions import (
+    Condition,
+    merge_conditions,
+    now_iso,
+    without_transition_times,
+)
 
 
 @kopf.on.event(GROUP, VERSION, "bootprofiles")
@@ -64,9 +69,7 @@ async def _reconcile(event: kopf.RawEvent, body: kopf.Body) -> bool:
 
 
 def _differs(status: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    def strip(conditions: Any) -> list[dict[str, Any]]:
-        return [{k: v for k, v in c.items() if k != "lastTransitionTime"}
-                for c in conditions or []]
     return (status.get("observedGeneration") != wanted["observedGeneration"]
             or status.get("hash") != wanted["hash"]
-            or strip(status.get("conditions")) != strip(wanted["conditions"]))
+            or without_transition_times(status.get("conditions"))
+            != without_transition_times(wanted["conditions"]))

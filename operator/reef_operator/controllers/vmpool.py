@@ -19,7 +19,12 @@ from reef_operator.api import reefpolicy
 from reef_operator.constants import GROUP, LABEL_FROM_POOL, VERSION
 from reef_operator.controllers import daemon, runtime
 from reef_operator.controllers.kopf_internals import without_finalizer
-from reef_operator.kube.conditions import merge_conditions, now_iso, summary
+from reef_operator.kube.conditions import (
+    merge_conditions,
+    now_iso,
+    summary,
+    without_transition_times,
+)
 from reef_operator.pools.members import members_of
 from reef_operator.pools.plan import Plan, member_body, member_name, plan
 
@@ -132,5 +137,4 @@ class _PoolPasses(daemon.Passes):
 def _without_times(status: dict[str, Any]) -> dict[str, Any]:
     keys = ("observedGeneration", "ready", "size", "claimed")
     return {**{k: status.get(k) for k in keys},
-            "conditions": [{k: v for k, v in c.items() if k != "lastTransitionTime"}
-                           for c in status.get("conditions") or []]}
+            "conditions": without_transition_times(status.get("conditions"))}

@@ -71,6 +71,13 @@ def merge_conditions(existing: list[dict[str, Any]] | None, updates: list[Condit
     return list(by_type.values())
 
 
+def without_transition_times(conditions: Any) -> list[dict[str, Any]]:
+    """Conditions as compared to decide whether a status write is due: a condition's
+    lastTransitionTime alone never causes one."""
+    return [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+            for c in conditions or []]
+
+
 def summary(kind: str, reason: str, message: str, *, ready: bool = False,
             reconciling: bool = False, stalled: bool = False) -> list[Condition]:
     """Ready, Reconciling, Stalled (and Degraded where the kind has it) with one reason.

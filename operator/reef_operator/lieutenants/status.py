@@ -32,7 +32,13 @@ from reef_operator import metrics
 from reef_operator.agent.events import Compaction, MessageUsage
 from reef_operator.api.budget import STATUS_BUDGET
 from reef_operator.kube.api import is_not_found, is_too_large
-from reef_operator.kube.conditions import Condition, merge_conditions, now_iso, parse_time
+from reef_operator.kube.conditions import (
+    Condition,
+    merge_conditions,
+    now_iso,
+    parse_time,
+    without_transition_times,
+)
 from reef_operator.lieutenants.ledger import Ledger, LedgerTask
 from reef_operator.lieutenants.records import RecordKeeper, Retention
 from reef_operator.lieutenants.runtime import StatusHost
@@ -214,8 +220,7 @@ def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
     """The status without the fields that never cause a write on their own."""
     compared = {k: v for k, v in status.items() if k not in ("lastActivityTime", "vmId")}
     compared["session"] = {k: v for k, v in status["session"].items() if k != "offset"}
-    compared["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
-                              for c in status["conditions"]]
+    compared["conditions"] = without_transition_times(status["conditions"])
     return compared
 
 

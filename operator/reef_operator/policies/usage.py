@@ -13,7 +13,12 @@ import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reef_operator.kube.conditions import merge_conditions, now_iso, summary
+from reef_operator.kube.conditions import (
+    merge_conditions,
+    now_iso,
+    summary,
+    without_transition_times,
+)
 
 KIND = "ReefPolicy"
 
@@ -61,11 +66,9 @@ def status_patch(status: Mapping[str, Any], figures: Mapping[str, Any], active: 
                           "one is ignored: delete it, or merge it into that one", stalled=True)
     conditions = merge_conditions(status.get("conditions"), verdict, generation, now_iso())
     before = {k: v for k, v in (status.get("used") or {}).items() if k != "updatedAt"}
-
-    def strip(found: Any) -> list[dict[str, Any]]:
-        return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in found or []]
     if before == dict(figures) and status.get("observedGeneration") == generation and \
-            strip(status.get("conditions")) == strip(conditions):
+            without_transition_times(status.get("conditions")) == \
+            without_transition_times(conditions):
         return None
     return {"observedGeneration": generation, "conditions": conditions,
             "used": {**figures, "updatedAt": now_iso()}}

@@ -41,6 +41,7 @@ from reef_operator.kube.conditions import (
     merge_conditions,
     now_iso,
     parse_time,
+    without_transition_times,
 )
 from reef_operator.providers.base import Provider, Shell, VmOwner, VmRequest
 from reef_operator.providers.errors import HostKeyMismatch, ProviderError
@@ -678,6 +679,5 @@ class VmNodeReconciler:
 
 def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:
     stripped = {k: v for k, v in status.items() if k != "lastHeartbeatTime"}
-    stripped["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
-                              for c in status.get("conditions") or []]
+    stripped["conditions"] = without_transition_times(status.get("conditions"))
     return stripped
